@@ -1,0 +1,79 @@
+//! The instructions the SDK talks to the host with.
+//!
+//! Note (ordering): the host reads the mailbox during the `out` and writes results before the
+//! guest resumes. The `asm!` blocks below deliberately omit `nomem`, so the compiler treats
+//! them as reading and writing memory: mailbox stores cannot be sunk past the `out`, nor
+//! result loads hoisted above it. (x86_64's `Port::write` is `nomem` and would allow both.)
+
+use core::arch::asm;
+use core::ptr;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use hv_core::proto::hv_page::{BOOT_INFO_OFFSET, BootInfo, MAILBOX_OFFSET, Mailbox};
+use hv_core::proto::hypercall::HcOp;
+use hv_core::proto::{FILE_PORT, HYPERCALL_PORT};
+
+/// Guest address of the hv page, as the host passed it in `rdi` at entry.
+static HV_PAGE: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn set_hv_page(addr: u64) {
+    HV_PAGE.store(addr, Ordering::Relaxed);
+}
+
+fn hv_page() -> u64 {
+    HV_PAGE.load(Ordering::Relaxed)
+}
+
+/// Writes a byte to a port.
+pub(crate) fn outb(port: u16, value: u8) {
+    // SAFETY: port I/O has no memory-safety effect in the guest; the host handles the exit.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nostack, preserves_flags)) }
+}
+
+/// Reads a 32-bit value from a port.
+pub(crate) fn inl(port: u16) -> u32 {
+    let value: u32;
+    // SAFETY: as for `outb`.
+    unsafe { asm!("in eax, dx", in("dx") port, out("eax") value, options(nostack, preserves_flags)) }
+    value
+}
+
+/// `hlt`: in ring 3 it faults, which the host treats as the end of the guest.
+pub(crate) fn hlt() {
+    // SAFETY: ends the guest; no memory is touched.
+    unsafe { asm!("hlt", options(nostack, nomem)) }
+}
+
+/// Performs one call: arguments into the mailbox, the opcode out to `port`, the result back.
+pub(crate) fn call(port: u16, op: u8, args: &[u64]) -> (i64, u64) {
+    let mailbox = (hv_page() + MAILBOX_OFFSET) as *mut Mailbox;
+    // SAFETY: the hv page is guest memory the host reserved for this, valid and aligned for
+    // the whole run; volatile because the host reads and writes it behind the compiler's back.
+    unsafe {
+        for (i, a) in args.iter().take(6).enumerate() {
+            ptr::write_volatile(ptr::addr_of_mut!((*mailbox).args[i]), *a);
+        }
+        asm!("out dx, al", in("dx") port, in("al") op, options(nostack, preserves_flags));
+        (
+            ptr::read_volatile(ptr::addr_of!((*mailbox).ret)),
+            ptr::read_volatile(ptr::addr_of!((*mailbox).ret2)),
+        )
+    }
+}
+
+/// A hypercall.
+pub(crate) fn hypercall(op: HcOp, args: &[u64]) -> i64 {
+    call(HYPERCALL_PORT, op as u8, args).0
+}
+
+/// A file-service call.
+#[allow(dead_code)]
+pub(crate) fn file_call(op: hv_core::proto::file::FileOp, args: &[u64]) -> i64 {
+    call(FILE_PORT, op as u8, args).0
+}
+
+pub(crate) fn boot_info() -> BootInfo {
+    let info = (hv_page() + BOOT_INFO_OFFSET) as *const BootInfo;
+    // SAFETY: the host wrote the boot info before the guest started and never changes it.
+    unsafe { ptr::read_volatile(info) }
+}

@@ -1,0 +1,65 @@
+//! # The hv guest SDK
+//!
+//! Everything a Rust guest needs to run under `hv-host`, with no standard library:
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use hv_guest::println;
+//!
+//! hv_guest::entry!(main);
+//!
+//! fn main() -> i32 {
+//!     println!("hello from guest {}", hv_guest::guest_id());
+//!     0
+//! }
+//! ```
+//!
+//! Link with `linker/guest.ld` (see `guest-examples/build.rs`). The SDK provides `_start`
+//! (zeroes `.bss`, aligns the stack, announces its ABI version, calls your `main`, exits with
+//! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
+//! and location to the host, and the `mem*` functions the compiler calls.
+#![no_std]
+#![deny(missing_docs)]
+
+mod arch;
+pub mod console;
+mod rt;
+
+pub use hv_core;
+pub use hv_core::proto::errno::Errno;
+
+use hv_core::proto::hv_page::BootInfo;
+use hv_core::proto::hypercall::HcOp;
+
+/// Ends the guest with `status` (0 is success). Never returns.
+pub fn exit(status: i32) -> ! {
+    console::flush();
+    arch::hypercall(HcOp::Exit, &[status as u32 as u64]);
+    // The host never resumes a guest that exited; should it, halting ends it too.
+    loop {
+        arch::hlt();
+    }
+}
+
+/// What the host told this guest at start-up.
+pub fn boot_info() -> BootInfo {
+    arch::boot_info()
+}
+
+/// This guest's ID: 0, 1, 2, ... in the order of `hv-host -g`. Costs no exit.
+pub fn guest_id() -> u32 {
+    boot_info().guest_id
+}
+
+/// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        extern "C" fn __hv_main() -> i32 {
+            let main: fn() -> i32 = $main;
+            main()
+        }
+    };
+}

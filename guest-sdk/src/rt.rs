@@ -1,0 +1,138 @@
+//! The runtime: `_start`, the panic handler and the functions the compiler calls.
+
+use core::fmt::Write;
+use core::panic::PanicInfo;
+
+use hv_core::proto::hypercall::HcOp;
+
+use crate::arch;
+
+// Entry: the host enters at guest address 0 in ring 3 with rsp = top of stack and rdi = the hv
+// page. The linker script puts .text.start first. .bss is zeroed before any Rust code runs.
+core::arch::global_asm!(
+    ".pushsection .text.start, \"ax\", @progbits",
+    ".global _start",
+    "_start:",
+    "    mov r12, rdi",
+    "    lea rdi, [rip + __bss_start]",
+    "    lea rcx, [rip + __bss_end]",
+    "    sub rcx, rdi",
+    "    xor eax, eax",
+    "    cld",
+    "    rep stosb",
+    "    mov rdi, r12",
+    "    and rsp, -16",
+    "    call {start}",
+    "2:  hlt",
+    "    jmp 2b",
+    ".popsection",
+    start = sym rust_start,
+);
+
+unsafe extern "C" {
+    /// The guest's `main`, declared with [`entry!`](crate::entry).
+    fn __hv_main() -> i32;
+    static __bss_end: u8;
+}
+
+extern "C" fn rust_start(hv_page: u64) -> ! {
+    arch::set_hv_page(hv_page);
+    arch::hypercall(HcOp::AbiVersion, &[u64::from(hv_core::ABI_VERSION)]);
+    // .bss that reaches into the stack would be overwritten by it: refuse to start.
+    let bss_end = core::ptr::addr_of!(__bss_end) as u64;
+    let stack_floor = crate::boot_info().stack_top.saturating_sub(hv_core::layout::MIN_STACK);
+    if bss_end > stack_floor {
+        panic!("image too large: .bss ends at {bss_end:#x}, the stack needs {stack_floor:#x} and up");
+    }
+    // SAFETY: `entry!` defines `__hv_main` with this signature.
+    let status = unsafe { __hv_main() };
+    crate::exit(status)
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    crate::console::flush();
+    let mut msg = heapless::String::<512>::new();
+    // A message too long for the buffer is cut, which is better than no report at all.
+    let _ = match info.location() {
+        Some(l) => write!(msg, "{} at {}:{}:{}", info.message(), l.file(), l.line(), l.column()),
+        None => write!(msg, "{}", info.message()),
+    };
+    arch::hypercall(HcOp::Panic, &[msg.as_ptr() as u64, msg.len() as u64]);
+    loop {
+        arch::hlt();
+    }
+}
+
+/// Referenced by the precompiled `core`; never called with `panic = "abort"`.
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
+
+// The precompiled compiler_builtins for this target has no mem* functions. `rep movsb` and
+// `rep stosb` are fast on every CPU since Ivy Bridge, and being asm they cannot be turned back
+// into calls to themselves by the optimiser.
+
+/// # Safety
+/// As C's `memcpy`: `dst` and `src` valid for `n` bytes and not overlapping.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: the caller guarantees both ranges are valid.
+    unsafe {
+        core::arch::asm!("rep movsb", inout("rcx") n => _, inout("rdi") dst => _,
+            inout("rsi") src => _, options(nostack, preserves_flags));
+    }
+    dst
+}
+
+/// # Safety
+/// As C's `memmove`: `dst` and `src` valid for `n` bytes; they may overlap.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    if (dst as usize) <= (src as usize) || (dst as usize) >= (src as usize).wrapping_add(n) {
+        // SAFETY: a forward copy is correct when dst is below src or the ranges are disjoint.
+        return unsafe { memcpy(dst, src, n) };
+    }
+    // Copy backwards, from the last byte, with the direction flag set for the copy only.
+    // SAFETY: the caller guarantees both ranges are valid; n > 0 here since the ranges overlap.
+    unsafe {
+        core::arch::asm!("std", "rep movsb", "cld", inout("rcx") n => _,
+            inout("rdi") dst.add(n - 1) => _, inout("rsi") src.add(n - 1) => _, options(nostack));
+    }
+    dst
+}
+
+/// # Safety
+/// As C's `memset`: `dst` valid for `n` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
+    // SAFETY: the caller guarantees the range is valid.
+    unsafe {
+        core::arch::asm!("rep stosb", inout("rcx") n => _, inout("rdi") dst => _,
+            in("al") c as u8, options(nostack, preserves_flags));
+    }
+    dst
+}
+
+/// # Safety
+/// As C's `memcmp`: `a` and `b` valid for `n` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i < n, and the caller guarantees n readable bytes at both.
+        let (x, y) = unsafe { (core::ptr::read_volatile(a.add(i)), core::ptr::read_volatile(b.add(i))) };
+        if x != y {
+            return i32::from(x) - i32::from(y);
+        }
+        i += 1;
+    }
+    0
+}
+
+/// # Safety
+/// As `memcmp`; only equality is meaningful.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: same contract as memcmp.
+    unsafe { memcmp(a, b, n) }
+}

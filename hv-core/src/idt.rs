@@ -1,0 +1,201 @@
+//! The guest's IDT and the host's ring-0 exception stubs.
+//!
+//! Every CPU exception (vectors 0-31) enters a 16-byte ring-0 stub that pushes a dummy error
+//! code where the CPU pushes none, pushes the vector, and reports with an `out` to
+//! [`EXCEPTION_PORT`](crate::proto::EXCEPTION_PORT). The host then reads the frame from the
+//! ring-0 stack and decides: a ring-3 `hlt` (which faults with #GP in ring 3) is the seed's way
+//! to end a guest and becomes a normal halt; anything else fails the guest with a report. The
+//! decision is made on the host, not in the stub, so a guest with a wild RIP cannot make the
+//! handler fault while inspecting it; ring-0 code is also emulated on our KVM (slow), so the
+//! stubs do as little as possible.
+
+use crate::layout::Layout;
+use crate::paging::PhysMem;
+use crate::proto::EXCEPTION_PORT;
+
+/// Number of IDT gates: the 32 CPU exception vectors. Software `int n` past them is a #GP.
+pub const IDT_GATES: u64 = 32;
+/// Size of one IDT gate in long mode.
+pub const GATE_SIZE: u64 = 16;
+/// Size of one exception stub.
+pub const STUB_SIZE: u64 = 16;
+
+/// Words the stub and the CPU leave on the ring-0 stack, lowest address first, when the stub
+/// reports: what the host reads at RSP.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(C)]
+pub struct ExceptionFrame {
+    /// Exception vector (pushed by the stub).
+    pub vector: u64,
+    /// Error code (pushed by the CPU, or a 0 pushed by the stub).
+    pub error_code: u64,
+    /// RIP of the faulting instruction.
+    pub rip: u64,
+    /// CS at the fault; its low two bits are the CPL the guest ran at.
+    pub cs: u64,
+    /// RFLAGS at the fault.
+    pub rflags: u64,
+    /// RSP at the fault.
+    pub rsp: u64,
+    /// SS at the fault.
+    pub ss: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 7 * 8);
+
+macro_rules! exceptions {
+    ($($(#[$doc:meta])* $name:ident = $v:literal, $text:literal, $err:literal;)*) => {
+        /// The CPU exceptions (SDM Vol. 3A, Table 6-1).
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        #[repr(u8)]
+        pub enum Exception {
+            $($(#[$doc])* $name = $v,)*
+        }
+
+        impl Exception {
+            /// What a person reads: "page fault", "invalid opcode", ...
+            pub const fn description(self) -> &'static str {
+                match self { $(Exception::$name => $text,)* }
+            }
+
+            /// True if the CPU pushes an error code for it.
+            pub const fn has_error_code(self) -> bool {
+                match self { $(Exception::$name => $err,)* }
+            }
+        }
+
+        impl TryFrom<u8> for Exception {
+            type Error = u8;
+            fn try_from(v: u8) -> Result<Self, u8> {
+                match v { $($v => Ok(Exception::$name),)* other => Err(other) }
+            }
+        }
+    };
+}
+
+exceptions! {
+    /// #DE
+    DivideError = 0, "divide error", false;
+    /// #DB
+    Debug = 1, "debug exception", false;
+    /// NMI
+    Nmi = 2, "non-maskable interrupt", false;
+    /// #BP
+    Breakpoint = 3, "breakpoint", false;
+    /// #OF
+    Overflow = 4, "overflow", false;
+    /// #BR
+    BoundRange = 5, "bound range exceeded", false;
+    /// #UD
+    InvalidOpcode = 6, "invalid opcode", false;
+    /// #NM
+    DeviceNotAvailable = 7, "device not available", false;
+    /// #DF
+    DoubleFault = 8, "double fault", true;
+    /// Coprocessor segment overrun (reserved since the 486).
+    CoprocessorOverrun = 9, "coprocessor segment overrun", false;
+    /// #TS
+    InvalidTss = 10, "invalid TSS", true;
+    /// #NP
+    SegmentNotPresent = 11, "segment not present", true;
+    /// #SS
+    StackFault = 12, "stack-segment fault", true;
+    /// #GP
+    GeneralProtection = 13, "general protection fault", true;
+    /// #PF
+    PageFault = 14, "page fault", true;
+    /// #MF
+    X87Fpu = 16, "x87 floating-point error", false;
+    /// #AC
+    AlignmentCheck = 17, "alignment check", true;
+    /// #MC
+    MachineCheck = 18, "machine check", false;
+    /// #XM
+    SimdFloatingPoint = 19, "SIMD floating-point exception", false;
+    /// #VE
+    Virtualization = 20, "virtualization exception", false;
+    /// #CP
+    ControlProtection = 21, "control protection exception", true;
+}
+
+/// The machine code of the stub for `vector`, padded with `int3`.
+pub fn stub_code(vector: u8) -> [u8; STUB_SIZE as usize] {
+    let mut code = [0xCC; STUB_SIZE as usize];
+    let mut n = 0;
+    let mut emit = |bytes: &[u8]| {
+        for b in bytes {
+            code[n] = *b;
+            n += 1;
+        }
+    };
+    let pushes_error = Exception::try_from(vector).is_ok_and(Exception::has_error_code);
+    if !pushes_error {
+        emit(&[0x6A, 0x00]); // push 0            (dummy error code)
+    }
+    emit(&[0x6A, vector]); // push vector
+    let [lo, hi] = EXCEPTION_PORT.to_le_bytes();
+    emit(&[0x66, 0xBA, lo, hi]); // mov dx, EXCEPTION_PORT
+    emit(&[0xEE]); // out dx, al   (the host takes over here)
+    emit(&[0xF4, 0xEB, 0xFD]); // 1: hlt; jmp 1b   (never resumed)
+    code
+}
+
+/// The 16-byte interrupt gate for a ring-0 handler at `handler` (SDM Vol. 3A, Figure 6-8):
+/// present, DPL 0 (so a ring-3 `int n` is a #GP, not a way in), no IST.
+pub fn gate(handler: u64, code_selector: u16) -> [u64; 2] {
+    const INTERRUPT_GATE_PRESENT: u64 = 0x8E;
+    let low = (handler & 0xFFFF)
+        | (u64::from(code_selector) << 16)
+        | (INTERRUPT_GATE_PRESENT << 40)
+        | (((handler >> 16) & 0xFFFF) << 48);
+    [low, handler >> 32]
+}
+
+/// Writes the IDT and the stubs into guest memory. Returns `false` if a write fell outside it.
+pub fn install(mem: &mut impl PhysMem, layout: Layout) -> bool {
+    let cs = crate::gdt::selector(crate::gdt::KERNEL_CODE_INDEX).0;
+    let mut ok = true;
+    for v in 0..IDT_GATES {
+        let stub = layout.stubs().add(v * STUB_SIZE);
+        let [lo, hi] = gate(stub.as_u64(), cs);
+        ok &= mem.write_u64(layout.idt().add(v * GATE_SIZE), lo);
+        ok &= mem.write_u64(layout.idt().add(v * GATE_SIZE + 8), hi);
+        let code = stub_code(v as u8);
+        let (a, b) = code.split_at(8);
+        ok &= mem.write_u64(stub, u64::from_le_bytes(a.try_into().unwrap_or([0xCC; 8])));
+        ok &= mem.write_u64(stub.add(8), u64::from_le_bytes(b.try_into().unwrap_or([0xCC; 8])));
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_stubs() {
+        // #DE: no error code, so the stub pushes a dummy one.
+        assert_eq!(
+            stub_code(0),
+            [0x6A, 0, 0x6A, 0, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC, 0xCC]
+        );
+        // #PF: the CPU pushes the error code.
+        assert_eq!(
+            stub_code(14),
+            [0x6A, 14, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC]
+        );
+    }
+
+    #[test]
+    fn golden_gate() {
+        assert_eq!(gate(0x1F_C010, 0x08), [0x001F_8E00_0008_C010, 0]);
+    }
+
+    #[test]
+    fn exception_table() {
+        assert_eq!(Exception::try_from(14), Ok(Exception::PageFault));
+        assert_eq!(Exception::try_from(15), Err(15));
+        assert!(Exception::GeneralProtection.has_error_code());
+        assert!(!Exception::InvalidOpcode.has_error_code());
+    }
+}

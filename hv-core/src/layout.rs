@@ -1,0 +1,289 @@
+//! Where everything lives in guest RAM.
+//!
+//! ```text
+//!  0                                         stack_top = reserved_base            ram_size
+//!  |  image (.text .rodata .data .bss) ... free RAM ... <- stack  | reserved region (64 KiB) |
+//!
+//!  reserved region, offsets from reserved_base:
+//!   0x0000  hv page: boot info + mailbox   (user-accessible: the guest's window to the host)
+//!   0x1000  PML4
+//!   0x2000  PDPT
+//!   0x3000  PD
+//!   0x4000  PT 0..3 (4 KiB pages only; one PT maps 2 MiB)
+//!   0x8000  GDT; TSS at 0x8080, followed by its 8 KiB I/O permission bitmap
+//!   0xB000  IDT (32 gates)
+//!   0xC000  ring-0 exception stubs
+//!   0xD000  ring-0 stack (12 KiB), top = ram_size
+//! ```
+//!
+//! The image is loaded at 0 and entered at 0, so a guest linked by the seed's commands runs
+//! unchanged. Everything the host adds sits at the *top* of RAM, where no image or `.bss` can
+//! collide with it (peers that put page tables at 0x1000 break as soon as an image exceeds
+//! 4 KiB). With 4 KiB pages the reserved region, except the hv page, is supervisor-only; a
+//! 2 MiB page cannot be split, so with 2 MiB pages the guest could write it, which only ever
+//! harms that guest itself.
+
+use crate::addr::Gpa;
+
+/// Guest RAM sizes the host offers (`-m`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum MemSize {
+    /// 2 MiB.
+    Mib2,
+    /// 4 MiB.
+    Mib4,
+    /// 8 MiB.
+    Mib8,
+}
+
+impl MemSize {
+    /// All sizes, smallest first.
+    pub const ALL: [MemSize; 3] = [MemSize::Mib2, MemSize::Mib4, MemSize::Mib8];
+
+    /// Size in MiB, as written on the command line.
+    pub const fn mib(self) -> u64 {
+        match self {
+            MemSize::Mib2 => 2,
+            MemSize::Mib4 => 4,
+            MemSize::Mib8 => 8,
+        }
+    }
+
+    /// Size in bytes.
+    pub const fn bytes(self) -> u64 {
+        self.mib() << 20
+    }
+
+    /// The size for a number of MiB, if it is one we offer.
+    pub const fn from_mib(mib: u64) -> Option<MemSize> {
+        match mib {
+            2 => Some(MemSize::Mib2),
+            4 => Some(MemSize::Mib4),
+            8 => Some(MemSize::Mib8),
+            _ => None,
+        }
+    }
+}
+
+/// Page sizes the host can map guest RAM with (`-p`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum PageSize {
+    /// 4 KiB pages: PML4 -> PDPT -> PD -> PT.
+    Kib4,
+    /// 2 MiB pages: PML4 -> PDPT -> PD with the PS bit.
+    Mib2,
+}
+
+impl PageSize {
+    /// Both sizes.
+    pub const ALL: [PageSize; 2] = [PageSize::Kib4, PageSize::Mib2];
+
+    /// Size in bytes.
+    pub const fn bytes(self) -> u64 {
+        match self {
+            PageSize::Kib4 => 4 << 10,
+            PageSize::Mib2 => 2 << 20,
+        }
+    }
+
+    /// The command-line spelling: `4` for 4 KiB, `2` for 2 MiB.
+    pub const fn cli_value(self) -> u8 {
+        match self {
+            PageSize::Kib4 => 4,
+            PageSize::Mib2 => 2,
+        }
+    }
+
+    /// The page size for its command-line spelling.
+    pub const fn from_cli_value(v: u64) -> Option<PageSize> {
+        match v {
+            4 => Some(PageSize::Kib4),
+            2 => Some(PageSize::Mib2),
+            _ => None,
+        }
+    }
+}
+
+/// A 4 KiB frame, the unit of the reserved region.
+pub const FRAME: u64 = 4096;
+/// Size of the reserved region at the top of guest RAM.
+pub const RESERVED_SIZE: u64 = 16 * FRAME;
+/// Offset of the hv page (boot info + mailbox) in the reserved region.
+pub const HV_PAGE_OFFSET: u64 = 0;
+/// Offset of the PML4.
+pub const PML4_OFFSET: u64 = FRAME;
+/// Offset of the PDPT.
+pub const PDPT_OFFSET: u64 = 2 * FRAME;
+/// Offset of the page directory.
+pub const PD_OFFSET: u64 = 3 * FRAME;
+/// Offset of the first page table (4 KiB pages only).
+pub const PT_OFFSET: u64 = 4 * FRAME;
+/// Page tables reserved: enough for the largest RAM (8 MiB / 2 MiB per table).
+pub const MAX_PTS: u64 = 4;
+/// Offset of the GDT.
+pub const GDT_OFFSET: u64 = PT_OFFSET + MAX_PTS * FRAME;
+/// Offset of the TSS, in the GDT's frame, 128 bytes after the GDT.
+pub const TSS_OFFSET: u64 = GDT_OFFSET + 0x80;
+/// Offset of the IDT (after the TSS and its I/O bitmap, which span three frames).
+pub const IDT_OFFSET: u64 = GDT_OFFSET + 3 * FRAME;
+/// Offset of the ring-0 exception stubs.
+pub const STUBS_OFFSET: u64 = IDT_OFFSET + FRAME;
+/// Offset of the ring-0 stack's lowest byte; the stack grows down from the top of RAM.
+pub const KSTACK_OFFSET: u64 = STUBS_OFFSET + FRAME;
+
+const _: () = assert!(KSTACK_OFFSET + 3 * FRAME == RESERVED_SIZE);
+const _: () = assert!(
+    TSS_OFFSET + crate::gdt::TSS_SIZE_WITH_IOPB <= IDT_OFFSET,
+    "TSS + I/O bitmap overlap the IDT"
+);
+
+/// Stack the host guarantees a guest below its image: an image must leave at least this much.
+pub const MIN_STACK: u64 = 64 << 10;
+
+/// The layout of one guest's RAM, derived from its size and page size.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Layout {
+    mem: MemSize,
+    page: PageSize,
+}
+
+impl Layout {
+    /// The layout for `mem` bytes of RAM mapped with `page`-sized pages.
+    pub const fn new(mem: MemSize, page: PageSize) -> Self {
+        Layout { mem, page }
+    }
+
+    /// RAM size.
+    pub const fn mem(self) -> MemSize {
+        self.mem
+    }
+
+    /// Page size.
+    pub const fn page(self) -> PageSize {
+        self.page
+    }
+
+    /// RAM size in bytes.
+    pub const fn ram_size(self) -> u64 {
+        self.mem.bytes()
+    }
+
+    /// First byte of the reserved region.
+    pub const fn reserved_base(self) -> Gpa {
+        Gpa::new(self.ram_size() - RESERVED_SIZE)
+    }
+
+    /// The hv page: boot info and mailbox, shared by guest and host.
+    pub const fn hv_page(self) -> Gpa {
+        self.reserved_base().add(HV_PAGE_OFFSET)
+    }
+
+    /// End of what a guest may hand the host as a buffer: its own RAM up to and including the
+    /// hv page. The page tables and descriptor tables above are off limits.
+    pub const fn user_end(self) -> u64 {
+        self.hv_page().as_u64() + FRAME
+    }
+
+    /// Initial stack pointer of the guest program (16-byte aligned).
+    pub const fn stack_top(self) -> Gpa {
+        self.reserved_base()
+    }
+
+    /// Largest image the host will load: everything below the stack but [`MIN_STACK`].
+    pub const fn max_image_size(self) -> u64 {
+        self.stack_top().as_u64() - MIN_STACK
+    }
+
+    /// PML4 (what CR3 points at).
+    pub const fn pml4(self) -> Gpa {
+        self.reserved_base().add(PML4_OFFSET)
+    }
+
+    /// PDPT.
+    pub const fn pdpt(self) -> Gpa {
+        self.reserved_base().add(PDPT_OFFSET)
+    }
+
+    /// Page directory.
+    pub const fn pd(self) -> Gpa {
+        self.reserved_base().add(PD_OFFSET)
+    }
+
+    /// Page table `i` (maps `[i * 2 MiB, (i + 1) * 2 MiB)` with 4 KiB pages).
+    pub const fn pt(self, i: u64) -> Gpa {
+        assert!(i < MAX_PTS);
+        self.reserved_base().add(PT_OFFSET + i * FRAME)
+    }
+
+    /// Number of page tables used: one per 2 MiB of RAM with 4 KiB pages, none with 2 MiB.
+    pub const fn pt_count(self) -> u64 {
+        match self.page {
+            PageSize::Kib4 => self.ram_size() / PageSize::Mib2.bytes(),
+            PageSize::Mib2 => 0,
+        }
+    }
+
+    /// GDT.
+    pub const fn gdt(self) -> Gpa {
+        self.reserved_base().add(GDT_OFFSET)
+    }
+
+    /// TSS (followed by its I/O permission bitmap).
+    pub const fn tss(self) -> Gpa {
+        self.reserved_base().add(TSS_OFFSET)
+    }
+
+    /// IDT.
+    pub const fn idt(self) -> Gpa {
+        self.reserved_base().add(IDT_OFFSET)
+    }
+
+    /// Ring-0 exception stubs.
+    pub const fn stubs(self) -> Gpa {
+        self.reserved_base().add(STUBS_OFFSET)
+    }
+
+    /// Top of the ring-0 stack (TSS.RSP0): the end of RAM.
+    pub const fn kstack_top(self) -> Gpa {
+        Gpa::new(self.ram_size())
+    }
+
+    /// True when `gpa` is in a page the guest program may touch (user-accessible).
+    pub const fn is_user(self, gpa: u64) -> bool {
+        gpa < self.user_end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_layout_2mib() {
+        let l = Layout::new(MemSize::Mib2, PageSize::Kib4);
+        assert_eq!(l.reserved_base().as_u64(), 0x1F_0000);
+        assert_eq!(l.hv_page().as_u64(), 0x1F_0000);
+        assert_eq!(l.pml4().as_u64(), 0x1F_1000);
+        assert_eq!(l.pt(0).as_u64(), 0x1F_4000);
+        assert_eq!(l.gdt().as_u64(), 0x1F_8000);
+        assert_eq!(l.tss().as_u64(), 0x1F_8080);
+        assert_eq!(l.idt().as_u64(), 0x1F_B000);
+        assert_eq!(l.stubs().as_u64(), 0x1F_C000);
+        assert_eq!(l.kstack_top().as_u64(), 0x20_0000);
+        assert_eq!(l.user_end(), 0x1F_1000);
+        assert_eq!(l.max_image_size(), 0x1E_0000);
+        assert_eq!(l.pt_count(), 1);
+    }
+
+    #[test]
+    fn every_config_fits() {
+        for mem in MemSize::ALL {
+            for page in PageSize::ALL {
+                let l = Layout::new(mem, page);
+                assert!(l.pt_count() <= MAX_PTS);
+                assert_eq!(l.reserved_base().as_u64() % FRAME, 0);
+                assert_eq!(l.stack_top().as_u64() % 16, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Page-table builder and walker, shared by the host (which builds and walks the guest's
+//! tables) and by tests (which run both against a plain byte array).
+//!
+//! Both go through [`PhysMem`], so the same code writes real guest RAM on the host and a
+//! mock in unit tests, and the walker used for `HC_gvaToHva` is the one the builder is
+//! tested against.
+
+use x86_64::structures::paging::PageTableFlags as F;
+
+use crate::addr::Gpa;
+use crate::layout::{FRAME, Layout, PageSize};
+
+/// Access to guest-physical memory, 8 bytes at a time.
+pub trait PhysMem {
+    /// Reads the little-endian u64 at `gpa`, or `None` if it is not in guest RAM.
+    fn read_u64(&self, gpa: Gpa) -> Option<u64>;
+    /// Writes the little-endian u64 at `gpa`; returns `false` if it is not in guest RAM.
+    fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool;
+}
+
+/// Mask of the physical-address bits of a page-table entry (bits 12..52).
+const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+
+/// Builds the guest's identity map of all its RAM with the layout's page size.
+///
+/// Every page is present and writable; all are user-accessible except, with 4 KiB pages, the
+/// reserved region above the hv page. Addresses at or past the end of RAM are unmapped, so a
+/// stray access is a page fault the host can report. Returns `false` if a table falls outside
+/// `mem` (a wrong layout, never guest input).
+pub fn build_identity_map(mem: &mut impl PhysMem, layout: Layout) -> bool {
+    let table = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
+    let mut ok = true;
+    // Zero every table first: RAM handed to us may not be clean (a rebuilt guest).
+    let mut tables = 3 + layout.pt_count();
+    let mut t = layout.pml4();
+    while tables > 0 {
+        for i in 0..512 {
+            ok &= mem.write_u64(t.add(i * 8), 0);
+        }
+        t = t.add(FRAME);
+        tables -= 1;
+    }
+    ok &= mem.write_u64(layout.pml4(), layout.pdpt().as_u64() | table.bits());
+    ok &= mem.write_u64(layout.pdpt(), layout.pd().as_u64() | table.bits());
+    let two_mib = PageSize::Mib2.bytes();
+    let directories = layout.ram_size() / two_mib;
+    for d in 0..directories {
+        let entry = match layout.page() {
+            PageSize::Mib2 => (d * two_mib) | (table | F::HUGE_PAGE).bits(),
+            PageSize::Kib4 => {
+                let pt = layout.pt(d);
+                for i in 0..512 {
+                    let frame = d * two_mib + i * FRAME;
+                    let mut flags = F::PRESENT | F::WRITABLE;
+                    if layout.is_user(frame) {
+                        flags |= F::USER_ACCESSIBLE;
+                    }
+                    ok &= mem.write_u64(pt.add(i * 8), frame | flags.bits());
+                }
+                pt.as_u64() | table.bits()
+            }
+        };
+        ok &= mem.write_u64(layout.pd().add(d * 8), entry);
+    }
+    ok
+}
+
+/// The result of walking a guest's page tables for one virtual address.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Translation {
+    /// The guest-physical address the virtual address maps to.
+    pub gpa: Gpa,
+    /// Size of the page that maps it.
+    pub page_size: u64,
+    /// True if ring 3 may access it.
+    pub user: bool,
+    /// True if it is writable.
+    pub writable: bool,
+}
+
+/// Walks the 4-level tables rooted at `cr3` for `va`, as the MMU would.
+///
+/// Returns `None` for a non-canonical address, a non-present entry at any level, or a table
+/// that lies outside guest RAM (the guest controls its tables; the walk trusts none of them).
+pub fn translate(mem: &impl PhysMem, cr3: u64, va: u64) -> Option<Translation> {
+    // Canonical: bits 63..48 copy bit 47.
+    let top = va >> 47;
+    if top != 0 && top != 0x1_FFFF {
+        return None;
+    }
+    let mut table = cr3 & ADDR_MASK;
+    let mut user = true;
+    let mut writable = true;
+    // Levels: PML4 (shift 39), PDPT (30), PD (21), PT (12).
+    for shift in [39u32, 30, 21, 12] {
+        let index = (va >> shift) & 0x1FF;
+        let entry = mem.read_u64(Gpa::new(table + index * 8))?;
+        let flags = F::from_bits_truncate(entry);
+        if !flags.contains(F::PRESENT) {
+            return None;
+        }
+        user &= flags.contains(F::USER_ACCESSIBLE);
+        writable &= flags.contains(F::WRITABLE);
+        let leaf = shift == 12 || (shift != 39 && flags.contains(F::HUGE_PAGE));
+        if leaf {
+            let page_size = 1u64 << shift;
+            let base = entry & ADDR_MASK & !(page_size - 1);
+            return Some(Translation {
+                gpa: Gpa::new(base | (va & (page_size - 1))),
+                page_size,
+                user,
+                writable,
+            });
+        }
+        table = entry & ADDR_MASK;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::MemSize;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Guest RAM as a byte vector.
+    struct Ram(Vec<u8>);
+
+    impl PhysMem for Ram {
+        fn read_u64(&self, gpa: Gpa) -> Option<u64> {
+            let a = usize::try_from(gpa.as_u64()).ok()?;
+            let b = self.0.get(a..a.checked_add(8)?)?;
+            Some(u64::from_le_bytes(b.try_into().ok()?))
+        }
+        fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
+            let Ok(a) = usize::try_from(gpa.as_u64()) else { return false };
+            match self.0.get_mut(a..a + 8) {
+                Some(b) => {
+                    b.copy_from_slice(&value.to_le_bytes());
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    #[test]
+    fn identity_maps_all_ram_and_nothing_else() {
+        for mem in MemSize::ALL {
+            for page in PageSize::ALL {
+                let layout = Layout::new(mem, page);
+                let mut ram = Ram(vec![0xAA; layout.ram_size() as usize]);
+                assert!(build_identity_map(&mut ram, layout));
+                let cr3 = layout.pml4().as_u64();
+                let mut va = 0;
+                while va < layout.ram_size() {
+                    let t = translate(&ram, cr3, va + 0x123).expect("mapped");
+                    assert_eq!(t.gpa.as_u64(), va + 0x123);
+                    assert_eq!(t.page_size, page.bytes());
+                    assert!(t.writable);
+                    if page == PageSize::Kib4 {
+                        assert_eq!(t.user, layout.is_user(va), "{va:#x}");
+                    }
+                    va += FRAME;
+                }
+                assert_eq!(translate(&ram, cr3, layout.ram_size()), None);
+                assert_eq!(translate(&ram, cr3, 0x4000_0000), None);
+                assert_eq!(translate(&ram, cr3, 0xFFFF_8000_0000_0000), None);
+                assert_eq!(translate(&ram, cr3, 0x0000_8000_0000_0000), None);
+            }
+        }
+    }
+
+    #[test]
+    fn golden_entries_4k() {
+        let layout = Layout::new(MemSize::Mib2, PageSize::Kib4);
+        let mut ram = Ram(vec![0; layout.ram_size() as usize]);
+        assert!(build_identity_map(&mut ram, layout));
+        // PML4[0] -> PDPT, present | writable | user.
+        assert_eq!(ram.read_u64(layout.pml4()), Some(0x1F_2000 | 0x7));
+        // PT entry for page 1: frame 0x1000, present | writable | user.
+        assert_eq!(ram.read_u64(layout.pt(0).add(8)), Some(0x1000 | 0x7));
+        // The PML4's own frame is supervisor-only.
+        assert_eq!(ram.read_u64(layout.pt(0).add(0x1F1 * 8)), Some(0x1F_1000 | 0x3));
+    }
+
+    #[test]
+    fn walker_survives_hostile_tables() {
+        let layout = Layout::new(MemSize::Mib2, PageSize::Kib4);
+        let mut ram = Ram(vec![0; layout.ram_size() as usize]);
+        // A PML4 entry pointing far outside RAM.
+        assert!(ram.write_u64(layout.pml4(), 0x7FFF_FFFF_F000 | 0x7));
+        assert_eq!(translate(&ram, layout.pml4().as_u64(), 0x1000), None);
+        // A CR3 outside RAM.
+        assert_eq!(translate(&ram, 0xFFFF_F000, 0x1000), None);
+    }
+}

@@ -1,0 +1,69 @@
+//! Error codes returned to guests.
+//!
+//! A call that fails stores `-(code)` in `Mailbox::ret`. The numbers are Linux's, so they
+//! read naturally to anyone who knows `errno`; guests see them as `HV_E*` in C.
+
+use super::wire_enum;
+
+wire_enum! {
+    /// Why a call failed.
+    pub enum Errno : "HV_" {
+        /// The operation is not permitted (e.g. a request only ring 0 may make).
+        Eperm = 1 => "EPERM",
+        /// No such file: not shared with `-f` and not created by this guest in this run.
+        Enoent = 2 => "ENOENT",
+        /// The host failed to read or write the file.
+        Eio = 5 => "EIO",
+        /// The fd is not open, was invalidated, or is open in the other direction.
+        Ebadf = 9 => "EBADF",
+        /// A guest address or length lies outside the guest's user memory.
+        Efault = 14 => "EFAULT",
+        /// An argument is invalid (bad mode, bad name, bad size, bad sector, ...).
+        Einval = 22 => "EINVAL",
+        /// The guest has too many files open.
+        Emfile = 24 => "EMFILE",
+        /// The host ran out of space.
+        Enospc = 28 => "ENOSPC",
+        /// The file name is longer than 255 bytes.
+        Enametoolong = 36 => "ENAMETOOLONG",
+        /// Unknown opcode.
+        Enosys = 38 => "ENOSYS",
+    }
+}
+
+impl Errno {
+    /// The value stored in `Mailbox::ret`: the negated code.
+    pub const fn to_ret(self) -> i64 {
+        -(self as u8 as i64)
+    }
+
+    /// Decodes a negative `ret` back into an error.
+    pub fn from_ret(ret: i64) -> Option<Errno> {
+        if ret >= 0 || ret < -255 {
+            return None;
+        }
+        Errno::try_from((-ret) as u8).ok()
+    }
+
+    /// One-line meaning, for messages.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Errno::Eperm => "operation not permitted",
+            Errno::Enoent => "no such file",
+            Errno::Eio => "host I/O error",
+            Errno::Ebadf => "bad file descriptor",
+            Errno::Efault => "bad guest address",
+            Errno::Einval => "invalid argument",
+            Errno::Emfile => "too many open files",
+            Errno::Enospc => "no space left on host",
+            Errno::Enametoolong => "file name too long",
+            Errno::Enosys => "unknown operation",
+        }
+    }
+}
+
+impl core::fmt::Display for Errno {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.description())
+    }
+}

@@ -1,0 +1,55 @@
+//! The file service: 1-byte `out` of a [`FileOp`] to [`FILE_PORT`](super::FILE_PORT), with
+//! arguments and results in the mailbox (see the [module docs](super)).
+
+use super::wire_enum;
+
+wire_enum! {
+    /// File opcodes. Values are never reused.
+    pub enum FileOp : "HV_FILE_" {
+        /// Open a file. `args[0]`: name address, `args[1]`: name length (no NUL),
+        /// `args[2]`: an [`OpenMode`]. `ret`: the fd (>= 0) or `-errno`.
+        Open = 0x01 => "OPEN",
+        /// Close an fd. `args[0]`: the fd. `ret`: 0 or `-errno`.
+        Close = 0x02 => "CLOSE",
+        /// Read. `args[0]`: fd, `args[1]`: buffer address, `args[2]`: length.
+        /// `ret`: bytes read (0 at end of file) or `-errno`.
+        Read = 0x03 => "READ",
+        /// Write. `args[0]`: fd, `args[1]`: buffer address, `args[2]`: length.
+        /// `ret`: bytes written or `-errno`.
+        Write = 0x04 => "WRITE",
+    }
+}
+
+wire_enum! {
+    /// How a file is opened (`FileOp::Open`'s `args[2]`).
+    pub enum OpenMode : "HV_MODE_" {
+        /// `"r"`: read from the start.
+        Read = 0 => "READ",
+        /// `"w"`: write, truncating (or creating) the guest's own copy.
+        Write = 1 => "WRITE",
+        /// `"a"`: write at the end of the guest's own copy.
+        Append = 2 => "APPEND",
+    }
+}
+
+impl OpenMode {
+    /// The mode for a C `fopen` mode string: `"r"`, `"w"` or `"a"` (a trailing `b` is accepted).
+    pub fn from_c_mode(mode: &[u8]) -> Option<OpenMode> {
+        match mode {
+            b"r" | b"rb" => Some(OpenMode::Read),
+            b"w" | b"wb" => Some(OpenMode::Write),
+            b"a" | b"ab" => Some(OpenMode::Append),
+            _ => None,
+        }
+    }
+
+    /// True for the modes that write.
+    pub const fn writes(self) -> bool {
+        !matches!(self, OpenMode::Read)
+    }
+}
+
+/// Longest file name, in bytes.
+pub const MAX_NAME: u64 = 255;
+/// Most files one guest may hold open at once.
+pub const MAX_OPEN_FILES: usize = 32;

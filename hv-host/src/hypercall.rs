@@ -1,0 +1,90 @@
+//! The hypercall port: exit, ABI check, console buffer writes, panics.
+
+use hv_core::ABI_VERSION;
+use hv_core::proto::errno::Errno;
+use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE};
+
+use crate::guest::{Devices, Flow};
+use crate::outcome::{GuestError, Outcome};
+
+impl Devices<'_> {
+    /// Runs one hypercall whose opcode byte the guest wrote.
+    pub(crate) fn hypercall(&mut self, opcode: u8) -> Flow {
+        let Ok(op) = HcOp::try_from(opcode) else {
+            self.ram.write_result(Errno::Enosys.to_ret(), 0);
+            return Flow::Continue;
+        };
+        let args = self.ram.read_mailbox();
+        match op {
+            HcOp::Exit => Flow::Stop(Outcome::Exited(args[0] as u32 as i32)),
+            HcOp::AbiVersion if args[0] != u64::from(ABI_VERSION) => {
+                Flow::Stop(Outcome::Error(GuestError::AbiMismatch { guest: args[0], host: ABI_VERSION }))
+            }
+            HcOp::AbiVersion => self.reply(Ok(0)),
+            HcOp::ConsoleWrite => {
+                let result = self.console_write(args[0], args[1]);
+                self.reply(result)
+            }
+            HcOp::Panic => Flow::Stop(Outcome::Panicked(self.panic_message(args[0], args[1]))),
+        }
+    }
+
+    /// Stores a call's result in the mailbox and lets the guest go on.
+    pub(crate) fn reply(&mut self, result: Result<u64, Errno>) -> Flow {
+        let ret = match result {
+            Ok(v) => i64::try_from(v).unwrap_or(i64::MAX),
+            Err(e) => e.to_ret(),
+        };
+        self.ram.write_result(ret, 0);
+        Flow::Continue
+    }
+
+    fn console_write(&mut self, addr: u64, len: u64) -> Result<u64, Errno> {
+        let range = self.ram.user_range(addr, len)?;
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(range.len() as usize, 0);
+        let result = self.ram.read_range(range, &mut buf);
+        if result.is_ok() {
+            self.write_console(&buf);
+        }
+        self.scratch = buf;
+        result.map(|()| len)
+    }
+
+    /// The panic message, bounded and made printable on one line.
+    fn panic_message(&self, addr: u64, len: u64) -> String {
+        let len = len.min(MAX_PANIC_MESSAGE);
+        let Ok(range) = self.ram.user_range(addr, len) else {
+            return format!("(message at {addr:#x}, {len} bytes, lies outside guest memory)");
+        };
+        let mut buf = vec![0; len as usize];
+        if self.ram.read_range(range, &mut buf).is_err() {
+            return "(unreadable message)".into();
+        }
+        printable(&buf)
+    }
+}
+
+/// Guest text made safe to print on one line: invalid UTF-8 replaced, control characters
+/// escaped (a hostile guest cannot move the cursor or forge lines of the host's output).
+pub(crate) fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> =
+                if c.is_control() { c.escape_default().collect() } else { vec![c] };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable(b"boom\n\x1b[2J"), "boom\\n\\u{1b}[2J");
+        assert_eq!(printable(&[0xff, b'a']), "\u{fffd}a");
+    }
+}

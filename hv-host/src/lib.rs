@@ -1,0 +1,288 @@
+//! # hv-host: run tiny 64-bit guests, each in its own KVM VM on its own thread
+//!
+//! The `hv-host` binary is a thin command line over this library; tests, benchmarks and other
+//! programs embed the same API:
+//!
+//! ```no_run
+//! use hv_host::{Hypervisor, MemSize, PageSize};
+//!
+//! let reports = Hypervisor::builder()
+//!     .memory(MemSize::Mib4)
+//!     .page_size(PageSize::Kib4)
+//!     .guest("hello.img")
+//!     .guest("hello.img")
+//!     .build()? // checks every image before any guest starts
+//!     .run()?; // one thread per guest; returns when all have ended
+//! for report in &reports {
+//!     println!("{report}"); // "guest 0 (hello.img): exited with status 0"
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod console;
+mod guest;
+mod hypercall;
+mod memory;
+mod outcome;
+mod vcpu;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+pub use console::Console;
+pub use hv_core::layout::{Layout, MemSize, PageSize};
+pub use memory::MemoryError;
+pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
+
+/// Why a configuration was refused before any guest started.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No `-g` image.
+    #[error("no guest image given")]
+    NoGuests,
+    /// The RAM size was not set.
+    #[error("the guest memory size (-m) is missing")]
+    NoMemory,
+    /// The page size was not set.
+    #[error("the page size (-p) is missing")]
+    NoPageSize,
+    /// An image could not be read.
+    #[error("cannot read guest image {path}: {source}")]
+    ImageUnreadable {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An image is empty.
+    #[error("guest image {path} is empty")]
+    ImageEmpty {
+        /// The image.
+        path: PathBuf,
+    },
+    /// An image does not fit guest RAM with the minimum stack.
+    #[error("guest image {path} is {size} bytes; at most {max} fit in {mib} MiB of guest RAM")]
+    ImageTooLarge {
+        /// The image.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The largest that fits.
+        max: u64,
+        /// The RAM size in MiB.
+        mib: u64,
+    },
+    /// More guests than IDs.
+    #[error("too many guests: {0}")]
+    TooManyGuests(usize),
+}
+
+/// Why a run could not start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// `/dev/kvm` is missing or unusable.
+    #[error("cannot use /dev/kvm: {0}")]
+    Kvm(kvm_ioctls::Error),
+    /// A guest thread could not be spawned.
+    #[error("cannot start a guest thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// An image, read and checked.
+#[derive(Debug)]
+struct Image {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+/// Collects a configuration; see [`Hypervisor::builder`].
+pub struct Builder {
+    memory: Option<MemSize>,
+    page: Option<PageSize>,
+    images: Vec<PathBuf>,
+    shared_files: Vec<PathBuf>,
+    prefix_ids: bool,
+    output: Option<Box<dyn Write + Send>>,
+    input: Option<Box<dyn Read + Send>>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("memory", &self.memory)
+            .field("page", &self.page)
+            .field("images", &self.images)
+            .field("shared_files", &self.shared_files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Guest RAM size (mandatory).
+    pub fn memory(mut self, size: MemSize) -> Self {
+        self.memory = Some(size);
+        self
+    }
+
+    /// Page size guest RAM is mapped with (mandatory).
+    pub fn page_size(mut self, size: PageSize) -> Self {
+        self.page = Some(size);
+        self
+    }
+
+    /// Adds a guest running `image`; IDs are given in the order guests are added.
+    pub fn guest(mut self, image: impl Into<PathBuf>) -> Self {
+        self.images.push(image.into());
+        self
+    }
+
+    /// Adds a file shared with every guest.
+    pub fn shared_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.shared_files.push(path.into());
+        self
+    }
+
+    /// Prefix every console line with `[ID] `.
+    pub fn prefix_ids(mut self, on: bool) -> Self {
+        self.prefix_ids = on;
+        self
+    }
+
+    /// Where console output goes (default: stdout).
+    pub fn output(mut self, out: impl Write + Send + 'static) -> Self {
+        self.output = Some(Box::new(out));
+        self
+    }
+
+    /// Where console input comes from (default: stdin).
+    pub fn input(mut self, input: impl Read + Send + 'static) -> Self {
+        self.input = Some(Box::new(input));
+        self
+    }
+
+    /// Checks the configuration and reads every image.
+    pub fn build(self) -> Result<Hypervisor, ConfigError> {
+        let memory = self.memory.ok_or(ConfigError::NoMemory)?;
+        let page = self.page.ok_or(ConfigError::NoPageSize)?;
+        if self.images.is_empty() {
+            return Err(ConfigError::NoGuests);
+        }
+        if u32::try_from(self.images.len()).is_err() {
+            return Err(ConfigError::TooManyGuests(self.images.len()));
+        }
+        let layout = Layout::new(memory, page);
+        let images = self
+            .images
+            .into_iter()
+            .map(|path| read_image(path, layout))
+            .collect::<Result<Vec<_>, _>>()?;
+        let console = Console::new(
+            self.output.unwrap_or_else(|| Box::new(std::io::stdout())),
+            self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
+            self.prefix_ids,
+        );
+        Ok(Hypervisor { layout, images, shared_files: self.shared_files, console })
+    }
+}
+
+fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(source) => return Err(ConfigError::ImageUnreadable { path, source }),
+    };
+    let size = bytes.len() as u64;
+    if size == 0 {
+        return Err(ConfigError::ImageEmpty { path });
+    }
+    let max = layout.max_image_size();
+    if size > max {
+        return Err(ConfigError::ImageTooLarge { path, size, max, mib: layout.mem().mib() });
+    }
+    Ok(Image { path, bytes })
+}
+
+/// A checked configuration, ready to run.
+#[derive(Debug)]
+pub struct Hypervisor {
+    layout: Layout,
+    images: Vec<Image>,
+    #[allow(dead_code)] // served by the file service
+    shared_files: Vec<PathBuf>,
+    console: Console,
+}
+
+impl Hypervisor {
+    /// Starts a configuration.
+    pub fn builder() -> Builder {
+        Builder {
+            memory: None,
+            page: None,
+            images: Vec::new(),
+            shared_files: Vec::new(),
+            prefix_ids: false,
+            output: None,
+            input: None,
+        }
+    }
+
+    /// The guest memory layout every guest gets.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Runs every guest, each in its own VM on its own thread, until all have ended. One
+    /// guest's failure never stops the others; each report says how its guest ended.
+    pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
+        let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
+        let Hypervisor { layout, images, console, .. } = self;
+        let (kvm, console) = (&kvm, &console);
+        std::thread::scope(|scope| {
+            let mut handles = Vec::with_capacity(images.len());
+            for (id, image) in images.iter().enumerate() {
+                let id = id as u32;
+                let handle = std::thread::Builder::new()
+                    .name(format!("guest-{id}"))
+                    .spawn_scoped(scope, move || run_guest(kvm, id, layout, image, console))
+                    .map_err(HostError::Thread)?;
+                handles.push(handle);
+            }
+            Ok(handles
+                .into_iter()
+                .zip(&images)
+                .enumerate()
+                .map(|(id, (h, image))| {
+                    h.join().unwrap_or_else(|_| GuestReport {
+                        id: id as u32,
+                        image: image.path.clone(),
+                        outcome: Outcome::Error(GuestError::Setup("the host thread panicked".into())),
+                        run_time: Default::default(),
+                        stats: Default::default(),
+                    })
+                })
+                .collect())
+        })
+    }
+}
+
+fn run_guest(kvm: &kvm_ioctls::Kvm, id: u32, layout: Layout, image: &Image, console: &Console) -> GuestReport {
+    let report = match guest::Vm::new(kvm, id, layout, &image.bytes, console) {
+        Ok(vm) => vm.run(&image.path),
+        Err(e) => GuestReport {
+            id,
+            image: image.path.clone(),
+            outcome: Outcome::Error(e),
+            run_time: Default::default(),
+            stats: Default::default(),
+        },
+    };
+    log::info!("{report}");
+    report
+}
+
+/// True when `/dev/kvm` can be opened and speaks the stable API (version 12). Tests use it to
+/// decide whether to skip; it does not look at CPU flags, which are absent under PVM.
+pub fn kvm_available() -> bool {
+    kvm_ioctls::Kvm::new().is_ok_and(|k| k.get_api_version() == 12)
+}
+

@@ -1,0 +1,145 @@
+//! `hv-host`: the command line over the [`hv_host`] library.
+
+use std::process::ExitCode;
+
+use argh::FromArgs;
+use hv_host::{Hypervisor, MemSize, PageSize};
+
+/// Run tiny 64-bit guests, each in its own KVM virtual machine on its own thread.
+///
+/// Example: hv-host -m 4 -p 2 -g guest1.img guest2.img -f shared.txt
+#[derive(FromArgs, Debug)]
+struct Cli {
+    /// guest RAM in MiB: 2, 4 or 8 (mandatory)
+    #[argh(option, short = 'm', from_str_fn(parse_memory))]
+    memory: MemSize,
+
+    /// page size the guest RAM is mapped with: 2 (2 MiB) or 4 (4 KiB) (mandatory)
+    #[argh(option, short = 'p', from_str_fn(parse_page))]
+    page: PageSize,
+
+    /// guest image(s): one VM per image, IDs 0, 1, 2, ... in this order; the list runs to the
+    /// next option (at least one)
+    #[argh(option, short = 'g')]
+    guest: Vec<String>,
+
+    /// file(s) shared with every guest; the list runs to the next option
+    #[argh(option, short = 'f')]
+    file: Vec<String>,
+
+    /// prefix each line of guest output with the guest's ID, as "[ID] "
+    #[argh(switch)]
+    prefix: bool,
+}
+
+fn parse_memory(v: &str) -> Result<MemSize, String> {
+    v.parse().ok().and_then(MemSize::from_mib).ok_or_else(|| format!("invalid memory size '{v}': use 2, 4 or 8"))
+}
+
+fn parse_page(v: &str) -> Result<PageSize, String> {
+    v.parse().ok().and_then(PageSize::from_cli_value).ok_or_else(|| format!("invalid page size '{v}': use 2 or 4"))
+}
+
+/// Options whose value is a list: `-g a b c` means `-g a -g b -g c`.
+const LIST_OPTIONS: [&str; 4] = ["-g", "--guest", "-f", "--file"];
+
+/// Rewrites `-g a b c` into the `-g a -g b -g c` argh understands. A list runs until the next
+/// argument that starts with `-`.
+fn expand_lists(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len() * 2);
+    let mut list: Option<&str> = None;
+    let mut values_in_list = 0;
+    for arg in args {
+        if arg.starts_with('-') && arg.len() > 1 {
+            list = LIST_OPTIONS.iter().copied().find(|o| o == arg);
+            values_in_list = 0;
+            if list.is_none() {
+                out.push(arg.clone());
+            }
+            continue;
+        }
+        match list {
+            Some(option) => {
+                out.push(option.to_string());
+                values_in_list += 1;
+            }
+            None => {}
+        }
+        out.push(arg.clone());
+    }
+    // A list option with no value at all: leave it for argh to reject.
+    if let (Some(option), 0) = (list, values_in_list) {
+        out.push(option.to_string());
+    }
+    out
+}
+
+const USAGE_HINT: &str = "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...]; run 'hv-host --help' for more.";
+
+fn fail_usage(reason: &str) -> ExitCode {
+    eprintln!("hv-host: {}", reason.trim_end());
+    eprintln!("{USAGE_HINT}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let argv: Vec<String> = std::env::args().collect();
+    let args = expand_lists(&argv[1..]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cli = match Cli::from_args(&["hv-host"], &args) {
+        Ok(cli) => cli,
+        Err(early) if early.status.is_ok() => {
+            print!("{}", early.output);
+            return ExitCode::SUCCESS;
+        }
+        Err(early) => return fail_usage(early.output.lines().next().unwrap_or("invalid arguments")),
+    };
+    if cli.guest.is_empty() {
+        return fail_usage("no guest image given (-g IMAGE...)");
+    }
+    let mut builder =
+        Hypervisor::builder().memory(cli.memory).page_size(cli.page).prefix_ids(cli.prefix);
+    for g in &cli.guest {
+        builder = builder.guest(g);
+    }
+    for f in &cli.file {
+        builder = builder.shared_file(f);
+    }
+    let hv = match builder.build() {
+        Ok(hv) => hv,
+        Err(e) => return fail_usage(&e.to_string()),
+    };
+    let reports = match hv.run() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hv-host: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ok = true;
+    for report in reports.iter().filter(|r| !r.outcome.is_success()) {
+        eprintln!("{report}");
+        ok = false;
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: &[&str]) -> Vec<String> {
+        expand_lists(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn lists_run_to_the_next_option() {
+        assert_eq!(
+            expand(&["-g", "a", "b", "-m", "4", "--file", "x", "y", "-p", "2"]),
+            ["-g", "a", "-g", "b", "-m", "4", "--file", "x", "--file", "y", "-p", "2"]
+        );
+        assert_eq!(expand(&["-m", "4", "5"]), ["-m", "4", "5"]);
+        assert_eq!(expand(&["-g"]), ["-g"]);
+    }
+}

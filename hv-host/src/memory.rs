@@ -1,0 +1,126 @@
+//! Guest RAM and the only ways the host touches it.
+//!
+//! Every guest-supplied `(address, length)` goes through [`GuestRam::user_range`], which
+//! checks it with overflow-safe arithmetic against the memory the guest may hand us (its RAM
+//! up to and including the hv page; never the page or descriptor tables). Nothing else in the
+//! host turns a guest number into a memory access.
+
+use hv_core::layout::Layout;
+use hv_core::paging::PhysMem;
+use hv_core::proto::errno::Errno;
+use hv_core::proto::hv_page::{MAILBOX_OFFSET, Mailbox};
+use hv_core::{Gpa, GuestRange};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+/// One guest's RAM, mapped in the host.
+pub(crate) struct GuestRam {
+    mem: GuestMemoryMmap<()>,
+    layout: Layout,
+}
+
+/// Why guest RAM could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    /// mmap of guest RAM failed.
+    #[error("cannot map {size} bytes of guest RAM: {reason}")]
+    Map {
+        /// Bytes requested.
+        size: u64,
+        /// What mmap said.
+        reason: String,
+    },
+}
+
+impl GuestRam {
+    /// Maps zeroed RAM for `layout` (anonymous and lazily backed: untouched pages cost nothing).
+    pub(crate) fn new(layout: Layout) -> Result<Self, MemoryError> {
+        let size = layout.ram_size();
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), size as usize)])
+            .map_err(|e| MemoryError::Map {
+                size,
+                reason: format!("{e:?}"),
+            })?;
+        Ok(GuestRam { mem, layout })
+    }
+
+    /// Host address of guest address 0 (for the KVM memory slot and `gvaToHva`).
+    pub(crate) fn host_base(&self) -> u64 {
+        // The range was mapped in `new`, so address 0 is always in it.
+        self.mem
+            .get_host_address(GuestAddress(0))
+            .map_or(0, |p| p as u64)
+    }
+
+    /// Checks a guest-supplied buffer: it must lie wholly in user memory.
+    pub(crate) fn user_range(&self, addr: u64, len: u64) -> Result<GuestRange, Errno> {
+        GuestRange::new(Gpa::new(addr), len)
+            .filter(|r| r.within(self.layout.user_end()))
+            .ok_or(Errno::Efault)
+    }
+
+    /// Copies a checked range out of guest memory.
+    pub(crate) fn read_range(&self, range: GuestRange, buf: &mut [u8]) -> Result<(), Errno> {
+        debug_assert_eq!(buf.len() as u64, range.len());
+        self.mem
+            .read_slice(buf, GuestAddress(range.start().as_u64()))
+            .map_err(|_| Errno::Efault)
+    }
+
+    /// Copies bytes into a checked range of guest memory.
+    pub(crate) fn write_range(&self, range: GuestRange, buf: &[u8]) -> Result<(), Errno> {
+        debug_assert_eq!(buf.len() as u64, range.len());
+        self.mem
+            .write_slice(buf, GuestAddress(range.start().as_u64()))
+            .map_err(|_| Errno::Efault)
+    }
+
+    /// Copies the guest's image to address 0.
+    pub(crate) fn load_image(&self, image: &[u8]) -> Result<(), Errno> {
+        let range = self.user_range(0, image.len() as u64)?;
+        self.write_range(range, image)
+    }
+
+    /// Reads a byte anywhere in RAM (the host's own inspection, e.g. the instruction at RIP).
+    pub(crate) fn read_u8(&self, gpa: u64) -> Option<u8> {
+        self.mem.read_obj(GuestAddress(gpa)).ok()
+    }
+
+    fn mailbox(&self) -> GuestAddress {
+        GuestAddress(self.layout.hv_page().as_u64() + MAILBOX_OFFSET)
+    }
+
+    /// The call arguments, read once.
+    pub(crate) fn read_mailbox(&self) -> [u64; 6] {
+        let base = self.mailbox();
+        let mut args = [0u64; 6];
+        for (i, a) in args.iter_mut().enumerate() {
+            *a = self
+                .mem
+                .read_obj(GuestAddress(base.0 + i as u64 * 8))
+                .unwrap_or(0);
+        }
+        args
+    }
+
+    /// Stores a call's results.
+    pub(crate) fn write_result(&self, ret: i64, ret2: u64) {
+        let base = self.mailbox().0;
+        // The mailbox is inside RAM by construction of the layout; a failure here is impossible.
+        let _ = self
+            .mem
+            .write_obj(ret, GuestAddress(base + core::mem::offset_of!(Mailbox, ret) as u64));
+        let _ = self
+            .mem
+            .write_obj(ret2, GuestAddress(base + core::mem::offset_of!(Mailbox, ret2) as u64));
+    }
+}
+
+impl PhysMem for GuestRam {
+    fn read_u64(&self, gpa: Gpa) -> Option<u64> {
+        self.mem.read_obj(GuestAddress(gpa.as_u64())).ok()
+    }
+
+    fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
+        self.mem.write_obj(value, GuestAddress(gpa.as_u64())).is_ok()
+    }
+}

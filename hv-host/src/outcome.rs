@@ -1,0 +1,213 @@
+//! How a guest ended, and the report the host gives about it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hv_core::idt::Exception;
+
+/// How one guest ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest called `exit(status)`.
+    Exited(i32),
+    /// The guest executed `hlt` (the seed's way to end): status 0.
+    Halted,
+    /// A CPU exception the guest did not survive.
+    Fault(Fault),
+    /// The guest's panic handler reported this message (with its `file:line`).
+    Panicked(String),
+    /// The host stopped the guest: it did something no guest may do, or KVM failed.
+    Error(GuestError),
+}
+
+impl Outcome {
+    /// True for a guest that ended normally with status 0.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Exited(0) | Outcome::Halted)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Exited(status) => write!(f, "exited with status {status}"),
+            Outcome::Halted => f.write_str("halted"),
+            Outcome::Fault(fault) => fault.fmt(f),
+            Outcome::Panicked(msg) => write!(f, "panicked: {msg}"),
+            Outcome::Error(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A CPU exception, as the ring-0 stub reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The exception vector (an [`Exception`] when it is one of the architectural ones).
+    pub vector: u8,
+    /// The error code (0 where the CPU pushes none).
+    pub error_code: u64,
+    /// Where it happened.
+    pub rip: u64,
+    /// For a page fault: the address (CR2).
+    pub address: u64,
+    /// Privilege level the guest ran at when it faulted.
+    pub cpl: u8,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Ok(exception) = Exception::try_from(self.vector) else {
+            return write!(f, "exception {} at rip {:#x}", self.vector, self.rip);
+        };
+        f.write_str(exception.description())?;
+        if exception == Exception::PageFault {
+            // SDM Vol. 3A, 4.7: bit 0 present, bit 1 write, bit 4 instruction fetch.
+            let access = if self.error_code & 0x10 != 0 {
+                "fetching"
+            } else if self.error_code & 0x2 != 0 {
+                "writing"
+            } else {
+                "reading"
+            };
+            write!(f, " {access} {:#x}", self.address)?;
+        } else if exception.has_error_code() && self.error_code != 0 {
+            write!(f, " (error code {:#x})", self.error_code)?;
+        }
+        write!(f, " at rip {:#x}", self.rip)?;
+        if self.cpl == 0 {
+            f.write_str(" in ring 0")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the host stopped a guest.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GuestError {
+    /// The guest accessed a port no device serves.
+    #[error("{dir} of {size} byte(s) on unknown port {port:#06x}")]
+    UnknownPort {
+        /// The port.
+        port: u16,
+        /// "in" or "out".
+        dir: &'static str,
+        /// Access size.
+        size: usize,
+    },
+    /// The guest accessed a port with a size its device does not take.
+    #[error("{dir} of {size} byte(s) on port {port:#06x}, which takes {expected}")]
+    BadAccessSize {
+        /// The port.
+        port: u16,
+        /// "in" or "out".
+        dir: &'static str,
+        /// Access size.
+        size: usize,
+        /// What the device takes.
+        expected: &'static str,
+    },
+    /// The guest accessed an address outside its RAM that no device serves.
+    #[error("MMIO {dir} of {size} byte(s) at unmapped address {addr:#x}")]
+    UnknownMmio {
+        /// The address.
+        addr: u64,
+        /// "read" or "write".
+        dir: &'static str,
+        /// Access size.
+        size: usize,
+    },
+    /// The CPU shut down: an exception while delivering an exception.
+    #[error("triple fault (the guest broke its own exception handling)")]
+    TripleFault,
+    /// KVM could not run the guest's code.
+    #[error("KVM internal error (suberror {suberror})")]
+    InternalError {
+        /// `kvm_run.internal.suberror`.
+        suberror: u32,
+    },
+    /// The CPU refused to enter the guest.
+    #[error("VM entry failed (hardware reason {reason:#x})")]
+    FailedEntry {
+        /// The hardware entry failure reason.
+        reason: u64,
+    },
+    /// A KVM exit the host does not handle.
+    #[error("unexpected KVM exit: {0}")]
+    UnexpectedExit(String),
+    /// The guest was built for another ABI version.
+    #[error("built for hv ABI version {guest}, but this host speaks version {host}")]
+    AbiMismatch {
+        /// What the guest announced.
+        guest: u64,
+        /// [`hv_core::ABI_VERSION`].
+        host: u32,
+    },
+    /// A ring-3 guest wrote to the port only the ring-0 exception stubs may use.
+    #[error("wrote to the exception port from ring {cpl}")]
+    ForgedException {
+        /// The privilege level it wrote from.
+        cpl: u8,
+    },
+    /// The VM could not be created or set up.
+    #[error("could not start: {0}")]
+    Setup(String),
+    /// `KVM_RUN` failed.
+    #[error("KVM_RUN failed: {0}")]
+    Run(String),
+}
+
+/// Counts kept per guest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestStats {
+    /// Every exit to the host.
+    pub exits: u64,
+    /// Bytes the guest wrote to the console.
+    pub console_bytes_out: u64,
+    /// Bytes the guest read from the console.
+    pub console_bytes_in: u64,
+}
+
+/// What the host reports about one guest once it has ended.
+#[derive(Clone, Debug)]
+pub struct GuestReport {
+    /// The guest's ID (0-based, in the order the images were given).
+    pub id: u32,
+    /// The image it ran.
+    pub image: PathBuf,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it ran.
+    pub run_time: Duration,
+    /// Its counters.
+    pub stats: GuestStats,
+}
+
+impl fmt::Display for GuestReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "guest {} ({}): {}", self.id, self.image.display(), self.outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_fault_reads_like_a_sentence() {
+        let fault = Fault { vector: 14, error_code: 0x6, rip: 0x1a2f, address: 0x4000_0000, cpl: 3 };
+        assert_eq!(fault.to_string(), "page fault writing 0x40000000 at rip 0x1a2f");
+        let ud = Fault { vector: 6, error_code: 0, rip: 0x10, address: 0, cpl: 3 };
+        assert_eq!(ud.to_string(), "invalid opcode at rip 0x10");
+        let gp = Fault { vector: 13, error_code: 0x18, rip: 0x20, address: 0, cpl: 3 };
+        assert_eq!(gp.to_string(), "general protection fault (error code 0x18) at rip 0x20");
+    }
+
+    #[test]
+    fn only_status_zero_is_success() {
+        assert!(Outcome::Halted.is_success());
+        assert!(Outcome::Exited(0).is_success());
+        assert!(!Outcome::Exited(1).is_success());
+        assert!(!Outcome::Panicked("x".into()).is_success());
+    }
+}
