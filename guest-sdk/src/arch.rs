@@ -34,7 +34,9 @@ pub(crate) fn outb(port: u16, value: u8) {
 pub(crate) fn inl(port: u16) -> u32 {
     let value: u32;
     // SAFETY: as for `outb`.
-    unsafe { asm!("in eax, dx", in("dx") port, out("eax") value, options(nostack, preserves_flags)) }
+    unsafe {
+        asm!("in eax, dx", in("dx") port, out("eax") value, options(nostack, preserves_flags))
+    }
     value
 }
 
@@ -67,7 +69,6 @@ pub(crate) fn hypercall(op: HcOp, args: &[u64]) -> i64 {
 }
 
 /// A file-service call.
-#[allow(dead_code)]
 pub(crate) fn file_call(op: hv_core::proto::file::FileOp, args: &[u64]) -> i64 {
     call(FILE_PORT, op as u8, args).0
 }

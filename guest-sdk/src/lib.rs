@@ -24,6 +24,7 @@
 
 mod arch;
 pub mod console;
+pub mod fs;
 mod rt;
 
 pub use hv_core;
@@ -40,6 +41,13 @@ pub fn exit(status: i32) -> ! {
     loop {
         arch::hlt();
     }
+}
+
+/// Makes one raw call: `args` into the mailbox, `op` out to `port`, and returns the mailbox's
+/// `(ret, ret2)`. For tools and tests that speak the protocol directly (including on purpose
+/// wrongly); programs use the typed functions.
+pub fn raw_call(port: u16, op: u8, args: &[u64]) -> (i64, u64) {
+    arch::call(port, op, args)
 }
 
 /// What the host told this guest at start-up.

@@ -163,7 +163,10 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout) -> bool {
         let code = stub_code(v as u8);
         let (a, b) = code.split_at(8);
         ok &= mem.write_u64(stub, u64::from_le_bytes(a.try_into().unwrap_or([0xCC; 8])));
-        ok &= mem.write_u64(stub.add(8), u64::from_le_bytes(b.try_into().unwrap_or([0xCC; 8])));
+        ok &= mem.write_u64(
+            stub.add(8),
+            u64::from_le_bytes(b.try_into().unwrap_or([0xCC; 8])),
+        );
     }
     ok
 }
@@ -177,12 +180,18 @@ mod tests {
         // #DE: no error code, so the stub pushes a dummy one.
         assert_eq!(
             stub_code(0),
-            [0x6A, 0, 0x6A, 0, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC, 0xCC]
+            [
+                0x6A, 0, 0x6A, 0, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC,
+                0xCC
+            ]
         );
         // #PF: the CPU pushes the error code.
         assert_eq!(
             stub_code(14),
-            [0x6A, 14, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC]
+            [
+                0x6A, 14, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC, 0xCC,
+                0xCC, 0xCC
+            ]
         );
     }
 

@@ -134,7 +134,9 @@ mod tests {
             Some(u64::from_le_bytes(b.try_into().ok()?))
         }
         fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
-            let Ok(a) = usize::try_from(gpa.as_u64()) else { return false };
+            let Ok(a) = usize::try_from(gpa.as_u64()) else {
+                return false;
+            };
             match self.0.get_mut(a..a + 8) {
                 Some(b) => {
                     b.copy_from_slice(&value.to_le_bytes());
@@ -182,7 +184,10 @@ mod tests {
         // PT entry for page 1: frame 0x1000, present | writable | user.
         assert_eq!(ram.read_u64(layout.pt(0).add(8)), Some(0x1000 | 0x7));
         // The PML4's own frame is supervisor-only.
-        assert_eq!(ram.read_u64(layout.pt(0).add(0x1F1 * 8)), Some(0x1F_1000 | 0x3));
+        assert_eq!(
+            ram.read_u64(layout.pt(0).add(0x1F1 * 8)),
+            Some(0x1F_1000 | 0x3)
+        );
     }
 
     #[test]

@@ -24,16 +24,25 @@ struct Input {
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Console").field("prefix_ids", &self.prefix_ids).finish_non_exhaustive()
+        f.debug_struct("Console")
+            .field("prefix_ids", &self.prefix_ids)
+            .finish_non_exhaustive()
     }
 }
 
 impl Console {
     /// A console over the given streams; with `prefix_ids` every line starts with `[ID] `.
-    pub fn new(output: Box<dyn Write + Send>, input: Box<dyn Read + Send>, prefix_ids: bool) -> Self {
+    pub fn new(
+        output: Box<dyn Write + Send>,
+        input: Box<dyn Read + Send>,
+        prefix_ids: bool,
+    ) -> Self {
         Console {
             output: Mutex::new(output),
-            input: Mutex::new(Input { reader: BufReader::new(input), eof: false }),
+            input: Mutex::new(Input {
+                reader: BufReader::new(input),
+                eof: false,
+            }),
             prefix_ids,
         }
     }
@@ -83,7 +92,10 @@ pub(crate) struct LineBuffer {
 
 impl LineBuffer {
     pub(crate) fn new(id: u32) -> Self {
-        LineBuffer { id, line: Vec::with_capacity(256) }
+        LineBuffer {
+            id,
+            line: Vec::with_capacity(256),
+        }
     }
 
     /// Adds guest output; writes out every completed line, and pieces of an over-long one.
@@ -152,7 +164,15 @@ mod tests {
         lb.flush(&console);
         let writes = sink.0.lock().unwrap().clone();
         let writes: Vec<&[u8]> = writes.iter().map(|w| w.as_slice()).collect();
-        assert_eq!(writes, [&b"[3] hello\n"[..], b"[3] world\n", b"[3] \n", b"[3] partial"]);
+        assert_eq!(
+            writes,
+            [
+                &b"[3] hello\n"[..],
+                b"[3] world\n",
+                b"[3] \n",
+                b"[3] partial"
+            ]
+        );
     }
 
     #[test]

@@ -9,18 +9,18 @@
 use std::path::Path;
 use std::time::Instant;
 
+use hv_core::Gpa;
 use hv_core::boot;
 use hv_core::idt::{Exception, ExceptionFrame};
 use hv_core::layout::Layout;
 use hv_core::paging::{self, PhysMem};
 use hv_core::proto::console::{EOF, EOF_BYTE};
-use hv_core::proto::errno::Errno;
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT};
-use hv_core::Gpa;
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::console::{Console, LineBuffer};
+use crate::files::FileTable;
 use crate::memory::GuestRam;
 use crate::outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 
@@ -37,14 +37,22 @@ pub(crate) enum Flow {
 #[derive(Debug)]
 enum Exit {
     /// A port write of `size` bytes (little-endian in `data`).
-    Out { port: u16, data: [u8; 8], size: usize },
+    Out {
+        port: u16,
+        data: [u8; 8],
+        size: usize,
+    },
     /// A port read, already answered; `Stop` if the read itself ended the guest.
     In(Flow),
     Hlt,
     Shutdown,
     InternalError,
     FailEntry(u64),
-    Mmio { addr: u64, dir: &'static str, size: usize },
+    Mmio {
+        addr: u64,
+        dir: &'static str,
+        size: usize,
+    },
     /// Interrupted by a signal: just re-enter.
     Interrupted,
     Other(String),
@@ -59,6 +67,7 @@ pub(crate) struct Devices<'c> {
     pub(crate) stats: GuestStats,
     /// Reused buffer for data copied out of the guest, so no call allocates once warm.
     pub(crate) scratch: Vec<u8>,
+    pub(crate) files: FileTable,
 }
 
 impl Devices<'_> {
@@ -91,9 +100,11 @@ impl Devices<'_> {
                 size,
                 expected: "1 or 4 bytes",
             })),
-            (port, size) => {
-                Flow::Stop(Outcome::Error(GuestError::UnknownPort { port, dir: "in", size }))
-            }
+            (port, size) => Flow::Stop(Outcome::Error(GuestError::UnknownPort {
+                port,
+                dir: "in",
+                size,
+            })),
         }
     }
 }
@@ -114,13 +125,18 @@ impl<'c> Vm<'c> {
         layout: Layout,
         image: &[u8],
         console: &'c Console,
+        files: FileTable,
     ) -> Result<Self, GuestError> {
-        let setup = |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
+        let setup =
+            |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
         let vm = kvm.create_vm().map_err(|e| setup("KVM_CREATE_VM", &e))?;
         let mut ram = GuestRam::new(layout).map_err(|e| setup("guest RAM", &e))?;
-        ram.load_image(image).map_err(|e| setup("loading the image", &e))?;
+        ram.load_image(image)
+            .map_err(|e| setup("loading the image", &e))?;
         if !boot::install(&mut ram, layout, id) {
-            return Err(GuestError::Setup("the reserved region does not fit guest RAM".into()));
+            return Err(GuestError::Setup(
+                "the reserved region does not fit guest RAM".into(),
+            ));
         }
         let region = kvm_userspace_memory_region {
             slot: 0,
@@ -131,8 +147,11 @@ impl<'c> Vm<'c> {
         };
         // SAFETY: the region is exactly the mapping `ram` owns, which lives as long as the VM:
         // both are fields of this `Vm`, and `ram` (in `dev`) is dropped after the VM fd.
-        unsafe { vm.set_user_memory_region(region) }.map_err(|e| setup("KVM_SET_USER_MEMORY_REGION", &e))?;
-        let vcpu = vm.create_vcpu(0).map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
+        unsafe { vm.set_user_memory_region(region) }
+            .map_err(|e| setup("KVM_SET_USER_MEMORY_REGION", &e))?;
+        let vcpu = vm
+            .create_vcpu(0)
+            .map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
         crate::vcpu::load_entry_state(&vcpu, layout).map_err(|e| setup("vCPU state", &e))?;
         let dev = Devices {
             id,
@@ -141,6 +160,7 @@ impl<'c> Vm<'c> {
             line: LineBuffer::new(id),
             stats: GuestStats::default(),
             scratch: Vec::new(),
+            files,
         };
         Ok(Vm { vcpu, _vm: vm, dev })
     }
@@ -200,8 +220,16 @@ impl<'c> Vm<'c> {
             Ok(VcpuExit::Shutdown) => Exit::Shutdown,
             Ok(VcpuExit::InternalError) => Exit::InternalError,
             Ok(VcpuExit::FailEntry(reason, _cpu)) => Exit::FailEntry(reason),
-            Ok(VcpuExit::MmioRead(addr, data)) => Exit::Mmio { addr, dir: "read", size: data.len() },
-            Ok(VcpuExit::MmioWrite(addr, data)) => Exit::Mmio { addr, dir: "write", size: data.len() },
+            Ok(VcpuExit::MmioRead(addr, data)) => Exit::Mmio {
+                addr,
+                dir: "read",
+                size: data.len(),
+            },
+            Ok(VcpuExit::MmioWrite(addr, data)) => Exit::Mmio {
+                addr,
+                dir: "write",
+                size: data.len(),
+            },
             Ok(VcpuExit::Intr) => Exit::Interrupted,
             Ok(other) => Exit::Other(format!("{other:?}")),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Exit::Interrupted,
@@ -211,7 +239,12 @@ impl<'c> Vm<'c> {
 
     fn io_out(&mut self, port: u16, data: &[u8]) -> Flow {
         let bad_size = |expected| {
-            Flow::Stop(Outcome::Error(GuestError::BadAccessSize { port, dir: "out", size: data.len(), expected }))
+            Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
+                port,
+                dir: "out",
+                size: data.len(),
+                expected,
+            }))
         };
         match (port, data) {
             (CONSOLE_PORT, [byte]) => {
@@ -219,10 +252,14 @@ impl<'c> Vm<'c> {
                 Flow::Continue
             }
             (HYPERCALL_PORT, [op]) => self.dev.hypercall(*op),
-            (FILE_PORT, [_op]) => self.dev.reply(Err(Errno::Enosys)),
+            (FILE_PORT, [op]) => self.dev.file_call(*op),
             (CONSOLE_PORT | HYPERCALL_PORT | FILE_PORT, _) => bad_size("1 byte"),
             (EXCEPTION_PORT, _) => self.exception(),
-            _ => Flow::Stop(Outcome::Error(GuestError::UnknownPort { port, dir: "out", size: data.len() })),
+            _ => Flow::Stop(Outcome::Error(GuestError::UnknownPort {
+                port,
+                dir: "out",
+                size: data.len(),
+            })),
         }
     }
 
@@ -230,7 +267,9 @@ impl<'c> Vm<'c> {
     fn exception(&mut self) -> Flow {
         let (regs, sregs) = match (self.vcpu.get_regs(), self.vcpu.get_sregs()) {
             (Ok(r), Ok(s)) => (r, s),
-            (Err(e), _) | (_, Err(e)) => return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))),
+            (Err(e), _) | (_, Err(e)) => {
+                return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string())));
+            }
         };
         let cpl = sregs.cs.dpl;
         if cpl != 0 {
@@ -238,15 +277,18 @@ impl<'c> Vm<'c> {
         }
         let ram = &self.dev.ram;
         let word = |i: u64| ram.read_u64(Gpa::new(regs.rsp.wrapping_add(i * 8)));
-        let frame = (0..7).map(word).collect::<Option<Vec<u64>>>().map(|w| ExceptionFrame {
-            vector: w[0],
-            error_code: w[1],
-            rip: w[2],
-            cs: w[3],
-            rflags: w[4],
-            rsp: w[5],
-            ss: w[6],
-        });
+        let frame = (0..7)
+            .map(word)
+            .collect::<Option<Vec<u64>>>()
+            .map(|w| ExceptionFrame {
+                vector: w[0],
+                error_code: w[1],
+                rip: w[2],
+                cs: w[3],
+                rflags: w[4],
+                rsp: w[5],
+                ss: w[6],
+            });
         let Some(frame) = frame else {
             return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
                 "exception report with its frame outside guest RAM".into(),
@@ -257,7 +299,8 @@ impl<'c> Vm<'c> {
         let from_ring3 = frame.cs & 3 == 3;
         // The seed's guests end with `hlt`, which faults with #GP in ring 3: that is a halt.
         if vector == Exception::GeneralProtection as u8 && from_ring3 {
-            let at_rip = paging::translate(ram, sregs.cr3, frame.rip).and_then(|t| ram.read_u8(t.gpa.as_u64()));
+            let at_rip = paging::translate(ram, sregs.cr3, frame.rip)
+                .and_then(|t| ram.read_u8(t.gpa.as_u64()));
             if at_rip == Some(0xF4) {
                 return Flow::Stop(Outcome::Halted);
             }
@@ -287,8 +330,27 @@ impl<'c> Vm<'c> {
                 "guest {} registers: rip={:#x} rsp={:#x} rflags={:#x} rax={:#x} rbx={:#x} rcx={:#x} \
                  rdx={:#x} rsi={:#x} rdi={:#x} rbp={:#x} r8={:#x} r9={:#x} r10={:#x} r11={:#x} \
                  r12={:#x} r13={:#x} r14={:#x} r15={:#x} cr2={:#x} cr3={:#x} cs={:#x}",
-                self.dev.id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi,
-                r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cr2, s.cr3,
+                self.dev.id,
+                r.rip,
+                r.rsp,
+                r.rflags,
+                r.rax,
+                r.rbx,
+                r.rcx,
+                r.rdx,
+                r.rsi,
+                r.rdi,
+                r.rbp,
+                r.r8,
+                r.r9,
+                r.r10,
+                r.r11,
+                r.r12,
+                r.r13,
+                r.r14,
+                r.r15,
+                s.cr2,
+                s.cr3,
                 s.cs.selector
             );
         }

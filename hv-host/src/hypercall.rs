@@ -18,7 +18,10 @@ impl Devices<'_> {
         match op {
             HcOp::Exit => Flow::Stop(Outcome::Exited(args[0] as u32 as i32)),
             HcOp::AbiVersion if args[0] != u64::from(ABI_VERSION) => {
-                Flow::Stop(Outcome::Error(GuestError::AbiMismatch { guest: args[0], host: ABI_VERSION }))
+                Flow::Stop(Outcome::Error(GuestError::AbiMismatch {
+                    guest: args[0],
+                    host: ABI_VERSION,
+                }))
             }
             HcOp::AbiVersion => self.reply(Ok(0)),
             HcOp::ConsoleWrite => {
@@ -71,8 +74,11 @@ pub(crate) fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .chars()
         .flat_map(|c| {
-            let escaped: Vec<char> =
-                if c.is_control() { c.escape_default().collect() } else { vec![c] };
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
             escaped
         })
         .collect()

@@ -21,14 +21,20 @@
 #![deny(missing_docs)]
 
 mod console;
+mod files;
 mod guest;
 mod hypercall;
 mod memory;
 mod outcome;
+mod sandbox;
 mod vcpu;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use files::SharedFiles;
+use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
 pub use hv_core::layout::{Layout, MemSize, PageSize};
@@ -73,6 +79,24 @@ pub enum ConfigError {
         /// The RAM size in MiB.
         mib: u64,
     },
+    /// A shared file's name cannot be a guest file name.
+    #[error(
+        "shared file {name:?}: {reason}; guests open shared files by the relative path given here, inside the working directory"
+    )]
+    SharedName {
+        /// The name as given.
+        name: String,
+        /// Why.
+        reason: hv_core::proto::errno::Errno,
+    },
+    /// A shared file cannot be read.
+    #[error("cannot read shared file {path}: {source}")]
+    SharedUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// More guests than IDs.
     #[error("too many guests: {0}")]
     TooManyGuests(usize),
@@ -84,6 +108,9 @@ pub enum HostError {
     /// `/dev/kvm` is missing or unusable.
     #[error("cannot use /dev/kvm: {0}")]
     Kvm(kvm_ioctls::Error),
+    /// The working directory (where local files go) cannot be opened.
+    #[error("cannot open the working directory: {0}")]
+    Cwd(std::io::Error),
     /// A guest thread could not be spawned.
     #[error("cannot start a guest thread: {0}")]
     Thread(std::io::Error),
@@ -177,12 +204,34 @@ impl Builder {
             .into_iter()
             .map(|path| read_image(path, layout))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut shared = SharedFiles::default();
+        for path in self.shared_files {
+            let name = GuestName::parse(path.as_os_str().as_encoded_bytes()).map_err(|reason| {
+                ConfigError::SharedName {
+                    name: path.display().to_string(),
+                    reason,
+                }
+            })?;
+            match std::fs::File::open(&path).and_then(|f| f.metadata()) {
+                Ok(m) if m.is_file() => shared.insert(name, path),
+                Ok(_) => {
+                    let source = std::io::Error::other("not a regular file");
+                    return Err(ConfigError::SharedUnreadable { path, source });
+                }
+                Err(source) => return Err(ConfigError::SharedUnreadable { path, source }),
+            }
+        }
         let console = Console::new(
             self.output.unwrap_or_else(|| Box::new(std::io::stdout())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
-        Ok(Hypervisor { layout, images, shared_files: self.shared_files, console })
+        Ok(Hypervisor {
+            layout,
+            images,
+            shared: Arc::new(shared),
+            console,
+        })
     }
 }
 
@@ -197,7 +246,12 @@ fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
     }
     let max = layout.max_image_size();
     if size > max {
-        return Err(ConfigError::ImageTooLarge { path, size, max, mib: layout.mem().mib() });
+        return Err(ConfigError::ImageTooLarge {
+            path,
+            size,
+            max,
+            mib: layout.mem().mib(),
+        });
     }
     Ok(Image { path, bytes })
 }
@@ -207,8 +261,7 @@ fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
 pub struct Hypervisor {
     layout: Layout,
     images: Vec<Image>,
-    #[allow(dead_code)] // served by the file service
-    shared_files: Vec<PathBuf>,
+    shared: Arc<SharedFiles>,
     console: Console,
 }
 
@@ -235,15 +288,24 @@ impl Hypervisor {
     /// guest's failure never stops the others; each report says how its guest ended.
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
-        let Hypervisor { layout, images, console, .. } = self;
+        let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
+        let Hypervisor {
+            layout,
+            images,
+            console,
+            shared,
+        } = self;
         let (kvm, console) = (&kvm, &console);
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(images.len());
             for (id, image) in images.iter().enumerate() {
                 let id = id as u32;
+                let files = files::FileTable::new(id, shared.clone(), sandbox.clone());
                 let handle = std::thread::Builder::new()
                     .name(format!("guest-{id}"))
-                    .spawn_scoped(scope, move || run_guest(kvm, id, layout, image, console))
+                    .spawn_scoped(scope, move || {
+                        run_guest(kvm, id, layout, image, console, files)
+                    })
                     .map_err(HostError::Thread)?;
                 handles.push(handle);
             }
@@ -255,7 +317,9 @@ impl Hypervisor {
                     h.join().unwrap_or_else(|_| GuestReport {
                         id: id as u32,
                         image: image.path.clone(),
-                        outcome: Outcome::Error(GuestError::Setup("the host thread panicked".into())),
+                        outcome: Outcome::Error(GuestError::Setup(
+                            "the host thread panicked".into(),
+                        )),
                         run_time: Default::default(),
                         stats: Default::default(),
                     })
@@ -265,8 +329,15 @@ impl Hypervisor {
     }
 }
 
-fn run_guest(kvm: &kvm_ioctls::Kvm, id: u32, layout: Layout, image: &Image, console: &Console) -> GuestReport {
-    let report = match guest::Vm::new(kvm, id, layout, &image.bytes, console) {
+fn run_guest(
+    kvm: &kvm_ioctls::Kvm,
+    id: u32,
+    layout: Layout,
+    image: &Image,
+    console: &Console,
+    files: files::FileTable,
+) -> GuestReport {
+    let report = match guest::Vm::new(kvm, id, layout, &image.bytes, console, files) {
         Ok(vm) => vm.run(&image.path),
         Err(e) => GuestReport {
             id,
@@ -285,4 +356,3 @@ fn run_guest(kvm: &kvm_ioctls::Kvm, id: u32, layout: Layout, image: &Image, cons
 pub fn kvm_available() -> bool {
     kvm_ioctls::Kvm::new().is_ok_and(|k| k.get_api_version() == 12)
 }
-

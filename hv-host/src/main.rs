@@ -33,11 +33,17 @@ struct Cli {
 }
 
 fn parse_memory(v: &str) -> Result<MemSize, String> {
-    v.parse().ok().and_then(MemSize::from_mib).ok_or_else(|| format!("invalid memory size '{v}': use 2, 4 or 8"))
+    v.parse()
+        .ok()
+        .and_then(MemSize::from_mib)
+        .ok_or_else(|| format!("invalid memory size '{v}': use 2, 4 or 8"))
 }
 
 fn parse_page(v: &str) -> Result<PageSize, String> {
-    v.parse().ok().and_then(PageSize::from_cli_value).ok_or_else(|| format!("invalid page size '{v}': use 2 or 4"))
+    v.parse()
+        .ok()
+        .and_then(PageSize::from_cli_value)
+        .ok_or_else(|| format!("invalid page size '{v}': use 2 or 4"))
 }
 
 /// Options whose value is a list: `-g a b c` means `-g a -g b -g c`.
@@ -74,7 +80,8 @@ fn expand_lists(args: &[String]) -> Vec<String> {
     out
 }
 
-const USAGE_HINT: &str = "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...]; run 'hv-host --help' for more.";
+const USAGE_HINT: &str =
+    "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...]; run 'hv-host --help' for more.";
 
 fn fail_usage(reason: &str) -> ExitCode {
     eprintln!("hv-host: {}", reason.trim_end());
@@ -93,13 +100,25 @@ fn main() -> ExitCode {
             print!("{}", early.output);
             return ExitCode::SUCCESS;
         }
-        Err(early) => return fail_usage(early.output.lines().next().unwrap_or("invalid arguments")),
+        // argh may spread one error over several lines ("Required options not provided:" and
+        // then the options); the user gets it as one line.
+        Err(early) => {
+            let reason: Vec<&str> = early
+                .output
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            return fail_usage(&reason.join(" "));
+        }
     };
     if cli.guest.is_empty() {
         return fail_usage("no guest image given (-g IMAGE...)");
     }
-    let mut builder =
-        Hypervisor::builder().memory(cli.memory).page_size(cli.page).prefix_ids(cli.prefix);
+    let mut builder = Hypervisor::builder()
+        .memory(cli.memory)
+        .page_size(cli.page)
+        .prefix_ids(cli.prefix);
     for g in &cli.guest {
         builder = builder.guest(g);
     }
@@ -122,7 +141,11 @@ fn main() -> ExitCode {
         eprintln!("{report}");
         ok = false;
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 #[cfg(test)]
@@ -137,7 +160,9 @@ mod tests {
     fn lists_run_to_the_next_option() {
         assert_eq!(
             expand(&["-g", "a", "b", "-m", "4", "--file", "x", "y", "-p", "2"]),
-            ["-g", "a", "-g", "b", "-m", "4", "--file", "x", "--file", "y", "-p", "2"]
+            [
+                "-g", "a", "-g", "b", "-m", "4", "--file", "x", "--file", "y", "-p", "2"
+            ]
         );
         assert_eq!(expand(&["-m", "4", "5"]), ["-m", "4", "5"]);
         assert_eq!(expand(&["-g"]), ["-g"]);

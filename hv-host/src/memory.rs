@@ -35,10 +35,12 @@ impl GuestRam {
     /// Maps zeroed RAM for `layout` (anonymous and lazily backed: untouched pages cost nothing).
     pub(crate) fn new(layout: Layout) -> Result<Self, MemoryError> {
         let size = layout.ram_size();
-        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), size as usize)])
-            .map_err(|e| MemoryError::Map {
-                size,
-                reason: format!("{e:?}"),
+        let mem =
+            GuestMemoryMmap::from_ranges(&[(GuestAddress(0), size as usize)]).map_err(|e| {
+                MemoryError::Map {
+                    size,
+                    reason: format!("{e:?}"),
+                }
             })?;
         Ok(GuestRam { mem, layout })
     }
@@ -74,6 +76,45 @@ impl GuestRam {
             .map_err(|_| Errno::Efault)
     }
 
+    /// Fills a checked range from `file` (straight into guest memory, no bounce buffer), until
+    /// the range is full or the file ends. Returns the bytes read; an error after some bytes
+    /// were read ends the transfer and reports what was read.
+    pub(crate) fn fill_from(
+        &self,
+        range: GuestRange,
+        file: &mut std::fs::File,
+    ) -> std::io::Result<u64> {
+        let mut done = 0u64;
+        while done < range.len() {
+            let at = GuestAddress(range.start().as_u64() + done);
+            match self
+                .mem
+                .read_volatile_from(at, file, (range.len() - done) as usize)
+            {
+                Ok(0) => break,
+                Ok(n) => done += n as u64,
+                Err(e) if done == 0 => return Err(io_error(e)),
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes all of a checked range to `file`, straight from guest memory.
+    pub(crate) fn drain_to(
+        &self,
+        range: GuestRange,
+        file: &mut std::fs::File,
+    ) -> std::io::Result<()> {
+        self.mem
+            .write_all_volatile_to(
+                GuestAddress(range.start().as_u64()),
+                file,
+                range.len() as usize,
+            )
+            .map_err(io_error)
+    }
+
     /// Copies the guest's image to address 0.
     pub(crate) fn load_image(&self, image: &[u8]) -> Result<(), Errno> {
         let range = self.user_range(0, image.len() as u64)?;
@@ -106,12 +147,21 @@ impl GuestRam {
     pub(crate) fn write_result(&self, ret: i64, ret2: u64) {
         let base = self.mailbox().0;
         // The mailbox is inside RAM by construction of the layout; a failure here is impossible.
-        let _ = self
-            .mem
-            .write_obj(ret, GuestAddress(base + core::mem::offset_of!(Mailbox, ret) as u64));
-        let _ = self
-            .mem
-            .write_obj(ret2, GuestAddress(base + core::mem::offset_of!(Mailbox, ret2) as u64));
+        let _ = self.mem.write_obj(
+            ret,
+            GuestAddress(base + core::mem::offset_of!(Mailbox, ret) as u64),
+        );
+        let _ = self.mem.write_obj(
+            ret2,
+            GuestAddress(base + core::mem::offset_of!(Mailbox, ret2) as u64),
+        );
+    }
+}
+
+fn io_error(e: vm_memory::GuestMemoryError) -> std::io::Error {
+    match e {
+        vm_memory::GuestMemoryError::IOError(io) => io,
+        other => std::io::Error::other(other.to_string()),
     }
 }
 
@@ -121,6 +171,8 @@ impl PhysMem for GuestRam {
     }
 
     fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
-        self.mem.write_obj(value, GuestAddress(gpa.as_u64())).is_ok()
+        self.mem
+            .write_obj(value, GuestAddress(gpa.as_u64()))
+            .is_ok()
     }
 }

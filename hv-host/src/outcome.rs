@@ -62,8 +62,9 @@ impl fmt::Display for Fault {
         };
         f.write_str(exception.description())?;
         if exception == Exception::PageFault {
-            // SDM Vol. 3A, 4.7: bit 0 present, bit 1 write, bit 4 instruction fetch.
-            let access = if self.error_code & 0x10 != 0 {
+            // SDM Vol. 3A, 4.7: bit 1 write, bit 4 instruction fetch. Bit 4 is only set with
+            // NX enabled, which the guest's tables do not use; a fault at RIP is a fetch too.
+            let access = if self.error_code & 0x10 != 0 || self.address == self.rip {
                 "fetching"
             } else if self.error_code & 0x2 != 0 {
                 "writing"
@@ -185,7 +186,13 @@ pub struct GuestReport {
 
 impl fmt::Display for GuestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "guest {} ({}): {}", self.id, self.image.display(), self.outcome)
+        write!(
+            f,
+            "guest {} ({}): {}",
+            self.id,
+            self.image.display(),
+            self.outcome
+        )
     }
 }
 
@@ -195,12 +202,36 @@ mod tests {
 
     #[test]
     fn page_fault_reads_like_a_sentence() {
-        let fault = Fault { vector: 14, error_code: 0x6, rip: 0x1a2f, address: 0x4000_0000, cpl: 3 };
-        assert_eq!(fault.to_string(), "page fault writing 0x40000000 at rip 0x1a2f");
-        let ud = Fault { vector: 6, error_code: 0, rip: 0x10, address: 0, cpl: 3 };
+        let fault = Fault {
+            vector: 14,
+            error_code: 0x6,
+            rip: 0x1a2f,
+            address: 0x4000_0000,
+            cpl: 3,
+        };
+        assert_eq!(
+            fault.to_string(),
+            "page fault writing 0x40000000 at rip 0x1a2f"
+        );
+        let ud = Fault {
+            vector: 6,
+            error_code: 0,
+            rip: 0x10,
+            address: 0,
+            cpl: 3,
+        };
         assert_eq!(ud.to_string(), "invalid opcode at rip 0x10");
-        let gp = Fault { vector: 13, error_code: 0x18, rip: 0x20, address: 0, cpl: 3 };
-        assert_eq!(gp.to_string(), "general protection fault (error code 0x18) at rip 0x20");
+        let gp = Fault {
+            vector: 13,
+            error_code: 0x18,
+            rip: 0x20,
+            address: 0,
+            cpl: 3,
+        };
+        assert_eq!(
+            gp.to_string(),
+            "general protection fault (error code 0x18) at rip 0x20"
+        );
     }
 
     #[test]

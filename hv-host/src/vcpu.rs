@@ -5,7 +5,9 @@
 //! [`hv_core::boot`], so host and guest cannot disagree about them.
 
 use hv_core::boot::{self, EntryState};
-use hv_core::gdt::{self, GDT_ENTRIES, KERNEL_CODE_INDEX, TSS_INDEX, USER_CODE_INDEX, USER_DATA_INDEX};
+use hv_core::gdt::{
+    self, GDT_ENTRIES, KERNEL_CODE_INDEX, TSS_INDEX, USER_CODE_INDEX, USER_DATA_INDEX,
+};
 use hv_core::idt::{GATE_SIZE, IDT_GATES};
 use hv_core::layout::Layout;
 use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment};
@@ -65,7 +67,11 @@ pub(crate) fn load_entry_state(vcpu: &VcpuFd, layout: Layout) -> Result<(), kvm_
     let _ = KERNEL_CODE_INDEX; // the IDT gates name it; the CPU loads it on an exception
     vcpu.set_sregs(&sregs)?;
 
-    vcpu.set_fpu(&kvm_fpu { fcw: FCW_DEFAULT, mxcsr: MXCSR_DEFAULT, ..Default::default() })?;
+    vcpu.set_fpu(&kvm_fpu {
+        fcw: FCW_DEFAULT,
+        mxcsr: MXCSR_DEFAULT,
+        ..Default::default()
+    })?;
 
     vcpu.set_regs(&kvm_regs {
         rip: entry.rip,

@@ -16,6 +16,9 @@ wire_enum! {
         Eio = 5 => "EIO",
         /// The fd is not open, was invalidated, or is open in the other direction.
         Ebadf = 9 => "EBADF",
+        /// The path would leave the working directory (a symlink on the way), or the host
+        /// refused access.
+        Eacces = 13 => "EACCES",
         /// A guest address or length lies outside the guest's user memory.
         Efault = 14 => "EFAULT",
         /// An argument is invalid (bad mode, bad name, bad size, bad sector, ...).
@@ -52,6 +55,7 @@ impl Errno {
             Errno::Enoent => "no such file",
             Errno::Eio => "host I/O error",
             Errno::Ebadf => "bad file descriptor",
+            Errno::Eacces => "permission denied",
             Errno::Efault => "bad guest address",
             Errno::Einval => "invalid argument",
             Errno::Emfile => "too many open files",

@@ -1,0 +1,174 @@
+//! Shared helpers for the end-to-end tests.
+//!
+//! The tests run the real `hv-host` binary on real guest images, built once per test process
+//! with `cargo build --release` (so guests compute at full speed), and C guests built with the
+//! exact `gcc`/`ld` commands the README gives users. On a machine where `/dev/kvm` cannot be
+//! used, [`kvm_or_skip`] prints a loud SKIPPED line and the test returns early.
+#![allow(clippy::unwrap_used)]
+
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Where the release build of the host and the guests lands.
+pub fn release_dir() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    target.join("release")
+}
+
+/// Builds `hv-host` and every Rust example guest (release) once per test process.
+fn build_all() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root())
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "hv-host",
+                "-p",
+                "guest-examples",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release failed");
+        release_dir()
+    })
+}
+
+/// The `hv-host` binary.
+pub fn hv_host() -> PathBuf {
+    build_all().join("hv-host")
+}
+
+/// A Rust example guest's image, by bin name (`hello`, `memtest`, ...).
+pub fn guest(name: &str) -> PathBuf {
+    let path = build_all().join(name);
+    assert!(path.exists(), "no guest image {}", path.display());
+    path
+}
+
+/// True if KVM is usable; otherwise prints a loud SKIPPED line for `test` and returns false.
+pub fn kvm_or_skip(test: &str) -> bool {
+    if hv_host::kvm_available() {
+        return true;
+    }
+    eprintln!(
+        "\n*** SKIPPED {test}: /dev/kvm cannot be opened on this machine; KVM tests did not run ***\n"
+    );
+    false
+}
+
+/// A scratch directory for one test, removed when dropped; hv-host runs with it as its
+/// working directory so local files land there.
+#[derive(Debug)]
+pub struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    /// A new empty directory named after the test.
+    pub fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("hv-test-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a file in it.
+    pub fn write(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// Reads a file in it.
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What a run of `hv-host` produced.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `hv-host` with `args` in `cwd`, feeding `stdin`, and waits for it (at most 60 s).
+pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(hv_host())
+        .current_dir(cwd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hv-host");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        panic!("hv-host {args:?} did not finish within 60 s (a hang)");
+    }
+    feeder.join().unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+/// Runs `hv-host` with `args` in the current directory with empty stdin.
+pub fn run(args: &[&str]) -> Run {
+    run_in(&std::env::current_dir().unwrap(), args, b"")
+}
+
+/// Path as &str.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
