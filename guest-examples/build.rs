@@ -6,7 +6,14 @@ fn main() {
     let script = script.canonicalize().expect("linker/guest.ld exists");
     // -static drops -pie (otherwise the image is a PIE with unapplied relocations); the rest
     // keeps the C runtime, libc and build-id notes out of the image.
-    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,--gc-sections"] {
+    for arg in [
+        "-nostartfiles",
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-Wl,--build-id=none",
+        "-Wl,--gc-sections",
+    ] {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());

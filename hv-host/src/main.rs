@@ -64,12 +64,9 @@ fn expand_lists(args: &[String]) -> Vec<String> {
             }
             continue;
         }
-        match list {
-            Some(option) => {
-                out.push(option.to_string());
-                values_in_list += 1;
-            }
-            None => {}
+        if let Some(option) = list {
+            out.push(option.to_string());
+            values_in_list += 1;
         }
         out.push(arg.clone());
     }

@@ -126,9 +126,8 @@ impl Sandbox {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` was just returned by open and is owned by nobody else.
-        Ok(Sandbox {
-            dir: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Sandbox { dir })
     }
 
     /// Opens `path` (relative, normalised: `a/b/c`) without following any symlink.

@@ -42,7 +42,7 @@ impl Errno {
 
     /// Decodes a negative `ret` back into an error.
     pub fn from_ret(ret: i64) -> Option<Errno> {
-        if ret >= 0 || ret < -255 {
+        if !(-255..0).contains(&ret) {
             return None;
         }
         Errno::try_from((-ret) as u8).ok()
