@@ -6,6 +6,7 @@
 //! used, [`kvm_or_skip`] prints a loud SKIPPED line and the test returns early.
 #![allow(clippy::unwrap_used)]
 
+pub mod cheader;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,342 @@
+/*
+ * hv_guest.h: the C guest SDK for hv, in one header.
+ *
+ * Include it in a file that defines `int main(void)`, then build and link with
+ *
+ *     gcc -m64 -ffreestanding -fno-pic -nostdlib -fno-stack-protector -O2 \
+ *         -I guest-sdk/include -c guest.c -o guest.o
+ *     ld -T linker/guest.ld guest.o -o guest.img
+ *
+ * and run it with `hv-host -m 2 -p 4 -g guest.img`. The header provides `_start` (zeroes .bss,
+ * announces the ABI version, calls main, exits with its return value), the console, exit, the
+ * boot info, the file service and the mem* functions gcc emits calls to. It behaves like the
+ * Rust guest SDK (guest-sdk/src).
+ *
+ * Costs are counted in exits (guest -> host round trips, about 20 us each): a call to the host
+ * costs one exit whatever the size of its data, so prefer hv_write and puts to a putchar loop.
+ *
+ * Errors: functions that can fail return a negative error code, -HV_E* (see hv_abi.h), and a
+ * value >= 0 on success. The file functions are named like stdio's but work on int fds.
+ *
+ * Functions a guest MAY call have plain names or start with `hv_`; names starting with `__hv_`
+ * are internal. Everything is `static inline` except what gcc and ld must find by symbol
+ * (`_start`, `__hv_start`, the mem* functions), which is defined weak, so any number of
+ * translation units of one guest MAY include this header.
+ */
+#ifndef HV_GUEST_H
+#define HV_GUEST_H
+
+#include "hv_abi.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The guest's entry point, defined by the program. Its return value is the exit status. */
+int main(void);
+
+/*
+ * Guest address of the hv page, as the host passed it in rdi. Weak so that every translation
+ * unit including this header shares one variable; in .bss, so _start stores it only after
+ * zeroing .bss.
+ */
+__attribute__((weak)) uint64_t __hv_page;
+
+/* Linker-script symbols: the bounds of .bss. */
+extern char __bss_start[], __bss_end[];
+
+/*
+ * Entry: the host enters at address 0 in ring 3 with rsp = top of stack and rdi = the hv page;
+ * linker/guest.ld puts .text.start first. The section is a COMDAT group keyed on _start, so a
+ * guest of several translation units keeps one copy (weak alone would keep them all, and only the
+ * first would ever run). .bss is zeroed with rep stosb before any C code runs.
+ */
+__asm__(
+    ".pushsection .text.start, \"axG\", @progbits, _start, comdat\n"
+    ".weak _start\n"
+    ".type _start, @function\n"
+    "_start:\n"
+    "    mov %rdi, %r12\n"
+    "    lea __bss_start(%rip), %rdi\n"
+    "    lea __bss_end(%rip), %rcx\n"
+    "    sub %rdi, %rcx\n"
+    "    xor %eax, %eax\n"
+    "    cld\n"
+    "    rep stosb\n"
+    "    mov %r12, __hv_page(%rip)\n"
+    "    and $-16, %rsp\n"
+    "    call __hv_start\n"
+    "1:  hlt\n"
+    "    jmp 1b\n"
+    ".size _start, . - _start\n"
+    ".popsection\n");
+
+/* ------------------------------------------------------------------------------------------ */
+/* Calls to the host                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The mailbox in the hv page; volatile because the host reads and writes it during the out. */
+static inline volatile struct hv_mailbox *__hv_mailbox(void)
+{
+    return (volatile struct hv_mailbox *)(uintptr_t)(__hv_page + HV_MAILBOX_OFFSET);
+}
+
+/*
+ * Performs one call: arguments into the mailbox, the opcode byte out to `port` (HV_HYPERCALL_PORT
+ * or HV_FILE_PORT), the result back. Returns Mailbox.ret: >= 0 on success, -HV_E* on failure.
+ * Costs one exit.
+ *
+ * Note (ordering): the host reads the arguments, and any buffer they point at, during the out and
+ * writes the result before the guest resumes. The "memory" clobber makes the out a compiler
+ * barrier: stores to the mailbox and to buffers cannot sink below it, and the result and data the
+ * host wrote cannot be read before it.
+ */
+static inline long __hv_call(unsigned short port, unsigned char op, uint64_t a0, uint64_t a1,
+                             uint64_t a2)
+{
+    volatile struct hv_mailbox *mb = __hv_mailbox();
+    mb->args[0] = a0;
+    mb->args[1] = a1;
+    mb->args[2] = a2;
+    __asm__ __volatile__("outb %0, %1" : : "a"(op), "Nd"(port) : "memory");
+    return (long)mb->ret;
+}
+
+/* A hypercall (HV_HC_*). One exit. */
+static inline long __hv_hypercall(unsigned char op, uint64_t a0, uint64_t a1)
+{
+    return __hv_call(HV_HYPERCALL_PORT, op, a0, a1, 0);
+}
+
+/* A file-service call (HV_FILE_*). One exit. */
+static inline long __hv_file_call(unsigned char op, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+    return __hv_call(HV_FILE_PORT, op, a0, a1, a2);
+}
+
+/* strnlen: the length of `s`, but at most `max`. No exit. */
+static inline unsigned long __hv_strnlen(const char *s, unsigned long max)
+{
+    unsigned long n = 0;
+    while (n < max && s[n] != '\0')
+        n++;
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The guest                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* What the host told this guest at start-up (never changes). No exit. */
+static inline const struct hv_boot_info *hv_boot_info(void)
+{
+    return (const struct hv_boot_info *)(uintptr_t)(__hv_page + HV_BOOT_INFO_OFFSET);
+}
+
+/* This guest's ID: 0, 1, 2, ... in the order of `hv-host -g`. No exit. */
+static inline int guest_id(void)
+{
+    return (int)hv_boot_info()->guest_id;
+}
+
+/*
+ * Ends the guest with `status` (0 is success; the host reports any other value and exits with
+ * 1). One exit; never returns.
+ */
+__attribute__((noreturn)) static inline void exit(int status)
+{
+    __hv_hypercall(HV_HC_EXIT, (uint32_t)status, 0);
+    /* The host never resumes a guest that exited; should it, hlt (a fault in ring 3) ends it. */
+    for (;;)
+        __asm__ __volatile__("hlt");
+}
+
+/*
+ * Ends the guest as failed, with `msg` reported by the host (at most HV_MAX_PANIC_MESSAGE bytes
+ * are printed). One exit; never returns.
+ */
+__attribute__((noreturn)) static inline void hv_panic(const char *msg)
+{
+    __hv_hypercall(HV_HC_PANIC, (uint64_t)(uintptr_t)msg,
+                   __hv_strnlen(msg, HV_MAX_PANIC_MESSAGE));
+    for (;;)
+        __asm__ __volatile__("hlt");
+}
+
+/*
+ * Called by _start with .bss zeroed and __hv_page set: announces the ABI version, checks that
+ * .bss leaves the stack its room, runs main and exits with its value. Weak and non-static
+ * because _start calls it by symbol.
+ */
+__attribute__((weak, noreturn)) void __hv_start(void)
+{
+    __hv_hypercall(HV_HC_ABI_VERSION, HV_ABI_VERSION, 0);
+    /* .bss that reaches into the stack would be overwritten by it: refuse to start. */
+    uint64_t stack_top = hv_boot_info()->stack_top;
+    uint64_t stack_floor = stack_top > HV_MIN_STACK ? stack_top - HV_MIN_STACK : 0;
+    if ((uint64_t)(uintptr_t)__bss_end > stack_floor)
+        hv_panic("image too large: .bss reaches into the stack's HV_MIN_STACK bytes");
+    exit(main());
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The console                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Writes the byte `c` to the console. Returns it, as (unsigned char)c. One exit per byte. */
+static inline int putchar(int c)
+{
+    unsigned char byte = (unsigned char)c;
+    __asm__ __volatile__("outb %0, %1" : : "a"(byte), "Nd"((unsigned short)HV_CONSOLE_PORT));
+    return byte;
+}
+
+/* Reads one byte of input. Returns it (0..255), or HV_EOF (-1) at end of input. One exit. */
+static inline int getchar(void)
+{
+    int32_t value;
+    /* The 4-byte in, which tells a 0xFF byte from the end of input. */
+    __asm__ __volatile__("inl %1, %0" : "=a"(value) : "Nd"((unsigned short)HV_CONSOLE_PORT));
+    return value == HV_EOF ? HV_EOF : (int)(unsigned char)value;
+}
+
+/*
+ * Writes `len` bytes from `buf` to the console. Returns `len`, or -HV_EFAULT if the buffer is not
+ * guest memory. One exit (none when `len` is 0).
+ */
+static inline long hv_write(const void *buf, unsigned long len)
+{
+    if (len == 0)
+        return 0;
+    return __hv_hypercall(HV_HC_CONSOLE_WRITE, (uint64_t)(uintptr_t)buf, len);
+}
+
+/*
+ * Writes the string `s` and a newline to the console. Returns the bytes written (strlen(s) + 1)
+ * or -HV_E*. One exit when the line fits a 256-byte stack buffer, else two (the host still prints
+ * the line whole).
+ */
+static inline int puts(const char *s)
+{
+    char line[256];
+    unsigned long len = __hv_strnlen(s, (unsigned long)-1);
+    long r;
+    if (len < sizeof line) {
+        for (unsigned long i = 0; i < len; i++)
+            line[i] = s[i];
+        line[len] = '\n';
+        r = hv_write(line, len + 1);
+    } else {
+        r = hv_write(s, len);
+        if (r >= 0)
+            r = hv_write("\n", 1);
+    }
+    return r < 0 ? (int)r : (int)(len + 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Files                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Opens the file `name` with `mode`: "r" (read from the start), "w" (write, truncating the guest's
+ * own copy) or "a" (append to it); a trailing 'b' is accepted and ignored. Returns an fd >= 0, or
+ * -HV_ENOENT (no such file), -HV_ENAMETOOLONG (over HV_MAX_NAME bytes), -HV_EMFILE, ... One exit;
+ * none for an invalid mode or a NULL argument, which return -HV_EINVAL.
+ */
+static inline int fopen(const char *name, const char *mode)
+{
+    uint64_t open_mode;
+    if (name == NULL || mode == NULL)
+        return -HV_EINVAL;
+    switch (mode[0]) {
+    case 'r':
+        open_mode = HV_MODE_READ;
+        break;
+    case 'w':
+        open_mode = HV_MODE_WRITE;
+        break;
+    case 'a':
+        open_mode = HV_MODE_APPEND;
+        break;
+    default:
+        return -HV_EINVAL;
+    }
+    if (!(mode[1] == '\0' || (mode[1] == 'b' && mode[2] == '\0')))
+        return -HV_EINVAL;
+    /* Bounded: a longer name is sent with its length, HV_MAX_NAME + 1, for the host to refuse. */
+    unsigned long len = __hv_strnlen(name, HV_MAX_NAME + 1);
+    return (int)__hv_file_call(HV_FILE_OPEN, (uint64_t)(uintptr_t)name, len, open_mode);
+}
+
+/* Closes `fd`. Returns 0, or -HV_EBADF if it is not open. One exit. */
+static inline int fclose(int fd)
+{
+    return (int)__hv_file_call(HV_FILE_CLOSE, (uint64_t)(int64_t)fd, 0, 0);
+}
+
+/*
+ * Reads up to `len` bytes of `fd` into `buf`. Returns the bytes read (0 at end of file), or
+ * -HV_EBADF, -HV_EFAULT, -HV_EIO. One exit whatever `len`.
+ */
+static inline long fread(int fd, void *buf, unsigned long len)
+{
+    return __hv_file_call(HV_FILE_READ, (uint64_t)(int64_t)fd, (uint64_t)(uintptr_t)buf, len);
+}
+
+/*
+ * Writes `len` bytes from `buf` to `fd`. Returns the bytes written, or -HV_EBADF, -HV_EFAULT,
+ * -HV_ENOSPC, -HV_EIO. One exit whatever `len`.
+ */
+static inline long fwrite(int fd, const void *buf, unsigned long len)
+{
+    return __hv_file_call(HV_FILE_WRITE, (uint64_t)(int64_t)fd, (uint64_t)(uintptr_t)buf, len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Memory functions                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * gcc emits calls to these even with -ffreestanding (struct copies, zeroed arrays, loops it
+ * recognises), so a guest must define them; weak, so every translation unit may. memcpy, memmove
+ * and memset are `rep movsb`/`rep stosb`, fast on every CPU since Ivy Bridge and, being asm,
+ * impossible for gcc's loop-idiom pass to turn back into calls to themselves. No exits.
+ */
+
+__attribute__((weak)) void *memcpy(void *dst, const void *src, size_t n)
+{
+    void *d = dst;
+    __asm__ __volatile__("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+    return dst;
+}
+
+__attribute__((weak)) void *memmove(void *dst, const void *src, size_t n)
+{
+    if ((uintptr_t)dst <= (uintptr_t)src || (uintptr_t)dst >= (uintptr_t)src + n)
+        return memcpy(dst, src, n);
+    /* Overlapping with dst above src: copy backwards from the last byte, with DF set only here. */
+    void *d = (char *)dst + n - 1;
+    const void *s = (const char *)src + n - 1;
+    __asm__ __volatile__("std\n\trep movsb\n\tcld" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return dst;
+}
+
+__attribute__((weak)) void *memset(void *dst, int c, size_t n)
+{
+    void *d = dst;
+    __asm__ __volatile__("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    return dst;
+}
+
+/* A plain loop: gcc has no idiom that turns a comparison loop into a memcmp call. */
+__attribute__((weak)) int memcmp(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] != y[i])
+            return x[i] - y[i];
+    }
+    return 0;
+}
+
+#endif /* HV_GUEST_H */
