@@ -37,13 +37,19 @@
 #define HV_EOF_BYTE 0xFF
 
 /* Hypercall opcodes (out to HV_HYPERCALL_PORT; arguments and result in the mailbox). */
-#define HV_HC_EXIT          0x01
-#define HV_HC_ABI_VERSION   0x02
-#define HV_HC_CONSOLE_WRITE 0x03
-#define HV_HC_PANIC         0x04
+#define HV_HC_EXIT              0x01
+#define HV_HC_ABI_VERSION       0x02
+#define HV_HC_CONSOLE_WRITE     0x03
+#define HV_HC_PANIC             0x04
+#define HV_HC_PRINT32           0x10
+#define HV_HC_NUM_EXITS         0x11
+#define HV_HC_PRINT_STR         0x12
+#define HV_HC_NUM_EXITS_BY_TYPE 0x13
+#define HV_HC_GVA_TO_HVA        0x14
 
 /* Limits of the hypercalls. */
 #define HV_MAX_PANIC_MESSAGE 4096 /* bytes of a panic message the host prints */
+#define HV_MAX_STRING        4096 /* bytes HC_printStr prints at most */
 
 /* File opcodes (out to HV_FILE_PORT; arguments and result in the mailbox). */
 #define HV_FILE_OPEN  0x01

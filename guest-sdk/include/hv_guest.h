@@ -328,6 +328,16 @@ __attribute__((weak)) void *memset(void *dst, int c, size_t n)
     return dst;
 }
 
+/* gcc calls strlen for __builtin_strlen on a string it cannot measure at compile time. A plain
+ * loop with a volatile read, so gcc cannot turn it back into a call to strlen. */
+__attribute__((weak)) size_t strlen(const char *s)
+{
+    size_t n = 0;
+    while (((const volatile char *)s)[n])
+        n++;
+    return n;
+}
+
 /* A plain loop: gcc has no idiom that turns a comparison loop into a memcmp call. */
 __attribute__((weak)) int memcmp(const void *a, const void *b, size_t n)
 {
@@ -337,6 +347,50 @@ __attribute__((weak)) int memcmp(const void *a, const void *b, size_t n)
             return x[i] - y[i];
     }
     return 0;
+}
+
+/* ---- Hypercalls (seed 002): one exit each ------------------------------------------------ */
+
+/* The host prints val in decimal and a newline on this guest's console. */
+static inline void HC_print32bit(uint32_t val)
+{
+    __hv_call(HV_HYPERCALL_PORT, HV_HC_PRINT32, val, 0, 0);
+}
+
+/* The exits this guest has made so far, this call's own exit included. */
+static inline uint32_t HC_numExits(void)
+{
+    return (uint32_t)__hv_call(HV_HYPERCALL_PORT, HV_HC_NUM_EXITS, 0, 0, 0);
+}
+
+/* The host prints the NUL-terminated str (at most HV_MAX_STRING bytes) as it is. Returns its
+ * length, -HV_EFAULT if it is not in guest memory, -HV_EINVAL if it has no NUL in time. */
+static inline long HC_printStr(const char *str)
+{
+    return __hv_call(HV_HYPERCALL_PORT, HV_HC_PRINT_STR, (uint64_t)(uintptr_t)str, 0, 0);
+}
+
+/* "IO in: <n>\nIO out: <m>\n" and a line for every other exit kind the host counts. The text
+ * lives in the hv page and is valid until the next call. */
+static inline const char *HC_numExitsByType(void)
+{
+    return (const char *)(uintptr_t)__hv_call(HV_HYPERCALL_PORT, HV_HC_NUM_EXITS_BY_TYPE, 0, 0, 0);
+}
+
+/* The host virtual address gva maps to, found by walking this guest's own page tables; 0 if
+ * it is unmapped. */
+static inline uint64_t HC_gvaToHva(uint64_t gva)
+{
+    return (uint64_t)__hv_call(HV_HYPERCALL_PORT, HV_HC_GVA_TO_HVA, gva, 0, 0);
+}
+
+/* As HC_gvaToHva, and also stores the guest-physical address in *gpa (when mapped). */
+static inline uint64_t hv_gva_to_hva(uint64_t gva, uint64_t *gpa)
+{
+    uint64_t hva = HC_gvaToHva(gva);
+    if (gpa)
+        *gpa = __hv_mailbox()->ret2;
+    return hva;
 }
 
 #endif /* HV_GUEST_H */

@@ -25,6 +25,7 @@
 mod arch;
 pub mod console;
 pub mod fs;
+pub mod hc;
 mod rt;
 
 pub use hv_core;

@@ -15,6 +15,7 @@ use hv_core::idt::{Exception, ExceptionFrame};
 use hv_core::layout::Layout;
 use hv_core::paging::{self, PhysMem};
 use hv_core::proto::console::{EOF, EOF_BYTE};
+use hv_core::proto::hypercall::HcOp;
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT};
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
@@ -23,6 +24,7 @@ use crate::console::{Console, LineBuffer};
 use crate::files::FileTable;
 use crate::memory::GuestRam;
 use crate::outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
+use crate::stats::ExitKind;
 
 /// What the run loop does after an exit.
 #[derive(Debug)]
@@ -43,7 +45,10 @@ enum Exit {
         size: usize,
     },
     /// A port read, already answered; `Stop` if the read itself ended the guest.
-    In(Flow),
+    In {
+        port: u16,
+        flow: Flow,
+    },
     Hlt,
     Shutdown,
     InternalError,
@@ -56,6 +61,22 @@ enum Exit {
     /// Interrupted by a signal: just re-enter.
     Interrupted,
     Other(String),
+}
+
+impl Exit {
+    /// How the exit is counted in the statistics.
+    fn kind(&self) -> ExitKind {
+        match self {
+            Exit::Out { port, .. } => ExitKind::IoOut(*port),
+            Exit::In { port, .. } => ExitKind::IoIn(*port),
+            Exit::Hlt => ExitKind::Hlt,
+            Exit::Mmio { .. } => ExitKind::Mmio,
+            Exit::Interrupted => ExitKind::Interrupted,
+            Exit::Shutdown | Exit::InternalError | Exit::FailEntry(_) | Exit::Other(_) => {
+                ExitKind::Other
+            }
+        }
+    }
 }
 
 /// Everything a guest's exits are handled with, apart from the vCPU itself.
@@ -170,10 +191,10 @@ impl<'c> Vm<'c> {
         let start = Instant::now();
         let outcome = loop {
             let exit = self.next_exit();
-            self.dev.stats.exits += 1;
+            self.dev.stats.exits.count(exit.kind());
             let flow = match exit {
                 Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
-                Exit::In(flow) => flow,
+                Exit::In { flow, .. } => flow,
                 Exit::Interrupted => Flow::Continue,
                 Exit::Hlt => Flow::Stop(Outcome::Halted),
                 Exit::Shutdown => Flow::Stop(Outcome::Error(GuestError::TripleFault)),
@@ -196,6 +217,8 @@ impl<'c> Vm<'c> {
         if !outcome.is_success() {
             self.log_registers();
         }
+        self.dev.stats.file_bytes_read = self.dev.files.bytes_read;
+        self.dev.stats.file_bytes_written = self.dev.files.bytes_written;
         GuestReport {
             id: self.dev.id,
             image: image.to_path_buf(),
@@ -215,7 +238,10 @@ impl<'c> Vm<'c> {
                 data[..size].copy_from_slice(&bytes[..size]);
                 Exit::Out { port, data, size }
             }
-            Ok(VcpuExit::IoIn(port, data)) => Exit::In(dev.io_in(port, data)),
+            Ok(VcpuExit::IoIn(port, data)) => Exit::In {
+                port,
+                flow: dev.io_in(port, data),
+            },
             Ok(VcpuExit::Hlt) => Exit::Hlt,
             Ok(VcpuExit::Shutdown) => Exit::Shutdown,
             Ok(VcpuExit::InternalError) => Exit::InternalError,
@@ -251,6 +277,7 @@ impl<'c> Vm<'c> {
                 self.dev.write_console(&[*byte]);
                 Flow::Continue
             }
+            (HYPERCALL_PORT, [op]) if *op == HcOp::GvaToHva as u8 => self.gva_to_hva(),
             (HYPERCALL_PORT, [op]) => self.dev.hypercall(*op),
             (FILE_PORT, [op]) => self.dev.file_call(*op),
             (CONSOLE_PORT | HYPERCALL_PORT | FILE_PORT, _) => bad_size("1 byte"),
@@ -261,6 +288,22 @@ impl<'c> Vm<'c> {
                 size: data.len(),
             })),
         }
+    }
+
+    /// `HC_gvaToHva`: walks the guest's own page tables, from its CR3, with the same walker
+    /// the page-table builder is tested against; no identity shortcut.
+    fn gva_to_hva(&mut self) -> Flow {
+        let cr3 = match self.vcpu.get_sregs() {
+            Ok(s) => s.cr3,
+            Err(e) => return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))),
+        };
+        let gva = self.dev.ram.read_mailbox()[0];
+        let ram = &self.dev.ram;
+        let (hva, gpa) = paging::translate(ram, cr3, gva)
+            .and_then(|t| Some((ram.host_address(t.gpa.as_u64())?, t.gpa.as_u64())))
+            .unwrap_or((0, 0));
+        ram.write_result(hva as i64, gpa);
+        Flow::Continue
     }
 
     /// A ring-0 stub reported an exception: read its frame and decide what it means.

@@ -2,7 +2,7 @@
 
 use hv_core::ABI_VERSION;
 use hv_core::proto::errno::Errno;
-use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE};
+use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE, MAX_STRING};
 
 use crate::guest::{Devices, Flow};
 use crate::outcome::{GuestError, Outcome};
@@ -29,6 +29,25 @@ impl Devices<'_> {
                 self.reply(result)
             }
             HcOp::Panic => Flow::Stop(Outcome::Panicked(self.panic_message(args[0], args[1]))),
+            HcOp::Print32 => {
+                self.write_console(format!("{}\n", args[0] as u32).as_bytes());
+                self.reply(Ok(0))
+            }
+            // The exit that brought us here is already counted.
+            HcOp::NumExits => self.reply(Ok(self.stats.exits.total())),
+            HcOp::PrintStr => {
+                let result = self.ram.read_c_string(args[0], MAX_STRING).map(|s| {
+                    self.write_console(&s);
+                    s.len() as u64
+                });
+                self.reply(result)
+            }
+            HcOp::NumExitsByType => {
+                let at = self.ram.write_scratch(&self.stats.exits.by_type_text());
+                self.reply(Ok(at))
+            }
+            // Needs the vCPU's CR3: answered by `Vm` before it gets here.
+            HcOp::GvaToHva => self.reply(Err(Errno::Enosys)),
         }
     }
 

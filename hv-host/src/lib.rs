@@ -27,6 +27,7 @@ mod hypercall;
 mod memory;
 mod outcome;
 mod sandbox;
+mod stats;
 mod vcpu;
 
 use std::io::{Read, Write};
@@ -40,6 +41,7 @@ pub use console::Console;
 pub use hv_core::layout::{Layout, MemSize, PageSize};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
+pub use stats::{ExitStats, stats_table};
 
 /// Why a configuration was refused before any guest started.
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,10 @@ struct Cli {
     /// prefix each line of guest output with the guest's ID, as "[ID] "
     #[argh(switch)]
     prefix: bool,
+
+    /// print a table of each guest's exits by kind, run time and bytes moved to stderr at the end
+    #[argh(switch)]
+    stats: bool,
 }
 
 fn parse_memory(v: &str) -> Result<MemSize, String> {
@@ -133,6 +137,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cli.stats {
+        eprint!("{}", hv_host::stats_table(&reports));
+    }
     let mut ok = true;
     for report in reports.iter().filter(|r| !r.outcome.is_success()) {
         eprintln!("{report}");

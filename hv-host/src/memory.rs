@@ -130,6 +130,59 @@ impl GuestRam {
         GuestAddress(self.layout.hv_page().as_u64() + MAILBOX_OFFSET)
     }
 
+    /// The host virtual address of guest-physical `gpa`, if it is in guest RAM.
+    pub(crate) fn host_address(&self, gpa: u64) -> Option<u64> {
+        (gpa < self.layout.ram_size()).then(|| self.host_base() + gpa)
+    }
+
+    /// Writes a NUL-terminated text into the hv page's scratch area, cut to fit; returns the
+    /// text's guest address.
+    pub(crate) fn write_scratch(&self, text: &str) -> u64 {
+        use hv_core::proto::hv_page::{SCRATCH_OFFSET, SCRATCH_SIZE};
+        let at = self.layout.hv_page().as_u64() + SCRATCH_OFFSET;
+        let len = text.len().min(SCRATCH_SIZE as usize - 1);
+        let _ = self
+            .mem
+            .write_slice(&text.as_bytes()[..len], GuestAddress(at));
+        let _ = self.mem.write_obj(0u8, GuestAddress(at + len as u64));
+        at
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes from user memory.
+    pub(crate) fn read_c_string(&self, addr: u64, max: u64) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 256];
+        loop {
+            let at = addr.checked_add(out.len() as u64).ok_or(Errno::Efault)?;
+            // Read up to the end of user memory, a chunk at a time, never past it.
+            let room = self
+                .layout
+                .user_end()
+                .saturating_sub(at)
+                .min(chunk.len() as u64);
+            if room == 0 {
+                return Err(Errno::Efault);
+            }
+            let range = self.user_range(at, room)?;
+            let buf = &mut chunk[..room as usize];
+            self.read_range(range, buf)?;
+            match buf.iter().position(|&b| b == 0) {
+                Some(nul) => {
+                    out.extend_from_slice(&buf[..nul]);
+                    return if out.len() as u64 > max {
+                        Err(Errno::Einval)
+                    } else {
+                        Ok(out)
+                    };
+                }
+                None => out.extend_from_slice(buf),
+            }
+            if out.len() as u64 > max {
+                return Err(Errno::Einval);
+            }
+        }
+    }
+
     /// The call arguments, read once.
     pub(crate) fn read_mailbox(&self) -> [u64; 6] {
         let base = self.mailbox();

@@ -161,8 +161,12 @@ pub enum GuestError {
 /// Counts kept per guest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestStats {
-    /// Every exit to the host.
-    pub exits: u64,
+    /// Its exits to the host, by kind.
+    pub exits: crate::stats::ExitStats,
+    /// Bytes the guest read from files.
+    pub file_bytes_read: u64,
+    /// Bytes the guest wrote to files.
+    pub file_bytes_written: u64,
     /// Bytes the guest wrote to the console.
     pub console_bytes_out: u64,
     /// Bytes the guest read from the console.

@@ -22,7 +22,7 @@ use hv_core::proto::file::{FileOp, MAX_NAME, MAX_OPEN_FILES, OpenMode};
 use hv_core::proto::hv_page::{
     BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, MAILBOX_OFFSET, Mailbox, SCRATCH_OFFSET, SCRATCH_SIZE,
 };
-use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE};
+use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE, MAX_STRING};
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT, console};
 
 /// Where the generated header lives, relative to the workspace root.
@@ -285,11 +285,18 @@ pub fn generate() -> String {
     defines(
         &mut out,
         "Limits of the hypercalls.",
-        &[Define::new(
-            "HV_MAX_PANIC_MESSAGE",
-            MAX_PANIC_MESSAGE.to_string(),
-            "bytes of a panic message the host prints",
-        )],
+        &[
+            Define::new(
+                "HV_MAX_PANIC_MESSAGE",
+                MAX_PANIC_MESSAGE.to_string(),
+                "bytes of a panic message the host prints",
+            ),
+            Define::new(
+                "HV_MAX_STRING",
+                MAX_STRING.to_string(),
+                "bytes HC_printStr prints at most",
+            ),
+        ],
     );
 
     defines(

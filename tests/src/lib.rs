@@ -173,3 +173,32 @@ pub fn run(args: &[&str]) -> Run {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Builds a C guest from `source` (relative to the workspace root) with exactly the two
+/// commands the README gives users, into `dir`; returns the image.
+pub fn build_c(dir: &Scratch, source: &str, opt: &str) -> PathBuf {
+    let stem = Path::new(source).file_stem().unwrap().to_str().unwrap();
+    let obj = dir.path().join(format!("{stem}{opt}.o"));
+    let img = dir.path().join(format!("{stem}{opt}.img"));
+    let gcc = Command::new("gcc")
+        .current_dir(root())
+        .args([
+            "-m64",
+            "-ffreestanding",
+            "-fno-pic",
+            "-nostdlib",
+            "-fno-stack-protector",
+            opt,
+        ])
+        .args(["-I", "guest-sdk/include", "-c", source, "-o", s(&obj)])
+        .status()
+        .expect("run gcc");
+    assert!(gcc.success(), "gcc {source} failed");
+    let ld = Command::new("ld")
+        .current_dir(root())
+        .args(["-T", "linker/guest.ld", s(&obj), "-o", s(&img)])
+        .status()
+        .expect("run ld");
+    assert!(ld.success(), "ld {source} failed");
+    img
+}

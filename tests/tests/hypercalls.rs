@@ -1,0 +1,151 @@
+//! Hypercalls (seed 002) from Rust and C guests, and the exit statistics behind them.
+#![allow(clippy::unwrap_used)]
+
+use hv_tests::{Scratch, build_c, guest, kvm_or_skip, run_in, s};
+
+/// Checks the demo's output, the same for the Rust and the C guest.
+fn check_demo(stdout: &str) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        &lines[..3],
+        [
+            "42",
+            "4294967295",
+            "a string printed by the host with one exit"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        lines.contains(&"numExits grew by 4 over 3 putchar and 1 numExits"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("IO in: 0\nIO out: "), "{stdout}");
+    assert!(
+        stdout.contains("\nHLT: 0\nMMIO: 0\nexceptions: 0\n"),
+        "{stdout}"
+    );
+    // Translations: code, data and stack are identity-mapped to one host mapping; the
+    // unmapped address is unmapped.
+    let mut offsets = Vec::new();
+    for what in ["code", "data", "stack"] {
+        let prefix = format!("gvaToHva {what}: gva ");
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{what}: {stdout}"));
+        let nums: Vec<u64> = line
+            .split([' ', ','])
+            .filter_map(|w| w.strip_prefix("0x"))
+            .map(|h| u64::from_str_radix(h, 16).unwrap())
+            .collect();
+        let [gva, gpa, hva] = nums[..] else {
+            panic!("{line}")
+        };
+        assert_eq!(gva, gpa, "identity map: {line}");
+        assert!(hva > gpa, "{line}");
+        offsets.push(hva - gpa);
+    }
+    assert!(
+        offsets.windows(2).all(|w| w[0] == w[1]),
+        "one host mapping: {offsets:x?}"
+    );
+    assert!(
+        lines.contains(&"gvaToHva unmapped: gva 0x40000000 -> unmapped"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn rust_hypercall_demo() {
+    if !kvm_or_skip("rust_hypercall_demo") {
+        return;
+    }
+    let dir = Scratch::new("hc-rust");
+    for page in ["2", "4"] {
+        let r = run_in(
+            dir.path(),
+            &["-m", "2", "-p", page, "-g", s(&guest("hypercalls"))],
+            b"",
+        );
+        assert_eq!(r.code, Some(0), "{r:?}");
+        check_demo(&r.stdout);
+        assert!(
+            r.stdout
+                .contains("IO out grew by 4 over 3 putchar and 1 numExitsByType\n"),
+            "{r:?}"
+        );
+        assert!(
+            r.stdout
+                .contains("printStr of a wild pointer: Err(\"EFAULT\")\n"),
+            "{r:?}"
+        );
+        assert!(
+            r.stdout
+                .contains("printStr of an unterminated string: Err(\"EINVAL\")\n"),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn c_hypercall_demo() {
+    if !kvm_or_skip("c_hypercall_demo") {
+        return;
+    }
+    let dir = Scratch::new("hc-c");
+    let img = build_c(&dir, "guest-examples/c/hypercalls.c", "-O2");
+    let r = run_in(dir.path(), &["-m", "4", "-p", "4", "-g", s(&img)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    check_demo(&r.stdout);
+}
+
+#[test]
+fn stats_table_counts_exits_by_kind() {
+    if !kvm_or_skip("stats_table_counts_exits_by_kind") {
+        return;
+    }
+    let dir = Scratch::new("hc-stats");
+    dir.write("input.txt", b"abc\n");
+    let (hello, files) = (guest("hello"), guest("files"));
+    let r = run_in(
+        dir.path(),
+        &[
+            "-m",
+            "2",
+            "-p",
+            "4",
+            "--stats",
+            "-g",
+            s(&hello),
+            s(&files),
+            "-f",
+            "input.txt",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let err: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        err[0].starts_with("guest") && err[0].contains("exits") && err[0].ends_with("image"),
+        "{r:?}"
+    );
+    // hello: ABI announce, one println, exit: 3 hypercall exits.
+    let hello_row: Vec<&str> = err[1].split_whitespace().collect();
+    assert_eq!(
+        (hello_row[0], hello_row[2], hello_row[3], hello_row[4]),
+        ("0", "3", "0", "3"),
+        "{r:?}"
+    );
+    assert_eq!(err[3], "guest 0 exits by kind: out hypercall: 3");
+    // files: ABI, open x2, read x2, write, close x2 (output, then input on drop), println, exit.
+    assert_eq!(
+        err[4],
+        "guest 1 exits by kind: out file: 7, out hypercall: 3"
+    );
+    let files_row: Vec<&str> = err[2].split_whitespace().collect();
+    assert_eq!(
+        (files_row[7], files_row[8]),
+        ("4", "4"),
+        "file bytes read and written: {r:?}"
+    );
+}
