@@ -28,7 +28,7 @@ mod memory;
 mod outcome;
 mod sandbox;
 mod stats;
-mod vcpu;
+pub mod vcpu;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

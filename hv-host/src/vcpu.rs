@@ -1,4 +1,5 @@
-//! Loading the guest's entry state into a vCPU.
+//! Loading the guest's entry state into a vCPU (public for embedders that drive their own vCPU,
+//! such as the benchmark's raw-KVM floor).
 //!
 //! Every value comes from hv-core: the segment registers are decoded from the very GDT the
 //! guest has in memory, and the control registers and entry registers from
@@ -39,7 +40,7 @@ fn segment(entries: &[u64; GDT_ENTRIES], index: u16) -> kvm_segment {
 }
 
 /// Puts the vCPU in 64-bit long mode, ring 3, at the guest's entry point.
-pub(crate) fn load_entry_state(vcpu: &VcpuFd, layout: Layout) -> Result<(), kvm_ioctls::Error> {
+pub fn load_entry_state(vcpu: &VcpuFd, layout: Layout) -> Result<(), kvm_ioctls::Error> {
     let entry = EntryState::new(layout);
     let entries = gdt::gdt_entries(layout);
 

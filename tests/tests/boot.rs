@@ -265,3 +265,54 @@ fn guest_code_runs_natively() {
         "10^8 iterations took {took:?}: guest code is not native"
     );
 }
+
+#[test]
+fn console_keeps_program_order_across_coalesced_and_exiting_writes() {
+    if !kvm_or_skip("console_keeps_program_order_across_coalesced_and_exiting_writes") {
+        return;
+    }
+    let dir = Scratch::new("interleave");
+    let r = run_in(
+        dir.path(),
+        &[
+            "-m",
+            "2",
+            "-p",
+            "4",
+            "--stats",
+            "-g",
+            s(&guest("interleave")),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let mut want = String::new();
+    for i in 0..2000u32 {
+        match i % 3 {
+            0 => want.push_str(&format!("<{i}>")),
+            1 => want.push_str("ab"),
+            _ => want.push('F'),
+        }
+        if i % 50 == 49 {
+            want.push('\n');
+        }
+    }
+    assert_eq!(r.stdout, want);
+    assert_eq!(dir.read("interleave.txt.local0"), vec![b'f'; 666]);
+    // Past the first 256 byte-wise writes, the console port stops exiting on every byte.
+    let kinds = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("guest 0 exits by kind: "))
+        .unwrap();
+    let console: u64 = kinds
+        .split(", ")
+        .find_map(|k| k.strip_prefix("out console: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        console < 600,
+        "{console} console exits for 2040 byte-wise writes: {kinds}"
+    );
+}
