@@ -174,31 +174,53 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Builds a C guest from `source` (relative to the workspace root) with exactly the two
-/// commands the README gives users, into `dir`; returns the image.
-pub fn build_c(dir: &Scratch, source: &str, opt: &str) -> PathBuf {
-    let stem = Path::new(source).file_stem().unwrap().to_str().unwrap();
-    let obj = dir.path().join(format!("{stem}{opt}.o"));
-    let img = dir.path().join(format!("{stem}{opt}.img"));
-    let gcc = Command::new("gcc")
+/// Runs a build command from the workspace root (the `-I` and `-T` paths are relative to it) and
+/// fails the test with the tool's own output if it does not succeed.
+pub fn build_step(program: &str, args: &[&str]) {
+    let out = Command::new(program)
         .current_dir(root())
-        .args([
-            "-m64",
-            "-ffreestanding",
-            "-fno-pic",
-            "-nostdlib",
-            "-fno-stack-protector",
-            opt,
-        ])
-        .args(["-I", "guest-sdk/include", "-c", source, "-o", s(&obj)])
-        .status()
-        .expect("run gcc");
-    assert!(gcc.success(), "gcc {source} failed");
-    let ld = Command::new("ld")
-        .current_dir(root())
-        .args(["-T", "linker/guest.ld", s(&obj), "-o", s(&img)])
-        .status()
-        .expect("run ld");
-    assert!(ld.success(), "ld {source} failed");
-    img
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compiles each C source at `opt` with exactly the `gcc` command the README gives users, and
+/// links them, in order, with its `ld` command into `<dir>/<name><opt>.img`.
+pub fn build_c(sources: &[PathBuf], opt: &str, dir: &Path, name: &str) -> PathBuf {
+    let mut objects = Vec::new();
+    for src in sources {
+        let stem = src.file_stem().unwrap().to_str().unwrap();
+        let object = dir.join(format!("{name}-{stem}{opt}.o"));
+        build_step(
+            "gcc",
+            &[
+                "-m64",
+                "-ffreestanding",
+                "-fno-pic",
+                "-nostdlib",
+                "-fno-stack-protector",
+                opt,
+                "-I",
+                "guest-sdk/include",
+                "-c",
+                s(src),
+                "-o",
+                s(&object),
+            ],
+        );
+        objects.push(object);
+    }
+    let image = dir.join(format!("{name}{opt}.img"));
+    let mut args = vec!["-T", "linker/guest.ld"];
+    args.extend(objects.iter().map(|o| s(o)));
+    args.extend(["-o", s(&image)]);
+    build_step("ld", &args);
+    image
 }

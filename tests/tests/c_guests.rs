@@ -11,62 +11,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use hv_tests::{Run, Scratch, kvm_or_skip, root, run_in, s};
+use hv_tests::{Run, Scratch, build_c, kvm_or_skip, root, run_in, s};
 
 /// The optimisation levels every C guest is built and run at.
 const OPT_LEVELS: [&str; 2] = ["-O2", "-O0"];
-
-/// Runs a build command from the workspace root (the `-I` and `-T` paths are relative to it) and
-/// fails the test with the tool's own output if it does not succeed.
-fn build_step(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .current_dir(root())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {} failed:\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Compiles each C source at `opt` and links them, in order, into `<dir>/<name><opt>.img`.
-fn build_c(sources: &[PathBuf], opt: &str, dir: &Path, name: &str) -> PathBuf {
-    let mut objects = Vec::new();
-    for src in sources {
-        let stem = src.file_stem().unwrap().to_str().unwrap();
-        let object = dir.join(format!("{name}-{stem}{opt}.o"));
-        build_step(
-            "gcc",
-            &[
-                "-m64",
-                "-ffreestanding",
-                "-fno-pic",
-                "-nostdlib",
-                "-fno-stack-protector",
-                opt,
-                "-I",
-                "guest-sdk/include",
-                "-c",
-                s(src),
-                "-o",
-                s(&object),
-            ],
-        );
-        objects.push(object);
-    }
-    let image = dir.join(format!("{name}{opt}.img"));
-    let mut args = vec!["-T", "linker/guest.ld"];
-    args.extend(objects.iter().map(|o| s(o)));
-    args.extend(["-o", s(&image)]);
-    build_step("ld", &args);
-    image
-}
 
 /// Builds `guest-examples/c/<name>.c` at every optimisation level: `(level, image)` pairs.
 fn build_example(name: &str, dir: &Path) -> Vec<(&'static str, PathBuf)> {

@@ -93,7 +93,8 @@ fn c_hypercall_demo() {
         return;
     }
     let dir = Scratch::new("hc-c");
-    let img = build_c(&dir, "guest-examples/c/hypercalls.c", "-O2");
+    let source = hv_tests::root().join("guest-examples/c/hypercalls.c");
+    let img = build_c(&[source], "-O2", dir.path(), "hypercalls");
     let r = run_in(dir.path(), &["-m", "4", "-p", "4", "-g", s(&img)], b"");
     assert_eq!(r.code, Some(0), "{r:?}");
     check_demo(&r.stdout);
