@@ -47,16 +47,10 @@ impl Console {
         }
     }
 
-    /// Writes one (possibly partial) line of guest `id` whole.
-    fn write_line(&self, id: u32, line: &[u8]) -> io::Result<()> {
+    /// Writes one (possibly partial, possibly prefixed) line whole, with one call.
+    fn write_line(&self, line: &[u8]) -> io::Result<()> {
         let mut out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        if self.prefix_ids {
-            let mut whole = format!("[{id}] ").into_bytes();
-            whole.extend_from_slice(line);
-            out.write_all(&whole)?;
-        } else {
-            out.write_all(line)?;
-        }
+        out.write_all(line)?;
         out.flush()
     }
 
@@ -87,51 +81,55 @@ impl Console {
 #[derive(Debug)]
 pub(crate) struct LineBuffer {
     id: u32,
+    /// The `[ID] ` prefix (when lines are prefixed), then the partial line. The prefix stays in
+    /// place between lines, so a line is written with one call and no allocation.
     line: Vec<u8>,
+    prefix_len: usize,
 }
 
 impl LineBuffer {
-    pub(crate) fn new(id: u32) -> Self {
+    pub(crate) fn new(id: u32, console: &Console) -> Self {
+        let mut line = Vec::with_capacity(256);
+        if console.prefix_ids {
+            line.extend_from_slice(format!("[{id}] ").as_bytes());
+        }
+        let prefix_len = line.len();
         LineBuffer {
             id,
-            line: Vec::with_capacity(256),
+            line,
+            prefix_len,
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.line.len() == self.prefix_len
     }
 
     /// Adds guest output; writes out every completed line, and pieces of an over-long one.
     pub(crate) fn push(&mut self, console: &Console, mut bytes: &[u8]) {
         while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
             let (head, rest) = bytes.split_at(nl + 1);
-            self.emit(console, head);
+            self.line.extend_from_slice(head);
+            self.write_out(console);
             bytes = rest;
         }
         self.line.extend_from_slice(bytes);
-        if self.line.len() >= MAX_LINE {
+        if self.line.len() - self.prefix_len >= MAX_LINE {
             self.flush(console);
         }
     }
 
-    fn emit(&mut self, console: &Console, tail: &[u8]) {
-        let result = if self.line.is_empty() {
-            console.write_line(self.id, tail)
-        } else {
-            self.line.extend_from_slice(tail);
-            let r = console.write_line(self.id, &self.line);
-            self.line.clear();
-            r
-        };
-        if let Err(e) = result {
+    fn write_out(&mut self, console: &Console) {
+        if let Err(e) = console.write_line(&self.line) {
             log::warn!("guest {}: writing console output: {e}", self.id);
         }
+        self.line.truncate(self.prefix_len);
     }
 
     /// Writes the partial line, if any (before the guest reads input, and when it ends).
     pub(crate) fn flush(&mut self, console: &Console) {
-        if !self.line.is_empty() {
-            if let Err(e) = console.write_line(self.id, &self.line) {
-                log::warn!("guest {}: writing console output: {e}", self.id);
-            }
-            self.line.clear();
+        if !self.is_empty() {
+            self.write_out(console);
         }
     }
 }
@@ -157,7 +155,7 @@ mod tests {
     fn lines_are_written_whole_and_prefixed() {
         let sink = Sink::default();
         let console = Console::new(Box::new(sink.clone()), Box::new(io::empty()), true);
-        let mut lb = LineBuffer::new(3);
+        let mut lb = LineBuffer::new(3, &console);
         lb.push(&console, b"he");
         lb.push(&console, b"llo\nwor");
         lb.push(&console, b"ld\n\npartial");

@@ -209,7 +209,7 @@ impl<'c> Vm<'c> {
             id,
             ram,
             console,
-            line: LineBuffer::new(id),
+            line: LineBuffer::new(id, console),
             stats: GuestStats::default(),
             scratch: Vec::new(),
             files,
