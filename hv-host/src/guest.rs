@@ -1,13 +1,17 @@
-//! One guest: its VM, its vCPU, and the loop that runs it until it ends.
+//! One guest: its VM, its vCPU, and the step that runs it to its next handled exit.
 //!
-//! The loop follows one rule: **run, decode, handle**. `KVM_RUN` returns an exit; the exit is
+//! [`Vm::step`] is the only place exits are dispatched; both ways of running guests (a thread
+//! per guest, or all on one thread: see `sched`) call it in a loop and differ only in what
+//! they do between steps.
+//!
+//! A step follows one rule: **run, decode, handle**. `KVM_RUN` returns an exit; the exit is
 //! turned into an owned [`Exit`] (copying the at most 8 bytes of port data), which ends the
 //! borrow of the vCPU's shared `kvm_run` page; then one handler per port or exit kind runs and
 //! answers with a [`Flow`]. Port reads are the exception: their reply must be written into
 //! `kvm_run` before the next `KVM_RUN`, so they are answered while decoding.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hv_core::Gpa;
 use hv_core::boot;
@@ -22,17 +26,31 @@ use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::console::{Console, LineBuffer};
 use crate::files::FileTable;
+use crate::kick::KickFlag;
 use crate::memory::GuestRam;
 use crate::outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 use crate::stats::ExitKind;
 
-/// What the run loop does after an exit.
+/// What a handler decides after an exit.
 #[derive(Debug)]
 pub(crate) enum Flow {
     /// Re-enter the guest.
     Continue,
     /// The guest has ended.
     Stop(Outcome),
+}
+
+/// What one [`Vm::step`] came to.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// An exit was handled; the guest can be resumed.
+    Continue,
+    /// `KVM_RUN` returned `EINTR`: a kick (see `kick`), or another signal, interrupted it before
+    /// the guest exited by itself. The caller decides from the clock what that means. The
+    /// guest's state is untouched: resumed, it goes on exactly where it was.
+    Preempted,
+    /// The guest has ended; [`Vm::finish`] makes its report.
+    Ended(Outcome),
 }
 
 /// An exit, decoded and owned.
@@ -58,7 +76,7 @@ enum Exit {
         dir: &'static str,
         size: usize,
     },
-    /// Interrupted by a signal: just re-enter.
+    /// Interrupted by a signal.
     Interrupted,
     Other(String),
 }
@@ -153,6 +171,8 @@ enum Coalesce {
 pub(crate) struct Vm<'c> {
     // Field order is drop order: the vCPU goes before the VM it belongs to.
     vcpu: VcpuFd,
+    /// The vCPU's `immediate_exit` byte; valid as long as `vcpu`.
+    kick: KickFlag,
     vm: VmFd,
     dev: Devices<'c>,
     /// Whether console `out`s are queued in the coalesced-PIO ring instead of exiting.
@@ -214,8 +234,10 @@ impl<'c> Vm<'c> {
             scratch: Vec::new(),
             files,
         };
+        let kick = KickFlag::of(&mut vcpu);
         Ok(Vm {
             vcpu,
+            kick,
             vm,
             dev,
             coalesce,
@@ -223,46 +245,69 @@ impl<'c> Vm<'c> {
         })
     }
 
-    /// Runs the guest until it ends, and reports how.
-    pub(crate) fn run(mut self, image: &Path) -> GuestReport {
-        let start = Instant::now();
-        let outcome = loop {
-            let exit = self.next_exit();
-            self.dev.stats.exits.count(exit.kind());
-            // Console bytes the guest wrote without exiting come before whatever this exit does.
-            self.drain_console_ring();
-            let flow = match exit {
-                Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
-                Exit::In { port, size } => {
-                    let mut data = [0u8; 8];
-                    let flow = self.dev.io_in(port, &mut data[..size]);
-                    self.answer_in(&data[..size]);
-                    flow
-                }
-                Exit::Interrupted => Flow::Continue,
-                Exit::Hlt => Flow::Stop(Outcome::Halted),
-                Exit::Shutdown => Flow::Stop(Outcome::Error(GuestError::TripleFault)),
-                Exit::InternalError => Flow::Stop(Outcome::Error(GuestError::InternalError {
-                    suberror: self.internal_suberror(),
-                })),
-                Exit::FailEntry(reason) => {
-                    Flow::Stop(Outcome::Error(GuestError::FailedEntry { reason }))
-                }
-                Exit::Mmio { addr, dir, size } => {
-                    Flow::Stop(Outcome::Error(GuestError::UnknownMmio { addr, dir, size }))
-                }
-                Exit::Other(what) => Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what))),
-            };
-            if let Flow::Stop(outcome) = flow {
-                break outcome;
+    /// The flag a kick sets to stop this guest's `KVM_RUN`; valid as long as this `Vm`.
+    pub(crate) fn kick_flag(&self) -> KickFlag {
+        self.kick
+    }
+
+    /// Counters so far.
+    pub(crate) fn stats(&self) -> &GuestStats {
+        &self.dev.stats
+    }
+
+    /// Counters so far, for the scheduler to add to.
+    pub(crate) fn stats_mut(&mut self) -> &mut GuestStats {
+        &mut self.dev.stats
+    }
+
+    /// Runs the guest to its next exit and handles it: one `KVM_RUN`, decoded and dispatched.
+    pub(crate) fn step(&mut self) -> Step {
+        let exit = self.next_exit();
+        self.dev.stats.exits.count(exit.kind());
+        // Console bytes the guest wrote without exiting come before whatever this exit does.
+        self.drain_console_ring();
+        let flow = match exit {
+            Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
+            Exit::In { port, size } => {
+                let mut data = [0u8; 8];
+                let flow = self.dev.io_in(port, &mut data[..size]);
+                self.answer_in(&data[..size]);
+                flow
             }
+            Exit::Interrupted => return Step::Preempted,
+            Exit::Hlt => Flow::Stop(Outcome::Halted),
+            Exit::Shutdown => Flow::Stop(Outcome::Error(GuestError::TripleFault)),
+            Exit::InternalError => Flow::Stop(Outcome::Error(GuestError::InternalError {
+                suberror: self.internal_suberror(),
+            })),
+            Exit::FailEntry(reason) => {
+                Flow::Stop(Outcome::Error(GuestError::FailedEntry { reason }))
+            }
+            Exit::Mmio { addr, dir, size } => {
+                Flow::Stop(Outcome::Error(GuestError::UnknownMmio { addr, dir, size }))
+            }
+            Exit::Other(what) => Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what))),
         };
+        match flow {
+            Flow::Continue => Step::Continue,
+            Flow::Stop(outcome) => Step::Ended(outcome),
+        }
+    }
+
+    /// Ends the guest with `outcome` (from [`Step::Ended`], or the caller's own, such as a
+    /// timeout): writes out its last console output and reports. `run_time` is the wall time
+    /// since the host started running it.
+    pub(crate) fn finish(
+        mut self,
+        outcome: Outcome,
+        image: &Path,
+        run_time: Duration,
+    ) -> GuestReport {
         self.drain_console_ring();
         self.dev.line.flush(self.dev.console);
         if !outcome.is_success() {
             self.log_registers();
         }
-        let run_time = start.elapsed();
         let Devices {
             id,
             mut stats,
@@ -282,7 +327,10 @@ impl<'c> Vm<'c> {
 
     /// `KVM_RUN` once, decoded.
     fn next_exit(&mut self) -> Exit {
-        match self.vcpu.run() {
+        let entered = Instant::now();
+        let result = self.vcpu.run();
+        self.dev.stats.cpu_time += entered.elapsed();
+        match result {
             Ok(VcpuExit::IoOut(port, bytes)) => {
                 let mut data = [0; 8];
                 let size = bytes.len().min(8);
@@ -307,9 +355,17 @@ impl<'c> Vm<'c> {
                 dir: "write",
                 size: data.len(),
             },
-            Ok(VcpuExit::Intr) => Exit::Interrupted,
+            Ok(VcpuExit::Intr) => {
+                self.kick.clear();
+                Exit::Interrupted
+            }
             Ok(other) => Exit::Other(format!("{other:?}")),
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Exit::Interrupted,
+            // Note: the kick flag is cleared here, after an interrupted KVM_RUN, and nowhere
+            // else; the caller then reads the clock. See the race analysis in `kick`.
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                self.kick.clear();
+                Exit::Interrupted
+            }
             Err(e) => Exit::Other(format!("KVM_RUN: {e}")),
         }
     }

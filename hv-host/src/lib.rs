@@ -1,4 +1,7 @@
-//! # hv-host: run tiny 64-bit guests, each in its own KVM VM on its own thread
+//! # hv-host: run tiny 64-bit guests, each in its own KVM VM
+//!
+//! By default each guest runs on its own host thread; with [`Sched::Single`] all run on one
+//! thread, preempted by a timer and sharing it by weight (see `docs/scheduling.md`).
 //!
 //! The `hv-host` binary is a thin command line over this library; tests, benchmarks and other
 //! programs embed the same API:
@@ -24,15 +27,18 @@ mod console;
 mod files;
 mod guest;
 mod hypercall;
+mod kick;
 mod memory;
 mod outcome;
 mod sandbox;
+mod sched;
 mod stats;
 pub mod vcpu;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use files::SharedFiles;
 use sandbox::{GuestName, Sandbox};
@@ -41,6 +47,7 @@ pub use console::Console;
 pub use hv_core::layout::{Layout, MemSize, PageSize};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
+pub use sched::{DEFAULT_QUANTUM, Sched};
 pub use stats::{ExitStats, stats_table};
 
 /// Why a configuration was refused before any guest started.
@@ -102,6 +109,26 @@ pub enum ConfigError {
     /// More guests than IDs.
     #[error("too many guests: {0}")]
     TooManyGuests(usize),
+    /// The weights do not match the guests one to one.
+    #[error("{weights} weight(s) for {guests} guest(s): give one weight per guest, in -g order")]
+    WeightCount {
+        /// Weights given.
+        weights: usize,
+        /// Guests given.
+        guests: usize,
+    },
+    /// A weight is zero.
+    #[error("guest {guest} has weight 0: weights are positive integers")]
+    ZeroWeight {
+        /// The guest (its ID).
+        guest: usize,
+    },
+    /// The scheduling quantum is zero.
+    #[error("the scheduling quantum must be longer than zero")]
+    ZeroQuantum,
+    /// The timeout is zero.
+    #[error("the timeout must be longer than zero")]
+    ZeroTimeout,
 }
 
 /// Why a run could not start at all.
@@ -134,6 +161,10 @@ pub struct Builder {
     prefix_ids: bool,
     output: Option<Box<dyn Write + Send>>,
     input: Option<Box<dyn Read + Send>>,
+    sched: Sched,
+    quantum: Option<Duration>,
+    weights: Option<Vec<u32>>,
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -143,6 +174,10 @@ impl std::fmt::Debug for Builder {
             .field("page", &self.page)
             .field("images", &self.images)
             .field("shared_files", &self.shared_files)
+            .field("sched", &self.sched)
+            .field("quantum", &self.quantum)
+            .field("weights", &self.weights)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +225,34 @@ impl Builder {
         self
     }
 
+    /// How guests are mapped to host threads (default: [`Sched::Threads`]).
+    pub fn sched(mut self, sched: Sched) -> Self {
+        self.sched = sched;
+        self
+    }
+
+    /// With [`Sched::Single`], the longest a guest runs before the others get a turn (default:
+    /// [`DEFAULT_QUANTUM`]). Ignored, with a warning, with [`Sched::Threads`].
+    pub fn quantum(mut self, quantum: Duration) -> Self {
+        self.quantum = Some(quantum);
+        self
+    }
+
+    /// With [`Sched::Single`], each guest's share of the CPU: one positive weight per guest, in
+    /// the order guests are added (default: all equal). Checked, then ignored with a warning,
+    /// with [`Sched::Threads`], where the host kernel shares the CPU.
+    pub fn weights(mut self, weights: impl IntoIterator<Item = u32>) -> Self {
+        self.weights = Some(weights.into_iter().collect());
+        self
+    }
+
+    /// Stops any guest still running this long (wall time) after the host started running it;
+    /// its outcome is [`Outcome::TimedOut`] and the others go on.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// Checks the configuration and reads every image.
     pub fn build(self) -> Result<Hypervisor, ConfigError> {
         let memory = self.memory.ok_or(ConfigError::NoMemory)?;
@@ -200,6 +263,13 @@ impl Builder {
         if u32::try_from(self.images.len()).is_err() {
             return Err(ConfigError::TooManyGuests(self.images.len()));
         }
+        let plan = plan(
+            self.sched,
+            self.quantum,
+            self.weights,
+            self.timeout,
+            self.images.len(),
+        )?;
         let layout = Layout::new(memory, page);
         let images = self
             .images
@@ -233,8 +303,48 @@ impl Builder {
             images,
             shared: Arc::new(shared),
             console,
+            plan,
         })
     }
+}
+
+/// Checks the scheduling options against the number of guests.
+fn plan(
+    mode: Sched,
+    quantum: Option<Duration>,
+    weights: Option<Vec<u32>>,
+    timeout: Option<Duration>,
+    guests: usize,
+) -> Result<sched::Plan, ConfigError> {
+    if quantum == Some(Duration::ZERO) {
+        return Err(ConfigError::ZeroQuantum);
+    }
+    if timeout == Some(Duration::ZERO) {
+        return Err(ConfigError::ZeroTimeout);
+    }
+    if let Some(w) = &weights {
+        if w.len() != guests {
+            return Err(ConfigError::WeightCount {
+                weights: w.len(),
+                guests,
+            });
+        }
+        if let Some(guest) = w.iter().position(|&w| w == 0) {
+            return Err(ConfigError::ZeroWeight { guest });
+        }
+    }
+    if mode == Sched::Threads && (quantum.is_some() || weights.is_some()) {
+        log::warn!(
+            "the quantum and weights only apply to single-thread scheduling; with a thread per \
+             guest the host kernel shares the CPU, so they are ignored"
+        );
+    }
+    Ok(sched::Plan {
+        mode,
+        quantum: quantum.unwrap_or(DEFAULT_QUANTUM),
+        weights: weights.unwrap_or_else(|| vec![1; guests]),
+        timeout,
+    })
 }
 
 fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
@@ -265,6 +375,7 @@ pub struct Hypervisor {
     images: Vec<Image>,
     shared: Arc<SharedFiles>,
     console: Console,
+    plan: sched::Plan,
 }
 
 impl Hypervisor {
@@ -278,6 +389,10 @@ impl Hypervisor {
             prefix_ids: false,
             output: None,
             input: None,
+            sched: Sched::Threads,
+            quantum: None,
+            weights: None,
+            timeout: None,
         }
     }
 
@@ -286,8 +401,9 @@ impl Hypervisor {
         self.layout
     }
 
-    /// Runs every guest, each in its own VM on its own thread, until all have ended. One
-    /// guest's failure never stops the others; each report says how its guest ended.
+    /// Runs every guest, each in its own VM, until all have ended: each on its own thread, or
+    /// all on one (see [`Builder::sched`]). One guest's failure never stops the others; each
+    /// report says how its guest ended. Reports come in guest ID order.
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
@@ -296,8 +412,13 @@ impl Hypervisor {
             images,
             console,
             shared,
+            plan,
         } = self;
         let (kvm, console) = (&kvm, &console);
+        if plan.mode == Sched::Single {
+            return run_on_one_thread(kvm, layout, &images, console, &shared, &sandbox, &plan);
+        }
+        let timeout = plan.timeout;
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(images.len());
             for (id, image) in images.iter().enumerate() {
@@ -306,7 +427,7 @@ impl Hypervisor {
                 let handle = std::thread::Builder::new()
                     .name(format!("guest-{id}"))
                     .spawn_scoped(scope, move || {
-                        run_guest(kvm, id, layout, image, console, files)
+                        run_guest(kvm, id, layout, image, console, files, timeout)
                     })
                     .map_err(HostError::Thread)?;
                 handles.push(handle);
@@ -331,6 +452,47 @@ impl Hypervisor {
     }
 }
 
+/// `--sched single`: sets up every guest's VM on one new thread and schedules them there.
+fn run_on_one_thread(
+    kvm: &kvm_ioctls::Kvm,
+    layout: Layout,
+    images: &[Image],
+    console: &Console,
+    shared: &Arc<SharedFiles>,
+    sandbox: &Arc<Sandbox>,
+    plan: &sched::Plan,
+) -> Result<Vec<GuestReport>, HostError> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("guests".into())
+            .spawn_scoped(scope, || {
+                // build() checked that every ID fits a u32.
+                let seats = (0u32..)
+                    .zip(images)
+                    .map(|(id, image)| {
+                        let files = files::FileTable::new(id, shared.clone(), sandbox.clone());
+                        let vm = guest::Vm::new(kvm, id, layout, &image.bytes, console, files);
+                        (id, image.path.as_path(), vm)
+                    })
+                    .collect();
+                sched::run_single(seats, plan)
+            })
+            .map_err(HostError::Thread)?;
+        Ok(handle.join().unwrap_or_else(|_| {
+            (0u32..)
+                .zip(images)
+                .map(|(id, image)| GuestReport {
+                    id,
+                    image: image.path.clone(),
+                    outcome: Outcome::Error(GuestError::Setup("the host thread panicked".into())),
+                    run_time: Default::default(),
+                    stats: Default::default(),
+                })
+                .collect()
+        }))
+    })
+}
+
 fn run_guest(
     kvm: &kvm_ioctls::Kvm,
     id: u32,
@@ -338,9 +500,10 @@ fn run_guest(
     image: &Image,
     console: &Console,
     files: files::FileTable,
+    timeout: Option<Duration>,
 ) -> GuestReport {
     let report = match guest::Vm::new(kvm, id, layout, &image.bytes, console, files) {
-        Ok(vm) => vm.run(&image.path),
+        Ok(vm) => sched::run_alone(vm, &image.path, timeout),
         Err(e) => GuestReport {
             id,
             image: image.path.clone(),

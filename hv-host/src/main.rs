@@ -1,11 +1,12 @@
 //! `hv-host`: the command line over the [`hv_host`] library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use argh::FromArgs;
-use hv_host::{Hypervisor, MemSize, PageSize};
+use hv_host::{Hypervisor, MemSize, PageSize, Sched};
 
-/// Run tiny 64-bit guests, each in its own KVM virtual machine on its own thread.
+/// Run tiny 64-bit guests, each in its own KVM virtual machine, on a thread each or all on one.
 ///
 /// Example: hv-host -m 4 -p 2 -g guest1.img guest2.img -f shared.txt
 #[derive(FromArgs, Debug)]
@@ -31,7 +32,28 @@ struct Cli {
     #[argh(switch)]
     prefix: bool,
 
-    /// print a table of each guest's exits by kind, run time and bytes moved to stderr at the end
+    /// how guests share the CPU: "threads" (default: one host thread per guest) or "single"
+    /// (all guests on one host thread, switched on exits and preempted by a timer)
+    #[argh(option, from_str_fn(parse_sched), default = "Sched::Threads")]
+    sched: Sched,
+
+    /// with --sched single: milliseconds a guest may run before the others get a turn
+    /// (default 10); ignored, with a warning, with --sched threads
+    #[argh(option, from_str_fn(parse_quantum))]
+    quantum_ms: Option<Duration>,
+
+    /// with --sched single: each guest's share of the CPU, one positive integer per guest in -g
+    /// order, e.g. 70,30 (default: equal); ignored, with a warning, with --sched threads
+    #[argh(option, from_str_fn(parse_weights))]
+    weights: Option<Vec<u32>>,
+
+    /// stop any guest still running after this many seconds (e.g. 2 or 0.5); it is reported as
+    /// timed out, and the others go on
+    #[argh(option, from_str_fn(parse_timeout))]
+    timeout: Option<Duration>,
+
+    /// after the run, print on stderr a table of each guest's exits by kind, run time, bytes
+    /// moved, CPU time, CPU share and preemptions
     #[argh(switch)]
     stats: bool,
 }
@@ -81,6 +103,39 @@ fn expand_lists(args: &[String]) -> Vec<String> {
     out
 }
 
+fn parse_sched(v: &str) -> Result<Sched, String> {
+    Sched::from_cli_value(v)
+        .ok_or_else(|| format!("invalid scheduling '{v}': use threads or single"))
+}
+
+fn parse_quantum(v: &str) -> Result<Duration, String> {
+    v.parse()
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("invalid quantum '{v}': use a positive number of milliseconds"))
+}
+
+fn parse_weights(v: &str) -> Result<Vec<u32>, String> {
+    v.split(',')
+        .map(|w| w.parse().ok().filter(|&w: &u32| w > 0))
+        .collect::<Option<Vec<u32>>>()
+        .ok_or_else(|| {
+            format!(
+                "invalid weights '{v}': use positive integers separated by commas, one per guest"
+            )
+        })
+}
+
+fn parse_timeout(v: &str) -> Result<Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("invalid timeout '{v}': use a positive number of seconds"))
+}
+
 const USAGE_HINT: &str =
     "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...]; run 'hv-host --help' for more.";
 
@@ -119,7 +174,17 @@ fn main() -> ExitCode {
     let mut builder = Hypervisor::builder()
         .memory(cli.memory)
         .page_size(cli.page)
-        .prefix_ids(cli.prefix);
+        .prefix_ids(cli.prefix)
+        .sched(cli.sched);
+    if let Some(quantum) = cli.quantum_ms {
+        builder = builder.quantum(quantum);
+    }
+    if let Some(weights) = cli.weights {
+        builder = builder.weights(weights);
+    }
+    if let Some(timeout) = cli.timeout {
+        builder = builder.timeout(timeout);
+    }
     for g in &cli.guest {
         builder = builder.guest(g);
     }
@@ -170,5 +235,26 @@ mod tests {
         );
         assert_eq!(expand(&["-m", "4", "5"]), ["-m", "4", "5"]);
         assert_eq!(expand(&["-g"]), ["-g"]);
+    }
+
+    #[test]
+    fn scheduling_values_are_checked() {
+        assert_eq!(parse_sched("single"), Ok(Sched::Single));
+        assert_eq!(parse_sched("threads"), Ok(Sched::Threads));
+        assert!(parse_sched("Single").is_err());
+        assert_eq!(parse_weights("70,30"), Ok(vec![70, 30]));
+        assert_eq!(parse_weights("5"), Ok(vec![5]));
+        for bad in ["", "70,", "70,0", "a,b", "-1,2", "70 30", "1.5"] {
+            assert!(parse_weights(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_quantum("10"), Ok(Duration::from_millis(10)));
+        for bad in ["0", "-1", "x", "1.5"] {
+            assert!(parse_quantum(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_timeout("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("0.5"), Ok(Duration::from_millis(500)));
+        for bad in ["0", "-1", "x", "nan", "inf", "1e-12"] {
+            assert!(parse_timeout(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -19,6 +19,11 @@ pub enum Outcome {
     Panicked(String),
     /// The host stopped the guest: it did something no guest may do, or KVM failed.
     Error(GuestError),
+    /// The guest was still running when its time (`--timeout`) ran out, and was stopped.
+    TimedOut {
+        /// The time limit it exceeded, counted from when the host started running it.
+        after: Duration,
+    },
 }
 
 impl Outcome {
@@ -36,6 +41,9 @@ impl fmt::Display for Outcome {
             Outcome::Fault(fault) => fault.fmt(f),
             Outcome::Panicked(msg) => write!(f, "panicked: {msg}"),
             Outcome::Error(e) => e.fmt(f),
+            Outcome::TimedOut { after } => {
+                write!(f, "timed out after {:.1} s", after.as_secs_f64())
+            }
         }
     }
 }
@@ -156,6 +164,9 @@ pub enum GuestError {
     /// `KVM_RUN` failed.
     #[error("KVM_RUN failed: {0}")]
     Run(String),
+    /// The timer that preempts the guest or enforces its timeout could not be set up.
+    #[error("the host's kick timer failed: {0}")]
+    Timer(String),
 }
 
 /// Counts kept per guest.
@@ -171,6 +182,12 @@ pub struct GuestStats {
     pub console_bytes_out: u64,
     /// Bytes the guest read from the console.
     pub console_bytes_in: u64,
+    /// Time spent inside `KVM_RUN` (wall time, so it includes any time the host kernel gave
+    /// the thread's CPU to someone else meanwhile): what the scheduler charges the guest.
+    pub cpu_time: Duration,
+    /// How often the scheduler's timer took the CPU from the guest at the end of a quantum
+    /// (`--sched single` only: with a thread per guest, the host kernel preempts, unseen).
+    pub preemptions: u64,
 }
 
 /// What the host reports about one guest once it has ended.
@@ -244,5 +261,25 @@ mod tests {
         assert!(Outcome::Exited(0).is_success());
         assert!(!Outcome::Exited(1).is_success());
         assert!(!Outcome::Panicked("x".into()).is_success());
+        assert!(
+            !Outcome::TimedOut {
+                after: Duration::from_secs(1)
+            }
+            .is_success()
+        );
+    }
+
+    #[test]
+    fn timeouts_read_in_seconds() {
+        let after = Duration::from_millis(2000);
+        assert_eq!(
+            Outcome::TimedOut { after }.to_string(),
+            "timed out after 2.0 s"
+        );
+        let after = Duration::from_millis(1500);
+        assert_eq!(
+            Outcome::TimedOut { after }.to_string(),
+            "timed out after 1.5 s"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::time::Duration;
 
 use crate::outcome::GuestReport;
 
@@ -161,6 +162,22 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
             }
         }
         let _ = writeln!(out, "guest {} exits by kind: {}", r.id, kinds.join(", "));
+    }
+    // Time in KVM_RUN: with --sched single exactly what the scheduler shares out by weight.
+    let total: Duration = reports.iter().map(|r| r.stats.cpu_time).sum();
+    for r in reports {
+        let share = if total.is_zero() {
+            0.0
+        } else {
+            r.stats.cpu_time.as_secs_f64() * 100.0 / total.as_secs_f64()
+        };
+        let _ = writeln!(
+            out,
+            "guest {}: cpu {} ms ({share:.1} %), preemptions {}",
+            r.id,
+            r.stats.cpu_time.as_millis(),
+            r.stats.preemptions
+        );
     }
     out
 }

@@ -1,0 +1,367 @@
+//! Scheduling: how guests share the host's CPUs, and how long each may run.
+//!
+//! Two modes ([`Sched`]), one step function: both loops below call [`Vm::step`] and differ
+//! only in what they do between steps.
+//!
+//! - **Threads** ([`run_alone`], one per guest thread): the host kernel schedules the threads;
+//!   the loop only enforces the timeout.
+//! - **Single** ([`run_single`]): every guest on one host thread. After every handled exit the
+//!   scheduler picks the guest to run next, so guests switch on I/O exits as in the seeds; a
+//!   guest that runs a whole quantum without exiting is preempted by the thread's kick timer
+//!   (see `kick`).
+//!
+//! # The single-thread policy
+//!
+//! [`Fair`] runs the runnable guest with the **least weighted CPU time**: the time it has spent
+//! inside `KVM_RUN`, measured around every call, divided by its weight. A guest runs for at most
+//! one quantum per turn. This is stride scheduling with measured charges (the idea of Linux's
+//! CFS virtual runtime) rather than weighted round-robin with slices of `quantum * weight`:
+//! - a guest is charged what it used, so one that exits early (I/O) or is cut short is not
+//!   charged a whole slice, and one that the host kernel kept off the CPU while in `KVM_RUN` is
+//!   charged that too, so the measured shares converge to the weights whatever the guests do;
+//! - the error against the target is bounded by one quantum per guest at any moment, and every
+//!   turn is at most one quantum long, so no guest waits more than `(guests - 1) * quantum`;
+//! - any number of guests and any positive weights work, with exact integer comparisons.
+//!
+//! Every guest starts with zero CPU time, so a guest that does little (hello) is picked at every
+//! one of its exits until it has caught up, and finishes quickly even beside a spinning one.
+//!
+//! Note (blocking): the exit handlers block the thread that runs them. In single mode a guest
+//! waiting for console input (`getchar`) therefore stops every guest until input arrives; so
+//! does a guest's file call for the time it takes. Timeouts cannot fire meanwhile either: a
+//! guest is only stopped when the host gets the thread back.
+
+use std::cmp::Ordering;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::guest::{Step, Vm};
+use crate::kick::Kicker;
+use crate::outcome::{GuestError, GuestReport, Outcome};
+
+/// How guests are mapped to host threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sched {
+    /// One host thread per guest, scheduled by the host kernel (the default).
+    #[default]
+    Threads,
+    /// Every guest on one host thread, switched on exits and preempted by a timer, each getting
+    /// CPU time in proportion to its weight.
+    Single,
+}
+
+impl Sched {
+    /// Parses the command line's `--sched` value: `threads` or `single`.
+    pub fn from_cli_value(value: &str) -> Option<Sched> {
+        match value {
+            "threads" => Some(Sched::Threads),
+            "single" => Some(Sched::Single),
+            _ => None,
+        }
+    }
+}
+
+/// The quantum when none is given: long enough that the cost of a switch (a timer signal and an
+/// exit, some tens of microseconds here) is well under 1 %, short enough to share the CPU
+/// visibly within a second.
+pub const DEFAULT_QUANTUM: Duration = Duration::from_millis(10);
+
+/// Durations are capped at this when added to an instant (which panics on overflow): a timeout or
+/// quantum of a century or more is as good as none.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `t` after `instant`, or [`FOREVER`] after it if `t` is even longer.
+fn later(instant: Instant, t: Duration) -> Instant {
+    instant + t.min(FOREVER)
+}
+
+/// A checked scheduling configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub(crate) mode: Sched,
+    /// The longest a guest runs before others get a turn (single mode).
+    pub(crate) quantum: Duration,
+    /// One positive weight per guest (single mode).
+    pub(crate) weights: Vec<u32>,
+    /// The longest a guest may run, wall time from when the host started running it.
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// A guest ready for [`run_single`]: its ID, image, and VM (or why it could not be set up).
+pub(crate) type Seat<'c, 'i> = (u32, &'i Path, Result<Vm<'c>, GuestError>);
+
+/// Runs one guest on the calling thread until it ends or its `timeout` passes.
+pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>) -> GuestReport {
+    let start = Instant::now();
+    let kicker = match timeout
+        .map(|t| kicker_for(&vm, later(start, t)))
+        .transpose()
+    {
+        Ok(kicker) => kicker,
+        Err(e) => {
+            let outcome = Outcome::Error(GuestError::Timer(e.to_string()));
+            return vm.finish(outcome, image, start.elapsed());
+        }
+    };
+    let outcome = loop {
+        if let Step::Ended(outcome) = vm.step() {
+            break outcome;
+        }
+        // The timer only guarantees that a step returns by then; the clock decides.
+        if let Some(after) = timeout
+            && start.elapsed() >= after
+        {
+            break Outcome::TimedOut { after };
+        }
+    };
+    // The kicker (and its aim at this vCPU) goes before the vCPU does.
+    drop(kicker);
+    vm.finish(outcome, image, start.elapsed())
+}
+
+/// A kicker for this thread, aimed at `vm` and armed for `when`.
+fn kicker_for(vm: &Vm<'_>, when: Instant) -> std::io::Result<Kicker> {
+    let kicker = Kicker::for_this_thread()?;
+    // SAFETY: the caller (`run_alone`) drops the kicker before `vm`; on error it is dropped
+    // here, which aims it at nothing.
+    unsafe { kicker.aim(vm.kick_flag()) };
+    kicker.kick_at(when)?;
+    Ok(kicker)
+}
+
+/// Runs every guest on the calling thread (see the module docs) until all have ended; reports
+/// come back in the order of `seats`.
+pub(crate) fn run_single(seats: Vec<Seat<'_, '_>>, plan: &Plan) -> Vec<GuestReport> {
+    let start = Instant::now();
+    let mut reports: Vec<Option<GuestReport>> = Vec::with_capacity(seats.len());
+    let mut guests = Vec::with_capacity(seats.len());
+    for (id, image, vm) in seats {
+        match vm {
+            Ok(vm) => {
+                reports.push(None);
+                guests.push(Some((image, vm)));
+            }
+            Err(e) => {
+                reports.push(Some(setup_failed(id, image, e)));
+                guests.push(None);
+            }
+        }
+    }
+    let kicker = match Kicker::for_this_thread() {
+        Ok(kicker) => kicker,
+        Err(e) => {
+            for (report, guest) in reports.iter_mut().zip(guests) {
+                if let Some((image, vm)) = guest {
+                    let outcome = Outcome::Error(GuestError::Timer(e.to_string()));
+                    *report = Some(vm.finish(outcome, image, start.elapsed()));
+                }
+            }
+            return reports.into_iter().flatten().collect();
+        }
+    };
+    let mut sched = Scheduler {
+        kicker,
+        fair: Fair::new(&plan.weights),
+        quantum: plan.quantum,
+        deadline: plan.timeout.map(|t| later(start, t)),
+        turn: None,
+    };
+    while let Some(i) = sched.fair.pick(|i| guests[i].is_some()) {
+        let Some((_, vm)) = guests[i].as_mut() else {
+            break; // unreachable: `pick` only returns seated guests
+        };
+        let ended = match plan.timeout {
+            Some(after) if start.elapsed() >= after => Some(Outcome::TimedOut { after }),
+            _ => sched.step(i, vm),
+        };
+        if let Some(outcome) = ended {
+            sched.release();
+            if let Some((image, vm)) = guests[i].take() {
+                let report = vm.finish(outcome, image, start.elapsed());
+                log::info!("{report}");
+                reports[i] = Some(report);
+            }
+        }
+    }
+    // The kicker (and its aim) goes before the guests do.
+    drop(sched);
+    reports.into_iter().flatten().collect()
+}
+
+/// The single thread's scheduling state.
+#[derive(Debug)]
+struct Scheduler {
+    kicker: Kicker,
+    fair: Fair,
+    quantum: Duration,
+    /// When every guest's time is up.
+    deadline: Option<Instant>,
+    /// Which guest holds the CPU, and until when.
+    turn: Option<(usize, Instant)>,
+}
+
+impl Scheduler {
+    /// Runs guest `i` for one step, in the current turn if it holds it, else in a new one;
+    /// returns how the guest ended, if it did.
+    fn step(&mut self, i: usize, vm: &mut Vm<'_>) -> Option<Outcome> {
+        let turn_end = match self.turn {
+            Some((held, end)) if held == i && Instant::now() < end => end,
+            _ => match self.new_turn(i, vm) {
+                Ok(end) => end,
+                Err(e) => return Some(Outcome::Error(GuestError::Timer(e.to_string()))),
+            },
+        };
+        let used = vm.stats().cpu_time;
+        let step = vm.step();
+        self.fair
+            .charge(i, vm.stats().cpu_time.saturating_sub(used));
+        match step {
+            Step::Continue => None,
+            Step::Preempted => {
+                // A kick may be stale or early (see `kick`): only the clock says the turn is over.
+                if Instant::now() >= turn_end {
+                    vm.stats_mut().preemptions += 1;
+                    self.turn = None;
+                }
+                None
+            }
+            Step::Ended(outcome) => Some(outcome),
+        }
+    }
+
+    /// Gives guest `i` the CPU for a quantum (less if the deadline comes first): aims the
+    /// kicker at it and arms the timer. Returns when the turn ends.
+    fn new_turn(&mut self, i: usize, vm: &Vm<'_>) -> std::io::Result<Instant> {
+        let end = later(Instant::now(), self.quantum);
+        // SAFETY: a guest's VM stays in `run_single`'s `guests` until it is finished, and
+        // `release` (which aims the kicker at nothing) is called before that; the kicker is
+        // dropped, with this scheduler, before `guests`.
+        unsafe { self.kicker.aim(vm.kick_flag()) };
+        self.turn = Some((i, end));
+        self.kicker
+            .kick_at(self.deadline.map_or(end, |d| d.min(end)))?;
+        Ok(end)
+    }
+
+    /// A guest is about to be dropped: kicks must no longer reach any guest until the next turn.
+    fn release(&mut self) {
+        self.kicker.aim_at_nothing();
+        self.turn = None;
+    }
+}
+
+fn setup_failed(id: u32, image: &Path, e: GuestError) -> GuestReport {
+    let report = GuestReport {
+        id,
+        image: image.to_path_buf(),
+        outcome: Outcome::Error(e),
+        run_time: Duration::ZERO,
+        stats: Default::default(),
+    };
+    log::info!("{report}");
+    report
+}
+
+/// The single-thread policy: the runnable guest with the least CPU time per unit of weight
+/// runs next (see the module docs for why).
+#[derive(Debug)]
+struct Fair {
+    used: Vec<Duration>,
+    weights: Vec<u32>,
+}
+
+impl Fair {
+    /// A policy for `weights.len()` guests, none of which has run yet.
+    fn new(weights: &[u32]) -> Fair {
+        Fair {
+            used: vec![Duration::ZERO; weights.len()],
+            weights: weights.to_vec(),
+        }
+    }
+
+    /// Guest `i` ran for `time`.
+    fn charge(&mut self, i: usize, time: Duration) {
+        self.used[i] += time;
+    }
+
+    /// `used[a] / weights[a]` against `used[b] / weights[b]`, exactly (cross-multiplied).
+    fn compare(&self, a: usize, b: usize) -> Ordering {
+        let scaled = |i: usize, by: usize| {
+            self.used[i]
+                .as_nanos()
+                .saturating_mul(u128::from(self.weights[by]))
+        };
+        scaled(a, b).cmp(&scaled(b, a))
+    }
+
+    /// The guest to run next among those `runnable` says yes to; ties go to the lowest index.
+    fn pick(&self, runnable: impl Fn(usize) -> bool) -> Option<usize> {
+        (0..self.used.len())
+            .filter(|&i| runnable(i))
+            .min_by(|&a, &b| self.compare(a, b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Simulates compute-bound guests for `turns` quanta; returns each one's share in percent.
+    fn shares(weights: &[u32], turns: usize) -> Vec<f64> {
+        let mut fair = Fair::new(weights);
+        let quantum = Duration::from_millis(10);
+        for _ in 0..turns {
+            let i = fair.pick(|_| true).unwrap_or_default();
+            fair.charge(i, quantum);
+        }
+        let total: f64 = fair.used.iter().map(Duration::as_secs_f64).sum();
+        fair.used
+            .iter()
+            .map(|u| (u.as_secs_f64() * 100.0 / total * 10.0).round() / 10.0)
+            .collect()
+    }
+
+    #[test]
+    fn compute_bound_guests_get_their_weights() {
+        assert_eq!(shares(&[1, 1], 1000), [50.0, 50.0]);
+        assert_eq!(shares(&[70, 30], 1000), [70.0, 30.0]);
+        assert_eq!(shares(&[40, 30, 20, 10], 1000), [40.0, 30.0, 20.0, 10.0]);
+        assert_eq!(shares(&[3, 1], 4), [75.0, 25.0]);
+    }
+
+    #[test]
+    fn turns_interleave_in_weight_order() {
+        let mut fair = Fair::new(&[2, 1]);
+        let mut order = Vec::new();
+        for _ in 0..6 {
+            let i = fair.pick(|_| true).unwrap_or_default();
+            order.push(i);
+            fair.charge(i, Duration::from_millis(10));
+        }
+        // Time per weight before each pick, ties to the lowest index: 0 (0 vs 0), 1 (5 vs 0),
+        // 0 (5 vs 10), 0 (10 vs 10), 1 (15 vs 10), 0 (15 vs 20).
+        assert_eq!(order, [0, 1, 0, 0, 1, 0]);
+    }
+
+    #[test]
+    fn a_guest_that_exits_early_is_picked_until_it_catches_up() {
+        let mut fair = Fair::new(&[1, 1]);
+        fair.charge(0, Duration::from_millis(10));
+        // Guest 1 exits every 20 µs: it keeps the CPU until it has used as much as guest 0.
+        let mut steps = 0;
+        while fair.pick(|_| true) == Some(1) {
+            fair.charge(1, Duration::from_micros(20));
+            steps += 1;
+        }
+        assert_eq!(steps, 500);
+    }
+
+    #[test]
+    fn ended_guests_are_never_picked() {
+        let mut fair = Fair::new(&[1, 1, 1]);
+        fair.charge(0, Duration::from_millis(1));
+        assert_eq!(fair.pick(|i| i != 1), Some(2));
+        assert_eq!(fair.pick(|i| i == 0), Some(0));
+        assert_eq!(fair.pick(|_| false), None);
+    }
+}
