@@ -20,6 +20,7 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::console::{Console, LineBuffer};
+use crate::devices::Disk;
 use crate::files::FileTable;
 use crate::memory::GuestRam;
 use crate::outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
@@ -48,9 +49,16 @@ enum Exit {
     Shutdown,
     InternalError,
     FailEntry(u64),
-    Mmio {
+    /// An MMIO read of `size` bytes. Never answered: no device has a readable register, so it
+    /// ends the guest.
+    MmioRead {
         addr: u64,
-        dir: &'static str,
+        size: usize,
+    },
+    /// An MMIO write of `size` bytes (little-endian in `data`).
+    MmioWrite {
+        addr: u64,
+        data: [u8; 8],
         size: usize,
     },
     /// Interrupted by a signal: just re-enter.
@@ -68,6 +76,8 @@ pub(crate) struct Devices<'c> {
     /// Reused buffer for data copied out of the guest, so no call allocates once warm.
     pub(crate) scratch: Vec<u8>,
     pub(crate) files: FileTable,
+    /// The seed's disk (the serial port has no state of its own).
+    pub(crate) disk: Disk,
 }
 
 impl Devices<'_> {
@@ -100,11 +110,7 @@ impl Devices<'_> {
                 size,
                 expected: "1 or 4 bytes",
             })),
-            (port, size) => Flow::Stop(Outcome::Error(GuestError::UnknownPort {
-                port,
-                dir: "in",
-                size,
-            })),
+            (port, size) => self.device_port_in(port, size),
         }
     }
 }
@@ -126,6 +132,7 @@ impl<'c> Vm<'c> {
         image: &[u8],
         console: &'c Console,
         files: FileTable,
+        disk: Disk,
     ) -> Result<Self, GuestError> {
         let setup =
             |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
@@ -161,6 +168,7 @@ impl<'c> Vm<'c> {
             stats: GuestStats::default(),
             scratch: Vec::new(),
             files,
+            disk,
         };
         Ok(Vm { vcpu, _vm: vm, dev })
     }
@@ -183,9 +191,8 @@ impl<'c> Vm<'c> {
                 Exit::FailEntry(reason) => {
                     Flow::Stop(Outcome::Error(GuestError::FailedEntry { reason }))
                 }
-                Exit::Mmio { addr, dir, size } => {
-                    Flow::Stop(Outcome::Error(GuestError::UnknownMmio { addr, dir, size }))
-                }
+                Exit::MmioRead { addr, size } => self.dev.mmio_read(addr, size),
+                Exit::MmioWrite { addr, data, size } => self.dev.mmio_write(addr, &data[..size]),
                 Exit::Other(what) => Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what))),
             };
             if let Flow::Stop(outcome) = flow {
@@ -220,16 +227,16 @@ impl<'c> Vm<'c> {
             Ok(VcpuExit::Shutdown) => Exit::Shutdown,
             Ok(VcpuExit::InternalError) => Exit::InternalError,
             Ok(VcpuExit::FailEntry(reason, _cpu)) => Exit::FailEntry(reason),
-            Ok(VcpuExit::MmioRead(addr, data)) => Exit::Mmio {
+            Ok(VcpuExit::MmioRead(addr, data)) => Exit::MmioRead {
                 addr,
-                dir: "read",
                 size: data.len(),
             },
-            Ok(VcpuExit::MmioWrite(addr, data)) => Exit::Mmio {
-                addr,
-                dir: "write",
-                size: data.len(),
-            },
+            Ok(VcpuExit::MmioWrite(addr, bytes)) => {
+                let mut data = [0; 8];
+                let size = bytes.len().min(8);
+                data[..size].copy_from_slice(&bytes[..size]);
+                Exit::MmioWrite { addr, data, size }
+            }
             Ok(VcpuExit::Intr) => Exit::Interrupted,
             Ok(other) => Exit::Other(format!("{other:?}")),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Exit::Interrupted,
@@ -255,11 +262,7 @@ impl<'c> Vm<'c> {
             (FILE_PORT, [op]) => self.dev.file_call(*op),
             (CONSOLE_PORT | HYPERCALL_PORT | FILE_PORT, _) => bad_size("1 byte"),
             (EXCEPTION_PORT, _) => self.exception(),
-            _ => Flow::Stop(Outcome::Error(GuestError::UnknownPort {
-                port,
-                dir: "out",
-                size: data.len(),
-            })),
+            _ => self.dev.device_port_out(port, data),
         }
     }
 

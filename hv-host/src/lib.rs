@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod console;
+mod devices;
 mod files;
 mod guest;
 mod hypercall;
@@ -33,11 +34,12 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use devices::DiskImage;
 use files::SharedFiles;
 use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
-pub use hv_core::layout::{Layout, MemSize, PageSize};
+pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 
@@ -100,6 +102,32 @@ pub enum ConfigError {
     /// More guests than IDs.
     #[error("too many guests: {0}")]
     TooManyGuests(usize),
+    /// The disk image's name cannot be a guest file name.
+    #[error(
+        "disk image {name:?}: {reason}; give it as a relative path inside the working directory, where the guests' copies go"
+    )]
+    DiskName {
+        /// The name as given.
+        name: String,
+        /// Why.
+        reason: hv_core::proto::errno::Errno,
+    },
+    /// The disk image cannot be read.
+    #[error("cannot read disk image {path}: {source}")]
+    DiskUnreadable {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The disk image is not a whole number of sectors.
+    #[error("disk image {path} is {size} bytes; a disk must be a non-zero multiple of 512 bytes")]
+    DiskSize {
+        /// The image.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
 }
 
 /// Why a run could not start at all.
@@ -129,6 +157,8 @@ pub struct Builder {
     page: Option<PageSize>,
     images: Vec<PathBuf>,
     shared_files: Vec<PathBuf>,
+    disk: Option<PathBuf>,
+    devices: DeviceIo,
     prefix_ids: bool,
     output: Option<Box<dyn Write + Send>>,
     input: Option<Box<dyn Read + Send>>,
@@ -141,6 +171,8 @@ impl std::fmt::Debug for Builder {
             .field("page", &self.page)
             .field("images", &self.images)
             .field("shared_files", &self.shared_files)
+            .field("disk", &self.disk)
+            .field("devices", &self.devices)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +199,19 @@ impl Builder {
     /// Adds a file shared with every guest.
     pub fn shared_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.shared_files.push(path.into());
+        self
+    }
+
+    /// Attaches the disk image `path` to every guest (the seed's DMA disk). Guests never
+    /// modify it: each one's first write makes its own copy, `<path>.local<ID>`.
+    pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
+        self.disk = Some(path.into());
+        self
+    }
+
+    /// Serves the seed's devices on ports (the default) or in the MMIO window (`--mmio`).
+    pub fn devices(mut self, devices: DeviceIo) -> Self {
+        self.devices = devices;
         self
     }
 
@@ -198,7 +243,7 @@ impl Builder {
         if u32::try_from(self.images.len()).is_err() {
             return Err(ConfigError::TooManyGuests(self.images.len()));
         }
-        let layout = Layout::new(memory, page);
+        let layout = Layout::new(memory, page).with_devices(self.devices);
         let images = self
             .images
             .into_iter()
@@ -221,6 +266,7 @@ impl Builder {
                 Err(source) => return Err(ConfigError::SharedUnreadable { path, source }),
             }
         }
+        let disk = self.disk.map(DiskImage::open).transpose()?.map(Arc::new);
         let console = Console::new(
             self.output.unwrap_or_else(|| Box::new(std::io::stdout())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
@@ -230,6 +276,7 @@ impl Builder {
             layout,
             images,
             shared: Arc::new(shared),
+            disk,
             console,
         })
     }
@@ -262,6 +309,7 @@ pub struct Hypervisor {
     layout: Layout,
     images: Vec<Image>,
     shared: Arc<SharedFiles>,
+    disk: Option<Arc<DiskImage>>,
     console: Console,
 }
 
@@ -273,6 +321,8 @@ impl Hypervisor {
             page: None,
             images: Vec::new(),
             shared_files: Vec::new(),
+            disk: None,
+            devices: DeviceIo::Ports,
             prefix_ids: false,
             output: None,
             input: None,
@@ -294,6 +344,7 @@ impl Hypervisor {
             images,
             console,
             shared,
+            disk,
         } = self;
         let (kvm, console) = (&kvm, &console);
         std::thread::scope(|scope| {
@@ -301,10 +352,11 @@ impl Hypervisor {
             for (id, image) in images.iter().enumerate() {
                 let id = id as u32;
                 let files = files::FileTable::new(id, shared.clone(), sandbox.clone());
+                let disk = devices::Disk::new(id, disk.clone(), sandbox.clone());
                 let handle = std::thread::Builder::new()
                     .name(format!("guest-{id}"))
                     .spawn_scoped(scope, move || {
-                        run_guest(kvm, id, layout, image, console, files)
+                        run_guest(kvm, id, layout, image, console, files, disk)
                     })
                     .map_err(HostError::Thread)?;
                 handles.push(handle);
@@ -336,8 +388,9 @@ fn run_guest(
     image: &Image,
     console: &Console,
     files: files::FileTable,
+    disk: devices::Disk,
 ) -> GuestReport {
-    let report = match guest::Vm::new(kvm, id, layout, &image.bytes, console, files) {
+    let report = match guest::Vm::new(kvm, id, layout, &image.bytes, console, files, disk) {
         Ok(vm) => vm.run(&image.path),
         Err(e) => GuestReport {
             id,
@@ -347,7 +400,11 @@ fn run_guest(
             stats: Default::default(),
         },
     };
-    log::info!("{report}");
+    log::info!(
+        "{report} ({} exits in {:?})",
+        report.stats.exits,
+        report.run_time
+    );
     report
 }
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use hv_host::{Hypervisor, MemSize, PageSize};
+use hv_host::{DeviceIo, Hypervisor, MemSize, PageSize};
 
 /// Run tiny 64-bit guests, each in its own KVM virtual machine on its own thread.
 ///
@@ -30,6 +30,17 @@ struct Cli {
     /// prefix each line of guest output with the guest's ID, as "[ID] "
     #[argh(switch)]
     prefix: bool,
+
+    /// disk image attached to every guest (the seed's DMA disk): a relative path, a non-zero
+    /// multiple of 512 bytes; never modified: a guest's first write makes its own copy,
+    /// <disk>.local<ID>
+    #[argh(option)]
+    disk: Option<String>,
+
+    /// serve the serial port and the disk memory-mapped in the device window instead of on
+    /// ports
+    #[argh(switch)]
+    mmio: bool,
 }
 
 fn parse_memory(v: &str) -> Result<MemSize, String> {
@@ -80,8 +91,7 @@ fn expand_lists(args: &[String]) -> Vec<String> {
     out
 }
 
-const USAGE_HINT: &str =
-    "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...]; run 'hv-host --help' for more.";
+const USAGE_HINT: &str = "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...] [--disk FILE] [--mmio]; run 'hv-host --help' for more.";
 
 fn fail_usage(reason: &str) -> ExitCode {
     eprintln!("hv-host: {}", reason.trim_end());
@@ -118,12 +128,20 @@ fn main() -> ExitCode {
     let mut builder = Hypervisor::builder()
         .memory(cli.memory)
         .page_size(cli.page)
-        .prefix_ids(cli.prefix);
+        .prefix_ids(cli.prefix)
+        .devices(if cli.mmio {
+            DeviceIo::Mmio
+        } else {
+            DeviceIo::Ports
+        });
     for g in &cli.guest {
         builder = builder.guest(g);
     }
     for f in &cli.file {
         builder = builder.shared_file(f);
+    }
+    if let Some(disk) = &cli.disk {
+        builder = builder.disk(disk);
     }
     let hv = match builder.build() {
         Ok(hv) => hv,
