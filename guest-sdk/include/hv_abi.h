@@ -24,7 +24,7 @@
  * Version of this ABI. A guest announces it at start-up (HV_HC_ABI_VERSION); the host ends a guest
  * built for another version.
  */
-#define HV_ABI_VERSION 1
+#define HV_ABI_VERSION 2
 
 /* I/O ports. */
 #define HV_CONSOLE_PORT   0x00E9 /* 1-byte out: putchar; 4-byte in: getchar */
@@ -76,6 +76,7 @@
 #define HV_EBADF        9  /* bad file descriptor */
 #define HV_EACCES       13 /* permission denied */
 #define HV_EFAULT       14 /* bad guest address */
+#define HV_ENODEV       19 /* no such device */
 #define HV_EINVAL       22 /* invalid argument */
 #define HV_EMFILE       24 /* too many open files */
 #define HV_ENOSPC       28 /* no space left on host */
@@ -95,15 +96,16 @@
 
 /* At HV_BOOT_INFO_OFFSET: what the host tells the guest before it starts. Read-only. */
 struct hv_boot_info {
-    uint64_t magic;       /* HV_BOOT_MAGIC */
-    uint32_t abi_version; /* the host's HV_ABI_VERSION */
-    uint32_t guest_id;    /* 0, 1, 2, ... in -g order */
-    uint64_t ram_size;    /* guest RAM, bytes */
-    uint64_t page_size;   /* page size RAM is mapped with, bytes */
-    uint64_t stack_top;   /* initial stack pointer; the stack grows down */
-    uint64_t user_end;    /* end of the memory the guest may use and pass to the host */
+    uint64_t magic;        /* HV_BOOT_MAGIC */
+    uint32_t abi_version;  /* the host's HV_ABI_VERSION */
+    uint32_t guest_id;     /* 0, 1, 2, ... in -g order */
+    uint64_t ram_size;     /* guest RAM, bytes */
+    uint64_t page_size;    /* page size RAM is mapped with, bytes */
+    uint64_t stack_top;    /* initial stack pointer; the stack grows down */
+    uint64_t user_end;     /* end of the memory the guest may use and pass to the host */
+    uint64_t devices_mmio; /* 0: serial and disk on ports; else the address of the MMIO device window */
 };
-HV_ABI_ASSERT(sizeof(struct hv_boot_info) == 48);
+HV_ABI_ASSERT(sizeof(struct hv_boot_info) == 56);
 HV_ABI_ASSERT(offsetof(struct hv_boot_info, magic) == 0);
 HV_ABI_ASSERT(offsetof(struct hv_boot_info, abi_version) == 8);
 HV_ABI_ASSERT(offsetof(struct hv_boot_info, guest_id) == 12);
@@ -111,6 +113,7 @@ HV_ABI_ASSERT(offsetof(struct hv_boot_info, ram_size) == 16);
 HV_ABI_ASSERT(offsetof(struct hv_boot_info, page_size) == 24);
 HV_ABI_ASSERT(offsetof(struct hv_boot_info, stack_top) == 32);
 HV_ABI_ASSERT(offsetof(struct hv_boot_info, user_end) == 40);
+HV_ABI_ASSERT(offsetof(struct hv_boot_info, devices_mmio) == 48);
 
 /*
  * At HV_MAILBOX_OFFSET: one call's arguments (written by the guest) and results (written by the

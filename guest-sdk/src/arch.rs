@@ -30,6 +30,40 @@ pub(crate) fn outb(port: u16, value: u8) {
     unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nostack, preserves_flags)) }
 }
 
+/// Writes a 32-bit value to a port.
+pub(crate) fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, preserves_flags))
+    }
+}
+
+/// Writes a byte to a device register in the MMIO window.
+///
+/// # Safety
+/// `addr` must be mapped and not memory the program uses (the host's device window is).
+pub(crate) unsafe fn mmio_write8(addr: u64, value: u8) {
+    // SAFETY: the caller guarantees `addr` is the device window, so the store touches no Rust
+    // object; `asm!` rather than a volatile store so that, as for `out`, the compiler orders
+    // all memory accesses around it (a volatile store orders only other volatile accesses).
+    unsafe {
+        asm!("mov byte ptr [{addr}], {value}", addr = in(reg) addr, value = in(reg_byte) value,
+            options(nostack, preserves_flags))
+    }
+}
+
+/// Writes a 32-bit value to a device register in the MMIO window.
+///
+/// # Safety
+/// As for [`mmio_write8`].
+pub(crate) unsafe fn mmio_write32(addr: u64, value: u32) {
+    // SAFETY: as for `mmio_write8`.
+    unsafe {
+        asm!("mov dword ptr [{addr}], {value:e}", addr = in(reg) addr, value = in(reg) value,
+            options(nostack, preserves_flags))
+    }
+}
+
 /// Reads a 32-bit value from a port.
 pub(crate) fn inl(port: u16) -> u32 {
     let value: u32;

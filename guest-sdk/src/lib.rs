@@ -18,12 +18,14 @@
 //! Link with `linker/guest.ld` (see `guest-examples/build.rs`). The SDK provides `_start`
 //! (zeroes `.bss`, aligns the stack, announces its ABI version, calls your `main`, exits with
 //! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
-//! and location to the host, and the `mem*` functions the compiler calls.
+//! and location to the host, the `mem*` functions the compiler calls, files on the host
+//! ([`fs`]) and the seed's serial port and disk ([`devices`]).
 #![no_std]
 #![deny(missing_docs)]
 
 mod arch;
 pub mod console;
+pub mod devices;
 pub mod fs;
 pub mod hc;
 mod rt;

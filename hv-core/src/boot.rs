@@ -85,6 +85,10 @@ pub const fn boot_info(layout: Layout, guest_id: u32) -> BootInfo {
         page_size: layout.page().bytes(),
         stack_top: layout.stack_top().as_u64(),
         user_end: layout.user_end(),
+        devices_mmio: match layout.mmio_window() {
+            Some(window) => window.as_u64(),
+            None => 0,
+        },
     }
 }
 
@@ -105,6 +109,7 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
         info.page_size,
         info.stack_top,
         info.user_end,
+        info.devices_mmio,
     ];
     for (i, w) in words.iter().enumerate() {
         ok &= mem.write_u64(page.add(BOOT_INFO_OFFSET + i as u64 * 8), *w);
@@ -114,4 +119,63 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
     ok &= gdt::install(mem, layout);
     ok &= idt::install(mem, layout);
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::Gpa;
+    use crate::layout::{DeviceIo, MMIO_BASE, MemSize, PageSize};
+    use std::vec;
+    use std::vec::Vec;
+
+    struct Ram(Vec<u8>);
+
+    impl PhysMem for Ram {
+        fn read_u64(&self, gpa: Gpa) -> Option<u64> {
+            let a = usize::try_from(gpa.as_u64()).ok()?;
+            Some(u64::from_le_bytes(self.0.get(a..a + 8)?.try_into().ok()?))
+        }
+        fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
+            let Ok(a) = usize::try_from(gpa.as_u64()) else {
+                return false;
+            };
+            self.0
+                .get_mut(a..a + 8)
+                .map(|b| b.copy_from_slice(&value.to_le_bytes()))
+                .is_some()
+        }
+    }
+
+    #[test]
+    fn boot_info_words_match_the_struct() {
+        for devices in [DeviceIo::Ports, DeviceIo::Mmio] {
+            let layout = Layout::new(MemSize::Mib2, PageSize::Kib4).with_devices(devices);
+            let mut ram = Ram(vec![0; usize::try_from(layout.ram_size()).expect("fits")]);
+            assert!(install(&mut ram, layout, 7));
+            let word = |field: usize| ram.read_u64(layout.hv_page().add(field as u64));
+            let info = boot_info(layout, 7);
+            assert_eq!(
+                word(core::mem::offset_of!(BootInfo, magic)),
+                Some(BOOT_MAGIC)
+            );
+            assert_eq!(
+                word(core::mem::offset_of!(BootInfo, guest_id) - 4),
+                Some(u64::from(ABI_VERSION) | 7 << 32)
+            );
+            assert_eq!(
+                word(core::mem::offset_of!(BootInfo, user_end)),
+                Some(info.user_end)
+            );
+            let window = match devices {
+                DeviceIo::Ports => 0,
+                DeviceIo::Mmio => MMIO_BASE,
+            };
+            assert_eq!(info.devices_mmio, window);
+            assert_eq!(
+                word(core::mem::offset_of!(BootInfo, devices_mmio)),
+                Some(window)
+            );
+        }
+    }
 }

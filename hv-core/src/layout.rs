@@ -13,8 +13,13 @@
 //!   0x8000  GDT; TSS at 0x8080, followed by its 8 KiB I/O permission bitmap
 //!   0xB000  IDT (32 gates)
 //!   0xC000  ring-0 exception stubs
-//!   0xD000  ring-0 stack (12 KiB), top = ram_size
+//!   0xD000  PT of the device window (`--mmio` with 4 KiB pages only)
+//!   0xE000  ring-0 stack (8 KiB), top = ram_size
 //! ```
+//!
+//! With `--mmio` the seed's device registers are served in a window at [`MMIO_BASE`], far
+//! above any RAM; it is identity-mapped and user-accessible but backed by no memory, so every
+//! access exits to the host (see [`crate::proto::devices`]). Without `--mmio` it is unmapped.
 //!
 //! The image is loaded at 0 and entered at 0, so a guest linked by the seed's commands runs
 //! unchanged. Everything the host adds sits at the *top* of RAM, where no image or `.bss` can
@@ -128,10 +133,13 @@ pub const TSS_OFFSET: u64 = GDT_OFFSET + 0x80;
 pub const IDT_OFFSET: u64 = GDT_OFFSET + 3 * FRAME;
 /// Offset of the ring-0 exception stubs.
 pub const STUBS_OFFSET: u64 = IDT_OFFSET + FRAME;
+/// Offset of the page table that maps the device window (`--mmio` with 4 KiB pages). Taken
+/// from the ring-0 stack, which only ever holds one exception frame and needs far less.
+pub const MMIO_PT_OFFSET: u64 = STUBS_OFFSET + FRAME;
 /// Offset of the ring-0 stack's lowest byte; the stack grows down from the top of RAM.
-pub const KSTACK_OFFSET: u64 = STUBS_OFFSET + FRAME;
+pub const KSTACK_OFFSET: u64 = MMIO_PT_OFFSET + FRAME;
 
-const _: () = assert!(KSTACK_OFFSET + 3 * FRAME == RESERVED_SIZE);
+const _: () = assert!(KSTACK_OFFSET + 2 * FRAME == RESERVED_SIZE);
 const _: () = assert!(
     TSS_OFFSET + crate::gdt::TSS_SIZE_WITH_IOPB <= IDT_OFFSET,
     "TSS + I/O bitmap overlap the IDT"
@@ -140,17 +148,69 @@ const _: () = assert!(
 /// Stack the host guarantees a guest below its image: an image must leave at least this much.
 pub const MIN_STACK: u64 = 64 << 10;
 
+/// Guest-physical (and, identity-mapped, virtual) base of the device window (`--mmio`):
+/// 256 MiB. Far above the largest RAM, 2 MiB-aligned so a 2 MiB page maps it alone, inside
+/// the first GiB so the one page directory covers it, and clear of 0x4000_0000, which tests
+/// and examples use as "unmapped".
+pub const MMIO_BASE: u64 = 0x1000_0000;
+/// Size of the device window: one 4 KiB page (with 2 MiB pages, the rest of its 2 MiB page
+/// is mapped too, and an access there ends the guest as an access outside the window).
+pub const MMIO_SIZE: u64 = FRAME;
+
+const _: () = assert!(MMIO_BASE >= MemSize::Mib8.bytes() && MMIO_BASE.is_multiple_of(2 << 20));
+// Its 2 MiB page ends at or below 1 GiB = 0x4000_0000: one page directory, and 0x4000_0000
+// stays unmapped.
+const _: () = assert!(MMIO_BASE + (2 << 20) <= 0x4000_0000);
+
+/// How a guest reaches the seed's devices (serial port, disk): the host's `--mmio` switch.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Default)]
+pub enum DeviceIo {
+    /// On ports (the seed's default); the device window is not mapped.
+    #[default]
+    Ports,
+    /// In the device window at [`MMIO_BASE`]; the device ports are unknown.
+    Mmio,
+}
+
 /// The layout of one guest's RAM, derived from its size and page size.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Layout {
     mem: MemSize,
     page: PageSize,
+    devices: DeviceIo,
 }
 
 impl Layout {
-    /// The layout for `mem` bytes of RAM mapped with `page`-sized pages.
+    /// The layout for `mem` bytes of RAM mapped with `page`-sized pages, devices on ports.
     pub const fn new(mem: MemSize, page: PageSize) -> Self {
-        Layout { mem, page }
+        Layout {
+            mem,
+            page,
+            devices: DeviceIo::Ports,
+        }
+    }
+
+    /// The same layout with the devices reached as `devices` says.
+    pub const fn with_devices(self, devices: DeviceIo) -> Self {
+        Layout { devices, ..self }
+    }
+
+    /// How the devices are reached.
+    pub const fn devices(self) -> DeviceIo {
+        self.devices
+    }
+
+    /// Base of the device window when it is mapped (`--mmio`), else `None`.
+    pub const fn mmio_window(self) -> Option<Gpa> {
+        match self.devices {
+            DeviceIo::Mmio => Some(Gpa::new(MMIO_BASE)),
+            DeviceIo::Ports => None,
+        }
+    }
+
+    /// Page table of the device window (used with 4 KiB pages and `--mmio` only).
+    pub const fn mmio_pt(self) -> Gpa {
+        self.reserved_base().add(MMIO_PT_OFFSET)
     }
 
     /// RAM size.
@@ -273,6 +333,14 @@ mod tests {
         assert_eq!(l.user_end(), 0x1F_1000);
         assert_eq!(l.max_image_size(), 0x1E_0000);
         assert_eq!(l.pt_count(), 1);
+        assert_eq!(l.mmio_pt().as_u64(), 0x1F_D000);
+        assert_eq!(l.mmio_window(), None);
+        let m = l.with_devices(DeviceIo::Mmio);
+        assert_eq!(m.mmio_window(), Some(Gpa::new(0x1000_0000)));
+        assert_eq!(
+            (m.user_end(), m.kstack_top()),
+            (l.user_end(), l.kstack_top())
+        );
     }
 
     #[test]

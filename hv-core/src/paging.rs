@@ -25,8 +25,11 @@ const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 ///
 /// Every page is present and writable; all are user-accessible except, with 4 KiB pages, the
 /// reserved region above the hv page. Addresses at or past the end of RAM are unmapped, so a
-/// stray access is a page fault the host can report. Returns `false` if a table falls outside
-/// `mem` (a wrong layout, never guest input).
+/// stray access is a page fault the host can report, except the device window when the layout
+/// has one (`--mmio`): it is mapped identity and user-accessible with one page of the layout's
+/// size. No memory backs it, so every access to it exits to the host as MMIO (the page's
+/// caching attributes therefore do not matter). Returns `false` if a table falls outside `mem`
+/// (a wrong layout, never guest input).
 pub fn build_identity_map(mem: &mut impl PhysMem, layout: Layout) -> bool {
     let table = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
     let mut ok = true;
@@ -62,7 +65,31 @@ pub fn build_identity_map(mem: &mut impl PhysMem, layout: Layout) -> bool {
         };
         ok &= mem.write_u64(layout.pd().add(d * 8), entry);
     }
+    if let Some(window) = layout.mmio_window() {
+        ok &= map_device_window(mem, layout, window);
+    }
     ok
+}
+
+/// Maps the device window's page (see [`build_identity_map`]).
+fn map_device_window(mem: &mut impl PhysMem, layout: Layout, window: Gpa) -> bool {
+    let user = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
+    let two_mib = PageSize::Mib2.bytes();
+    let base = window.as_u64();
+    let mut ok = true;
+    let entry = match layout.page() {
+        PageSize::Mib2 => (base & !(two_mib - 1)) | (user | F::HUGE_PAGE).bits(),
+        PageSize::Kib4 => {
+            let pt = layout.mmio_pt();
+            for i in 0..512 {
+                ok &= mem.write_u64(pt.add(i * 8), 0);
+            }
+            let index = (base % two_mib) / FRAME;
+            ok &= mem.write_u64(pt.add(index * 8), (base & ADDR_MASK) | user.bits());
+            pt.as_u64() | user.bits()
+        }
+    };
+    ok & mem.write_u64(layout.pd().add((base / two_mib) * 8), entry)
 }
 
 /// The result of walking a guest's page tables for one virtual address.
@@ -170,6 +197,43 @@ mod tests {
                 assert_eq!(translate(&ram, cr3, 0x4000_0000), None);
                 assert_eq!(translate(&ram, cr3, 0xFFFF_8000_0000_0000), None);
                 assert_eq!(translate(&ram, cr3, 0x0000_8000_0000_0000), None);
+            }
+        }
+    }
+
+    #[test]
+    fn device_window_is_mapped_only_with_mmio() {
+        use crate::layout::{DeviceIo, MMIO_BASE, MMIO_SIZE};
+        for mem in MemSize::ALL {
+            for page in PageSize::ALL {
+                let ports = Layout::new(mem, page);
+                let layout = ports.with_devices(DeviceIo::Mmio);
+                let mut ram = Ram(vec![
+                    0xAA;
+                    usize::try_from(layout.ram_size()).expect("fits")
+                ]);
+                assert!(build_identity_map(&mut ram, ports));
+                let cr3 = layout.pml4().as_u64();
+                assert_eq!(translate(&ram, cr3, MMIO_BASE), None);
+                assert!(build_identity_map(&mut ram, layout));
+                let t = translate(&ram, cr3, MMIO_BASE + 0x28).expect("window mapped");
+                assert_eq!(t.gpa.as_u64(), MMIO_BASE + 0x28);
+                assert_eq!(t.page_size, page.bytes());
+                assert!(t.user && t.writable);
+                // Only the window's page: not the next one, nor RAM's neighbourhood.
+                let after = MMIO_BASE + page.bytes().max(MMIO_SIZE);
+                assert_eq!(translate(&ram, cr3, after), None);
+                assert_eq!(translate(&ram, cr3, MMIO_BASE - 1), None);
+                assert_eq!(translate(&ram, cr3, layout.ram_size()), None);
+                assert_eq!(translate(&ram, cr3, 0x4000_0000), None);
+                // RAM is mapped as before.
+                let t = translate(&ram, cr3, 0x1234).expect("RAM mapped");
+                assert_eq!(t.gpa.as_u64(), 0x1234);
+                if page == PageSize::Kib4 {
+                    // The window's table is supervisor-only memory, like the other tables.
+                    let pt = layout.mmio_pt().as_u64();
+                    assert!(!translate(&ram, cr3, pt).expect("mapped").user);
+                }
             }
         }
     }

@@ -91,7 +91,8 @@ pub(crate) struct FileTable {
     pub(crate) bytes_written: u64,
 }
 
-fn io_errno(e: &io::Error) -> Errno {
+/// The error a guest sees for a host I/O failure on its behalf.
+pub(crate) fn io_errno(e: &io::Error) -> Errno {
     match e.raw_os_error() {
         Some(libc::ENOSPC | libc::EDQUOT) => Errno::Enospc,
         Some(libc::ENAMETOOLONG) => Errno::Enametoolong,

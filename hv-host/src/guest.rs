@@ -25,6 +25,7 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::console::{Console, LineBuffer};
+use crate::devices::Disk;
 use crate::files::FileTable;
 use crate::kick::KickFlag;
 use crate::memory::GuestRam;
@@ -71,9 +72,16 @@ enum Exit {
     Shutdown,
     InternalError,
     FailEntry(u64),
-    Mmio {
+    /// An MMIO read of `size` bytes. Never answered: no device has a readable register, so it
+    /// ends the guest.
+    MmioRead {
         addr: u64,
-        dir: &'static str,
+        size: usize,
+    },
+    /// An MMIO write of `size` bytes (little-endian in `data`).
+    MmioWrite {
+        addr: u64,
+        data: [u8; 8],
         size: usize,
     },
     /// Interrupted by a signal.
@@ -88,7 +96,7 @@ impl Exit {
             Exit::Out { port, .. } => ExitKind::IoOut(*port),
             Exit::In { port, .. } => ExitKind::IoIn(*port),
             Exit::Hlt => ExitKind::Hlt,
-            Exit::Mmio { .. } => ExitKind::Mmio,
+            Exit::MmioRead { .. } | Exit::MmioWrite { .. } => ExitKind::Mmio,
             Exit::Interrupted => ExitKind::Interrupted,
             Exit::Shutdown | Exit::InternalError | Exit::FailEntry(_) | Exit::Other(_) => {
                 ExitKind::Other
@@ -107,6 +115,8 @@ pub(crate) struct Devices<'c> {
     /// Reused buffer for data copied out of the guest, so no call allocates once warm.
     pub(crate) scratch: Vec<u8>,
     pub(crate) files: FileTable,
+    /// The seed's disk (the serial port has no state of its own).
+    pub(crate) disk: Disk,
 }
 
 impl Devices<'_> {
@@ -139,11 +149,7 @@ impl Devices<'_> {
                 size,
                 expected: "1 or 4 bytes",
             })),
-            (port, size) => Flow::Stop(Outcome::Error(GuestError::UnknownPort {
-                port,
-                dir: "in",
-                size,
-            })),
+            (port, size) => self.device_port_in(port, size),
         }
     }
 }
@@ -190,6 +196,7 @@ impl<'c> Vm<'c> {
         image: &[u8],
         console: &'c Console,
         files: FileTable,
+        disk: Disk,
     ) -> Result<Self, GuestError> {
         let setup =
             |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
@@ -233,6 +240,7 @@ impl<'c> Vm<'c> {
             stats: GuestStats::default(),
             scratch: Vec::new(),
             files,
+            disk,
         };
         let kick = KickFlag::of(&mut vcpu);
         Ok(Vm {
@@ -283,9 +291,8 @@ impl<'c> Vm<'c> {
             Exit::FailEntry(reason) => {
                 Flow::Stop(Outcome::Error(GuestError::FailedEntry { reason }))
             }
-            Exit::Mmio { addr, dir, size } => {
-                Flow::Stop(Outcome::Error(GuestError::UnknownMmio { addr, dir, size }))
-            }
+            Exit::MmioRead { addr, size } => self.dev.mmio_read(addr, size),
+            Exit::MmioWrite { addr, data, size } => self.dev.mmio_write(addr, &data[..size]),
             Exit::Other(what) => Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what))),
         };
         match flow {
@@ -345,16 +352,16 @@ impl<'c> Vm<'c> {
             Ok(VcpuExit::Shutdown) => Exit::Shutdown,
             Ok(VcpuExit::InternalError) => Exit::InternalError,
             Ok(VcpuExit::FailEntry(reason, _cpu)) => Exit::FailEntry(reason),
-            Ok(VcpuExit::MmioRead(addr, data)) => Exit::Mmio {
+            Ok(VcpuExit::MmioRead(addr, data)) => Exit::MmioRead {
                 addr,
-                dir: "read",
                 size: data.len(),
             },
-            Ok(VcpuExit::MmioWrite(addr, data)) => Exit::Mmio {
-                addr,
-                dir: "write",
-                size: data.len(),
-            },
+            Ok(VcpuExit::MmioWrite(addr, bytes)) => {
+                let mut data = [0; 8];
+                let size = bytes.len().min(8);
+                data[..size].copy_from_slice(&bytes[..size]);
+                Exit::MmioWrite { addr, data, size }
+            }
             Ok(VcpuExit::Intr) => {
                 self.kick.clear();
                 Exit::Interrupted
@@ -438,11 +445,7 @@ impl<'c> Vm<'c> {
             (FILE_PORT, [op]) => self.dev.file_call(*op),
             (CONSOLE_PORT | HYPERCALL_PORT | FILE_PORT, _) => bad_size("1 byte"),
             (EXCEPTION_PORT, _) => self.exception(),
-            _ => Flow::Stop(Outcome::Error(GuestError::UnknownPort {
-                port,
-                dir: "out",
-                size: data.len(),
-            })),
+            _ => self.dev.device_port_out(port, data),
         }
     }
 

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod console;
+mod devices;
 mod files;
 mod guest;
 mod hypercall;
@@ -40,11 +41,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use devices::DiskImage;
 use files::SharedFiles;
 use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
-pub use hv_core::layout::{Layout, MemSize, PageSize};
+pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use sched::{DEFAULT_QUANTUM, Sched};
@@ -129,6 +131,32 @@ pub enum ConfigError {
     /// The timeout is zero.
     #[error("the timeout must be longer than zero")]
     ZeroTimeout,
+    /// The disk image's name cannot be a guest file name.
+    #[error(
+        "disk image {name:?}: {reason}; give it as a relative path inside the working directory, where the guests' copies go"
+    )]
+    DiskName {
+        /// The name as given.
+        name: String,
+        /// Why.
+        reason: hv_core::proto::errno::Errno,
+    },
+    /// The disk image cannot be read.
+    #[error("cannot read disk image {path}: {source}")]
+    DiskUnreadable {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The disk image is not a whole number of sectors.
+    #[error("disk image {path} is {size} bytes; a disk must be a non-zero multiple of 512 bytes")]
+    DiskSize {
+        /// The image.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
 }
 
 /// Why a run could not start at all.
@@ -158,6 +186,8 @@ pub struct Builder {
     page: Option<PageSize>,
     images: Vec<PathBuf>,
     shared_files: Vec<PathBuf>,
+    disk: Option<PathBuf>,
+    devices: DeviceIo,
     prefix_ids: bool,
     output: Option<Box<dyn Write + Send>>,
     input: Option<Box<dyn Read + Send>>,
@@ -178,6 +208,8 @@ impl std::fmt::Debug for Builder {
             .field("quantum", &self.quantum)
             .field("weights", &self.weights)
             .field("timeout", &self.timeout)
+            .field("disk", &self.disk)
+            .field("devices", &self.devices)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +236,19 @@ impl Builder {
     /// Adds a file shared with every guest.
     pub fn shared_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.shared_files.push(path.into());
+        self
+    }
+
+    /// Attaches the disk image `path` to every guest (the seed's DMA disk). Guests never
+    /// modify it: each one's first write makes its own copy, `<path>.local<ID>`.
+    pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
+        self.disk = Some(path.into());
+        self
+    }
+
+    /// Serves the seed's devices on ports (the default) or in the MMIO window (`--mmio`).
+    pub fn devices(mut self, devices: DeviceIo) -> Self {
+        self.devices = devices;
         self
     }
 
@@ -270,7 +315,7 @@ impl Builder {
             self.timeout,
             self.images.len(),
         )?;
-        let layout = Layout::new(memory, page);
+        let layout = Layout::new(memory, page).with_devices(self.devices);
         let images = self
             .images
             .into_iter()
@@ -293,6 +338,7 @@ impl Builder {
                 Err(source) => return Err(ConfigError::SharedUnreadable { path, source }),
             }
         }
+        let disk = self.disk.map(DiskImage::open).transpose()?.map(Arc::new);
         let console = Console::new(
             self.output.unwrap_or_else(|| Box::new(std::io::stdout())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
@@ -302,6 +348,7 @@ impl Builder {
             layout,
             images,
             shared: Arc::new(shared),
+            disk,
             console,
             plan,
         })
@@ -374,6 +421,7 @@ pub struct Hypervisor {
     layout: Layout,
     images: Vec<Image>,
     shared: Arc<SharedFiles>,
+    disk: Option<Arc<DiskImage>>,
     console: Console,
     plan: sched::Plan,
 }
@@ -386,6 +434,8 @@ impl Hypervisor {
             page: None,
             images: Vec::new(),
             shared_files: Vec::new(),
+            disk: None,
+            devices: DeviceIo::Ports,
             prefix_ids: false,
             output: None,
             input: None,
@@ -413,107 +463,118 @@ impl Hypervisor {
             console,
             shared,
             plan,
+            disk,
         } = self;
-        let (kvm, console) = (&kvm, &console);
+        let run = Run {
+            kvm: &kvm,
+            layout,
+            console: &console,
+            shared,
+            disk,
+            sandbox,
+        };
         if plan.mode == Sched::Single {
-            return run_on_one_thread(kvm, layout, &images, console, &shared, &sandbox, &plan);
+            return run.on_one_thread(&images, &plan);
         }
-        let timeout = plan.timeout;
+        let (run, timeout) = (&run, plan.timeout);
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(images.len());
-            for (id, image) in images.iter().enumerate() {
-                let id = id as u32;
-                let files = files::FileTable::new(id, shared.clone(), sandbox.clone());
+            // build() checked that every ID fits a u32.
+            for (id, image) in (0u32..).zip(&images) {
                 let handle = std::thread::Builder::new()
                     .name(format!("guest-{id}"))
                     .spawn_scoped(scope, move || {
-                        run_guest(kvm, id, layout, image, console, files, timeout)
+                        let report = match run.vm(id, image) {
+                            Ok(vm) => sched::run_alone(vm, &image.path, timeout),
+                            Err(e) => not_started(id, image, e),
+                        };
+                        log::info!(
+                            "{report} ({} exits in {:?})",
+                            report.stats.exits.total(),
+                            report.run_time
+                        );
+                        report
                     })
                     .map_err(HostError::Thread)?;
                 handles.push(handle);
             }
-            Ok(handles
-                .into_iter()
-                .zip(&images)
-                .enumerate()
+            Ok((0u32..)
+                .zip(handles.into_iter().zip(&images))
                 .map(|(id, (h, image))| {
-                    h.join().unwrap_or_else(|_| GuestReport {
-                        id: id as u32,
-                        image: image.path.clone(),
-                        outcome: Outcome::Error(GuestError::Setup(
-                            "the host thread panicked".into(),
-                        )),
-                        run_time: Default::default(),
-                        stats: Default::default(),
-                    })
+                    h.join()
+                        .unwrap_or_else(|_| not_started(id, image, thread_panicked()))
                 })
                 .collect())
         })
     }
 }
 
-/// `--sched single`: sets up every guest's VM on one new thread and schedules them there.
-fn run_on_one_thread(
-    kvm: &kvm_ioctls::Kvm,
+/// What every guest of one run shares, and how one guest's VM is made from it.
+struct Run<'a> {
+    kvm: &'a kvm_ioctls::Kvm,
     layout: Layout,
-    images: &[Image],
-    console: &Console,
-    shared: &Arc<SharedFiles>,
-    sandbox: &Arc<Sandbox>,
-    plan: &sched::Plan,
-) -> Result<Vec<GuestReport>, HostError> {
-    std::thread::scope(|scope| {
-        let handle = std::thread::Builder::new()
-            .name("guests".into())
-            .spawn_scoped(scope, || {
-                // build() checked that every ID fits a u32.
-                let seats = (0u32..)
-                    .zip(images)
-                    .map(|(id, image)| {
-                        let files = files::FileTable::new(id, shared.clone(), sandbox.clone());
-                        let vm = guest::Vm::new(kvm, id, layout, &image.bytes, console, files);
-                        (id, image.path.as_path(), vm)
-                    })
-                    .collect();
-                sched::run_single(seats, plan)
-            })
-            .map_err(HostError::Thread)?;
-        Ok(handle.join().unwrap_or_else(|_| {
-            (0u32..)
-                .zip(images)
-                .map(|(id, image)| GuestReport {
-                    id,
-                    image: image.path.clone(),
-                    outcome: Outcome::Error(GuestError::Setup("the host thread panicked".into())),
-                    run_time: Default::default(),
-                    stats: Default::default(),
-                })
-                .collect()
-        }))
-    })
+    console: &'a Console,
+    shared: Arc<SharedFiles>,
+    disk: Option<Arc<DiskImage>>,
+    sandbox: Arc<Sandbox>,
 }
 
-fn run_guest(
-    kvm: &kvm_ioctls::Kvm,
-    id: u32,
-    layout: Layout,
-    image: &Image,
-    console: &Console,
-    files: files::FileTable,
-    timeout: Option<Duration>,
-) -> GuestReport {
-    let report = match guest::Vm::new(kvm, id, layout, &image.bytes, console, files) {
-        Ok(vm) => sched::run_alone(vm, &image.path, timeout),
-        Err(e) => GuestReport {
+impl Run<'_> {
+    /// Guest `id`'s VM, with its own file table and disk, ready to run.
+    fn vm(&self, id: u32, image: &Image) -> Result<guest::Vm<'_>, GuestError> {
+        let files = files::FileTable::new(id, self.shared.clone(), self.sandbox.clone());
+        let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone());
+        guest::Vm::new(
+            self.kvm,
             id,
-            image: image.path.clone(),
-            outcome: Outcome::Error(e),
-            run_time: Default::default(),
-            stats: Default::default(),
-        },
-    };
-    log::info!("{report}");
-    report
+            self.layout,
+            &image.bytes,
+            self.console,
+            files,
+            disk,
+        )
+    }
+
+    /// `--sched single`: sets up every guest's VM on one new thread and schedules them there.
+    fn on_one_thread(
+        &self,
+        images: &[Image],
+        plan: &sched::Plan,
+    ) -> Result<Vec<GuestReport>, HostError> {
+        std::thread::scope(|scope| {
+            let handle = std::thread::Builder::new()
+                .name("guests".into())
+                .spawn_scoped(scope, || {
+                    let seats = (0u32..)
+                        .zip(images)
+                        .map(|(id, image)| (id, image.path.as_path(), self.vm(id, image)))
+                        .collect();
+                    sched::run_single(seats, plan)
+                })
+                .map_err(HostError::Thread)?;
+            Ok(handle.join().unwrap_or_else(|_| {
+                (0u32..)
+                    .zip(images)
+                    .map(|(id, image)| not_started(id, image, thread_panicked()))
+                    .collect()
+            }))
+        })
+    }
+}
+
+fn thread_panicked() -> GuestError {
+    GuestError::Setup("the host thread panicked".into())
+}
+
+/// The report of a guest that never ran.
+fn not_started(id: u32, image: &Image, error: GuestError) -> GuestReport {
+    GuestReport {
+        id,
+        image: image.path.clone(),
+        outcome: Outcome::Error(error),
+        run_time: Default::default(),
+        stats: Default::default(),
+    }
 }
 
 /// True when `/dev/kvm` can be opened and speaks the stable API (version 12). Tests use it to

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use argh::FromArgs;
-use hv_host::{Hypervisor, MemSize, PageSize, Sched};
+use hv_host::{DeviceIo, Hypervisor, MemSize, PageSize, Sched};
 
 /// Run tiny 64-bit guests, each in its own KVM virtual machine, on a thread each or all on one.
 ///
@@ -56,6 +56,17 @@ struct Cli {
     /// moved, CPU time, CPU share and preemptions
     #[argh(switch)]
     stats: bool,
+
+    /// disk image attached to every guest (the seed's DMA disk): a relative path, a non-zero
+    /// multiple of 512 bytes; never modified: a guest's first write makes its own copy,
+    /// <disk>.local<ID>
+    #[argh(option)]
+    disk: Option<String>,
+
+    /// serve the serial port and the disk memory-mapped in the device window instead of on
+    /// ports
+    #[argh(switch)]
+    mmio: bool,
 }
 
 fn parse_memory(v: &str) -> Result<MemSize, String> {
@@ -175,7 +186,12 @@ fn main() -> ExitCode {
         .memory(cli.memory)
         .page_size(cli.page)
         .prefix_ids(cli.prefix)
-        .sched(cli.sched);
+        .sched(cli.sched)
+        .devices(if cli.mmio {
+            DeviceIo::Mmio
+        } else {
+            DeviceIo::Ports
+        });
     if let Some(quantum) = cli.quantum_ms {
         builder = builder.quantum(quantum);
     }
@@ -190,6 +206,9 @@ fn main() -> ExitCode {
     }
     for f in &cli.file {
         builder = builder.shared_file(f);
+    }
+    if let Some(disk) = &cli.disk {
+        builder = builder.disk(disk);
     }
     let hv = match builder.build() {
         Ok(hv) => hv,

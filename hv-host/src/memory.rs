@@ -45,6 +45,11 @@ impl GuestRam {
         Ok(GuestRam { mem, layout })
     }
 
+    /// The layout this RAM was made for.
+    pub(crate) fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// Host address of guest address 0 (for the KVM memory slot and `gvaToHva`).
     pub(crate) fn host_base(&self) -> u64 {
         // The range was mapped in `new`, so address 0 is always in it.

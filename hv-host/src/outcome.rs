@@ -126,6 +126,34 @@ pub enum GuestError {
         /// Access size.
         size: usize,
     },
+    /// The guest accessed the device window (`--mmio`) in a way its registers do not take.
+    #[error(
+        "MMIO {dir} of {size} byte(s) at {addr:#x} in the device window, which takes {expected}"
+    )]
+    BadMmio {
+        /// The address.
+        addr: u64,
+        /// "read" or "write".
+        dir: &'static str,
+        /// Access size.
+        size: usize,
+        /// What the register there takes.
+        expected: &'static str,
+    },
+    /// A disk command came before the disk was set up, so it has no status block to report to.
+    #[error(
+        "disk command {cmd} before disk setup (command 2): there is no status block to report its result in"
+    )]
+    DiskNotSetUp {
+        /// The command byte.
+        cmd: u8,
+    },
+    /// The first disk setup put its status block outside the guest's user memory.
+    #[error("disk setup with its status block at {addr:#x}, outside the guest's user memory")]
+    DiskStatusOutside {
+        /// The address the guest gave.
+        addr: u64,
+    },
     /// The CPU shut down: an exception while delivering an exception.
     #[error("triple fault (the guest broke its own exception handling)")]
     TripleFault,

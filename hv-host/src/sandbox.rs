@@ -70,6 +70,8 @@ pub(crate) enum Access {
     Create,
     /// Create if missing, append.
     Append,
+    /// Create or truncate, read and write (a disk's copy, accessed by offset).
+    ReadWrite,
 }
 
 /// The working directory, held open so later `chdir`s or renames cannot move the sandbox.
@@ -114,11 +116,18 @@ fn is_symlink(dir: &OwnedFd, name: &str) -> bool {
 impl Sandbox {
     /// The sandbox rooted at the current working directory.
     pub(crate) fn cwd() -> io::Result<Self> {
-        let dot = cstr(".")?;
-        // SAFETY: `dot` is a valid C string; the descriptor returned is owned below.
+        Self::at(std::path::Path::new("."))
+    }
+
+    /// The sandbox rooted at `dir` (tests use their own directory, never the process's cwd).
+    pub(crate) fn at(dir: &std::path::Path) -> io::Result<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: `dir` is a valid C string; the descriptor returned is owned below.
         let fd = unsafe {
             libc::open(
-                dot.as_ptr(),
+                dir.as_ptr(),
                 libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         };
@@ -162,6 +171,7 @@ impl Sandbox {
                 Access::Read => libc::O_RDONLY,
                 Access::Create => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
                 Access::Append => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+                Access::ReadWrite => libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC,
             };
         let fd = match openat(at, leaf, flags, 0o644) {
             Err(e) if access != Access::Read && e.raw_os_error() == Some(libc::ELOOP) => {

@@ -403,6 +403,7 @@ pub fn generate() -> String {
             page_size: "page size RAM is mapped with, bytes",
             stack_top: "initial stack pointer; the stack grows down",
             user_end: "end of the memory the guest may use and pass to the host",
+            devices_mmio: "0: serial and disk on ports; else the address of the MMIO device window",
         }),
     );
     struct_decl(

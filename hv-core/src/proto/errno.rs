@@ -21,6 +21,8 @@ wire_enum! {
         Eacces = 13 => "EACCES",
         /// A guest address or length lies outside the guest's user memory.
         Efault = 14 => "EFAULT",
+        /// No such device: the disk was not attached (`--disk` not given).
+        Enodev = 19 => "ENODEV",
         /// An argument is invalid (bad mode, bad name, bad size, bad sector, ...).
         Einval = 22 => "EINVAL",
         /// The guest has too many files open.
@@ -57,6 +59,7 @@ impl Errno {
             Errno::Ebadf => "bad file descriptor",
             Errno::Eacces => "permission denied",
             Errno::Efault => "bad guest address",
+            Errno::Enodev => "no such device",
             Errno::Einval => "invalid argument",
             Errno::Emfile => "too many open files",
             Errno::Enospc => "no space left on host",

@@ -37,6 +37,10 @@ pub struct BootInfo {
     pub stack_top: u64,
     /// OUT: end of the memory the guest may use and pass to the host (exclusive).
     pub user_end: u64,
+    /// OUT: where the seed's devices are (see [`devices`](super::devices)): 0 when they are
+    /// on ports, else the address of the device window (`--mmio`), identity-mapped. Added in
+    /// ABI version 2.
+    pub devices_mmio: u64,
 }
 
 /// Arguments and results of one call. The meaning of each word is given per opcode.
@@ -52,11 +56,12 @@ pub struct Mailbox {
 }
 
 // Pin the layouts the C header restates.
-const _: () = assert!(core::mem::size_of::<BootInfo>() == 48);
+const _: () = assert!(core::mem::size_of::<BootInfo>() == 56);
 const _: () = assert!(core::mem::offset_of!(BootInfo, guest_id) == 12);
 const _: () = assert!(core::mem::offset_of!(BootInfo, user_end) == 40);
+const _: () = assert!(core::mem::offset_of!(BootInfo, devices_mmio) == 48);
 const _: () = assert!(core::mem::size_of::<Mailbox>() == 64);
 const _: () = assert!(core::mem::offset_of!(Mailbox, ret) == 48);
 const _: () = assert!(core::mem::offset_of!(Mailbox, ret2) == 56);
-const _: () = assert!(BOOT_INFO_OFFSET + 48 <= MAILBOX_OFFSET);
+const _: () = assert!(BOOT_INFO_OFFSET + 56 <= MAILBOX_OFFSET);
 const _: () = assert!(MAILBOX_OFFSET + 64 <= SCRATCH_OFFSET);

@@ -1,0 +1,548 @@
+//! The seed's devices, the serial port and the DMA disk, on ports and memory-mapped: the disk
+//! example's eight checks in Rust and a C guest, hostile use of the disk, misuse that ends a
+//! guest, `--disk` checks, the C header against hv-core, and what each operation costs in exits.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hv_core::ABI_VERSION;
+use hv_core::layout::{MMIO_BASE, MMIO_SIZE};
+use hv_core::proto::devices::{
+    DISK_STATUS_ERR_OFFSET, DISK_STATUS_SIZE, DeviceReg, DiskCmd, SECTOR_SIZE,
+};
+use hv_core::proto::errno::Errno;
+use hv_core::proto::hv_page::{BOOT_INFO_OFFSET, BootInfo};
+use hv_tests::{Scratch, guest, hv_host, kvm_or_skip, root, run, run_in, s};
+
+/// The disk every test makes: the seed's `make disk`, 8 KiB of zeros.
+const DISK_SIZE: usize = 8 << 10;
+
+/// What the disk example prints after its first line.
+const CHECK_LINES: [&str; 9] = [
+    "disk check 1 sector 0 aligned: ok",
+    "disk check 2 sector 0 partial: ok",
+    "disk check 3 sector 1 aligned: ok",
+    "disk check 4 sector 1 partial: ok",
+    "disk check 5 two sectors aligned: ok",
+    "disk check 6 two sectors misaligned: ok",
+    "disk check 7 whole disk: ok",
+    "disk check 8 write past the end: ok",
+    "disk checks: 8 of 8 passed",
+];
+
+/// A guest's copy after the disk example: check 7's pattern over the whole disk (the pattern
+/// is `guest-examples/src/bin/disk.rs`'s).
+fn after_disk_example() -> Vec<u8> {
+    const PATTERN: &[u8] = b"hv disk check: the quick brown fox jumps over the lazy dog\n";
+    (0..DISK_SIZE)
+        .map(|o| PATTERN[(o + 7) % PATTERN.len()])
+        .collect()
+}
+
+/// Runs the disk example on `guests` guests with `args`, and checks every line each printed
+/// through the serial port, each guest's copy, and the untouched image.
+fn disk_example(test: &str, args: &[&str], guests: usize) {
+    let dir = Scratch::new(test);
+    dir.write("disk.img", &[0; DISK_SIZE]);
+    let disk = guest("disk");
+    let mut argv = vec!["--disk", "disk.img", "--prefix"];
+    argv.extend(args);
+    argv.push("-g");
+    argv.extend(std::iter::repeat_n(s(&disk), guests));
+    let r = run_in(dir.path(), &argv, b"");
+    assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
+    let first = if args.contains(&"--mmio") {
+        format!("disk: {DISK_SIZE} bytes, devices memory-mapped at {MMIO_BASE:#x}")
+    } else {
+        format!("disk: {DISK_SIZE} bytes, devices on ports")
+    };
+    let mut want = vec![first.as_str()];
+    want.extend(CHECK_LINES);
+    for id in 0..guests {
+        let prefix = format!("[{id}] ");
+        let lines: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .collect();
+        assert_eq!(lines, want, "guest {id}: {r:?}");
+        assert_eq!(
+            dir.read(&format!("disk.img.local{id}")),
+            after_disk_example(),
+            "guest {id}'s copy"
+        );
+    }
+    // Serial output, one byte per exit from several guests at once, still comes out in whole
+    // lines: every line is one of the above, with its guest's prefix.
+    assert_eq!(r.stdout.lines().count(), guests * want.len(), "{r:?}");
+    assert_eq!(
+        dir.read("disk.img"),
+        [0; DISK_SIZE],
+        "the image is never written"
+    );
+}
+
+#[test]
+fn disk_example_passes_on_ports() {
+    if !kvm_or_skip("disk_example_passes_on_ports") {
+        return;
+    }
+    disk_example("disk-ports", &["-m", "2", "-p", "4"], 2);
+}
+
+#[test]
+fn disk_example_passes_memory_mapped() {
+    if !kvm_or_skip("disk_example_passes_memory_mapped") {
+        return;
+    }
+    // 8 MiB with 4 KiB pages uses every RAM page table, so the window needs its own; with
+    // 2 MiB pages the window is one large page.
+    disk_example("disk-mmio-4k", &["-m", "8", "-p", "4", "--mmio"], 1);
+    disk_example("disk-mmio-2m", &["-m", "4", "-p", "2", "--mmio"], 2);
+}
+
+#[test]
+fn hostile_disk_use_is_reported_in_status() {
+    if !kvm_or_skip("hostile_disk_use_is_reported_in_status") {
+        return;
+    }
+    let want = [
+        "check setup: ok, 8192 bytes",
+        "check read past the end: EINVAL",
+        "check read sector 0xffffffff: EINVAL",
+        "check write past the end: EINVAL",
+        "check read to unmapped 0x40000000: EFAULT",
+        "check read across the end of user memory: EFAULT",
+        "check read into the page tables: EFAULT",
+        "check write from the page tables: EFAULT",
+        "check read to 0xffffffff: EFAULT",
+        "check unknown command: ENOSYS",
+        "check read sector 0: ok",
+        "check sector 0 reads: BOOT",
+        "check write sector 15: ok",
+        "check read sector 15: ok",
+        "check sector 15 reads back: true",
+        "check setup at 0x40000000: EFAULT",
+        "check moved block: 8192 bytes",
+        "check moved block reports: EINVAL",
+        "check old block: 8192 bytes, err 14",
+    ];
+    let diskcheck = guest("diskcheck");
+    for mode in [&["-p", "4"][..], &["-p", "2", "--mmio"]] {
+        let dir = Scratch::new("diskcheck");
+        let mut image = vec![0; DISK_SIZE];
+        image[..4].copy_from_slice(b"BOOT");
+        dir.write("disk.img", &image);
+        let mut args = vec!["-m", "2", "--disk", "disk.img", "-g", s(&diskcheck)];
+        args.extend(mode);
+        let r = run_in(dir.path(), &args, b"");
+        assert_eq!(
+            (r.code, r.stderr.as_str()),
+            (Some(0), ""),
+            "{mode:?}: {r:?}"
+        );
+        assert_eq!(r.stdout.lines().collect::<Vec<_>>(), want, "{mode:?}");
+        // Only sector 15 was written; nothing of the page tables reached the copy.
+        let mut copy = image.clone();
+        copy[15 * SECTOR_SIZE..].fill(b'W');
+        assert_eq!(dir.read("disk.img.local0"), copy, "{mode:?}");
+        assert_eq!(dir.read("disk.img"), image, "{mode:?}");
+    }
+}
+
+#[test]
+fn misuse_ends_only_that_guest() {
+    if !kvm_or_skip("misuse_ends_only_that_guest") {
+        return;
+    }
+    let dir = Scratch::new("disk-misuse");
+    dir.write("disk.img", &[0; DISK_SIZE]);
+    let hello = guest("hello");
+    // mov eax, 0x10000000 (the device window), then one access relative to rax.
+    let window = |access: &[u8]| [&[0xB8, 0x00, 0x00, 0x00, 0x10][..], access].concat();
+    let ports: &[&str] = &["-p", "4"];
+    let mmio: &[&str] = &["-p", "2", "--mmio"];
+    let cases: [(&str, &[&str], Vec<u8>, &str); 12] = [
+        (
+            // mov dx, 0x22; mov al, 0; out dx, al: a read before setup.
+            "early.img",
+            ports,
+            vec![0x66, 0xBA, 0x22, 0x00, 0xB0, 0x00, 0xEE, 0xF4],
+            "disk command 0 before disk setup (command 2): there is no status block to report its result in",
+        ),
+        (
+            // mov dx, 0x21; mov eax, 0x40000000; out dx, eax; mov dx, 0x22; mov al, 2; out dx, al
+            "outside.img",
+            ports,
+            vec![
+                0x66, 0xBA, 0x21, 0x00, 0xB8, 0x00, 0x00, 0x00, 0x40, 0xEF, 0x66, 0xBA, 0x22, 0x00,
+                0xB0, 0x02, 0xEE, 0xF4,
+            ],
+            "disk setup with its status block at 0x40000000, outside the guest's user memory",
+        ),
+        (
+            // mov dx, 0x20; out dx, al: a byte to the dword sector register.
+            "narrow.img",
+            ports,
+            vec![0x66, 0xBA, 0x20, 0x00, 0xEE],
+            "out of 1 byte(s) on port 0x0020, which takes 4-byte writes (disk sector)",
+        ),
+        (
+            // mov dx, 0x10; out dx, ax
+            "wide.img",
+            ports,
+            vec![0x66, 0xBA, 0x10, 0x00, 0x66, 0xEF],
+            "out of 2 byte(s) on port 0x0010, which takes 1-byte writes (serial data)",
+        ),
+        (
+            // mov dx, 0x10; in al, dx
+            "in.img",
+            ports,
+            vec![0x66, 0xBA, 0x10, 0x00, 0xEC],
+            "in of 1 byte(s) on port 0x0010, which takes 1-byte writes (serial data)",
+        ),
+        (
+            // mov byte [rax + 0x10], 'A': the window is not mapped in port mode.
+            "window.img",
+            ports,
+            window(&[0xC6, 0x40, 0x10, 0x41]),
+            "page fault writing 0x10000010 at rip 0x5",
+        ),
+        (
+            // mov dx, 0x10; mov al, 'A'; out dx, al: no device ports in MMIO mode.
+            "port.img",
+            mmio,
+            vec![0x66, 0xBA, 0x10, 0x00, 0xB0, 0x41, 0xEE],
+            "out of 1 byte(s) on unknown port 0x0010",
+        ),
+        (
+            // mov byte [rax + 0x28], 1: a write before setup.
+            "mmio-early.img",
+            mmio,
+            window(&[0xC6, 0x40, 0x28, 0x01]),
+            "disk command 1 before disk setup (command 2): there is no status block to report its result in",
+        ),
+        (
+            // mov word [rax + 0x20], 0x1234
+            "mmio-wide.img",
+            mmio,
+            window(&[0x66, 0xC7, 0x40, 0x20, 0x34, 0x12]),
+            "MMIO write of 2 byte(s) at 0x10000020 in the device window, which takes 4-byte writes (disk sector)",
+        ),
+        (
+            // mov al, [rax + 0x28]
+            "mmio-read.img",
+            mmio,
+            window(&[0x8A, 0x40, 0x28]),
+            "MMIO read of 1 byte(s) at 0x10000028 in the device window, which takes 1-byte writes (disk command)",
+        ),
+        (
+            // mov byte [rax + 0x11], 0
+            "mmio-hole.img",
+            mmio,
+            window(&[0xC6, 0x40, 0x11, 0x00]),
+            "MMIO write of 1 byte(s) at 0x10000011 in the device window, which takes nothing (no register there)",
+        ),
+        (
+            // mov byte [rax + 0x1000], 0: mapped (the window's 2 MiB page), but past the window.
+            "mmio-past.img",
+            mmio,
+            window(&[0xC6, 0x80, 0x00, 0x10, 0x00, 0x00, 0x00]),
+            "MMIO write of 1 byte(s) at unmapped address 0x10001000",
+        ),
+    ];
+    for (name, mode, code, want) in cases {
+        let img = dir.write(name, &code);
+        let mut args = vec!["-m", "2", "--disk", "disk.img", "-g", s(&img), s(&hello)];
+        args.extend(mode);
+        let r = run_in(dir.path(), &args, b"");
+        assert_eq!(r.code, Some(1), "{name}: {r:?}");
+        assert_eq!(
+            r.stderr.trim_end(),
+            format!("guest 0 ({}): {want}", s(&img)),
+            "{name}"
+        );
+        assert!(
+            r.stdout.contains("Hello from guest 1!"),
+            "{name}: the other guest ran: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn without_a_disk_guests_get_enodev() {
+    if !kvm_or_skip("without_a_disk_guests_get_enodev") {
+        return;
+    }
+    let disk = guest("disk");
+    for mmio in [false, true] {
+        let mut args = vec!["-m", "2", "-p", "4", "-g", s(&disk)];
+        if mmio {
+            args.push("--mmio");
+        }
+        let r = run(&args);
+        assert_eq!(r.code, Some(1), "{r:?}");
+        assert_eq!(r.stdout, "disk: setup failed: ENODEV (no such device)\n");
+        assert_eq!(
+            r.stderr.trim_end(),
+            format!("guest 0 ({}): exited with status 1", s(&disk))
+        );
+    }
+}
+
+/// Asserts a refusal at start-up: exit status 2, a reason naming `what`, the usage hint.
+fn refused(dir: &Scratch, args: &[&str], what: &str) {
+    let r = run_in(dir.path(), args, b"");
+    assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{args:?}: {r:?}");
+    assert!(
+        lines[0].starts_with("hv-host: ") && lines[0].contains(what),
+        "{args:?}: {r:?}"
+    );
+    assert!(lines[1].starts_with("Usage: hv-host "), "{r:?}");
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn disk_images_are_checked_before_start() {
+    let dir = Scratch::new("disk-cli");
+    dir.write("empty.img", b"");
+    dir.write("odd.img", &[0; 1000]);
+    dir.write("ok.img", &[0; 1024]);
+    std::fs::create_dir(dir.path().join("dir.img")).unwrap();
+    let hello = guest("hello");
+    let h = s(&hello);
+    let with = |disk| ["-m", "2", "-p", "4", "-g", h, "--disk", disk];
+    refused(
+        &dir,
+        &with("odd.img"),
+        "disk image odd.img is 1000 bytes; a disk must be a non-zero multiple of 512 bytes",
+    );
+    refused(&dir, &with("empty.img"), "disk image empty.img is 0 bytes");
+    refused(
+        &dir,
+        &with("missing.img"),
+        "cannot read disk image missing.img",
+    );
+    refused(&dir, &with("dir.img"), "cannot read disk image dir.img");
+    refused(
+        &dir,
+        &with("../ok.img"),
+        "disk image \"../ok.img\": invalid argument; give it as a relative path",
+    );
+    let abs = dir.path().join("ok.img");
+    refused(&dir, &with(s(&abs)), "invalid argument");
+    refused(&dir, &["-m", "2", "-p", "4", "-g", h, "--disk"], "--disk");
+    if kvm_or_skip("disk_images_are_checked_before_start (run part)") {
+        let r = run_in(dir.path(), &with("./ok.img"), b"");
+        assert_eq!(r.code, Some(0), "{r:?}");
+    }
+}
+
+#[test]
+fn help_explains_the_device_options() {
+    let r = run(&["--help"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for flag in ["--disk", "--mmio"] {
+        assert!(r.stdout.contains(flag), "{flag}: {}", r.stdout);
+    }
+}
+
+/// The `#define NAME VALUE` lines of a C header (names without a value are skipped).
+fn c_defines(header: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(header).unwrap();
+    let mut defines = BTreeMap::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("#define") {
+            continue;
+        }
+        let (Some(name), Some(value)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let parsed = match value.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => value.parse(),
+        };
+        let value = parsed.unwrap_or_else(|e| panic!("{name} {value}: {e}"));
+        assert!(
+            defines.insert(name.to_string(), value).is_none(),
+            "{name} defined twice"
+        );
+    }
+    defines
+}
+
+#[test]
+fn c_header_matches_hv_core() {
+    let header = root().join("guest-sdk/include/hv_devices.h");
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    let mut add = |name: &str, value: u64| want.insert(name.to_string(), value);
+    add("HV_DEVICES_ABI_VERSION", u64::from(ABI_VERSION));
+    for reg in DeviceReg::ALL {
+        let (port, mmio) = match reg {
+            DeviceReg::SerialData => ("HV_SERIAL_PORT", "HV_MMIO_SERIAL"),
+            DeviceReg::DiskSector => ("HV_DISK_SECTOR_PORT", "HV_MMIO_DISK_SECTOR"),
+            DeviceReg::DiskAddr => ("HV_DISK_ADDR_PORT", "HV_MMIO_DISK_ADDR"),
+            DeviceReg::DiskCmd => ("HV_DISK_CMD_PORT", "HV_MMIO_DISK_CMD"),
+        };
+        add(port, u64::from(reg.port()));
+        add(mmio, reg.mmio_offset());
+    }
+    add("HV_MMIO_BASE", MMIO_BASE);
+    add("HV_MMIO_SIZE", MMIO_SIZE);
+    add(
+        "HV_BOOT_INFO_DEVICES_MMIO",
+        BOOT_INFO_OFFSET + std::mem::offset_of!(BootInfo, devices_mmio) as u64,
+    );
+    for cmd in DiskCmd::ALL {
+        add(
+            &format!("{}{}", DiskCmd::C_PREFIX, cmd.c_name()),
+            *cmd as u64,
+        );
+    }
+    add("HV_DISK_SECTOR_SIZE", SECTOR_SIZE as u64);
+    add("HV_DISK_STATUS_SIZE", DISK_STATUS_SIZE);
+    add("HV_DISK_STATUS_ERR_OFFSET", DISK_STATUS_ERR_OFFSET);
+    for e in Errno::ALL {
+        add(&format!("{}{}", Errno::C_PREFIX, e.c_name()), *e as u64);
+    }
+    // Both ways: every constant of hv-core is there with its value, and nothing else is.
+    assert_eq!(c_defines(&header), want);
+}
+
+/// Builds the C guest with the header alone, as its source comment says; `None` without gcc.
+fn c_guest(dir: &Scratch) -> Option<PathBuf> {
+    let out = dir.path().join("c-devices");
+    let status = Command::new("gcc")
+        .current_dir(root())
+        .args([
+            "-std=c99",
+            "-pedantic",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O2",
+            "-ffreestanding",
+            "-fno-pic",
+            "-fno-stack-protector",
+            "-fno-asynchronous-unwind-tables",
+            "-nostdlib",
+            "-static",
+            "-no-pie",
+            "-Wl,--build-id=none",
+            "-Wl,-T,linker/guest.ld",
+            "-I",
+            "guest-sdk/include",
+            "-o",
+            s(&out),
+            "guest-examples/c/devices.c",
+        ])
+        .status();
+    match status {
+        Ok(st) => {
+            assert!(st.success(), "gcc failed on guest-examples/c/devices.c");
+            Some(out)
+        }
+        Err(e) => {
+            eprintln!("\n*** SKIPPED the C guest: cannot run gcc: {e} ***\n");
+            None
+        }
+    }
+}
+
+#[test]
+fn c_guest_uses_the_header_in_both_modes() {
+    if !kvm_or_skip("c_guest_uses_the_header_in_both_modes") {
+        return;
+    }
+    let dir = Scratch::new("c-devices");
+    let Some(c) = c_guest(&dir) else { return };
+    dir.write("disk.img", &[0; DISK_SIZE]);
+    for (mode, first) in [
+        (&["-p", "4"][..], "c: devices on ports"),
+        (&["-p", "2", "--mmio"], "c: devices memory-mapped"),
+    ] {
+        let mut args = vec!["-m", "2", "--disk", "disk.img", "-g", s(&c)];
+        args.extend(mode);
+        let r = run_in(dir.path(), &args, b"");
+        assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
+        assert_eq!(
+            r.stdout.lines().collect::<Vec<_>>(),
+            [
+                first,
+                "c: disk of 8192 bytes",
+                "c: sector 3 round trip: ok",
+                "c: past the end: EINVAL"
+            ],
+            "{mode:?}"
+        );
+        let copy = dir.read("disk.img.local0");
+        let sector3: Vec<u8> = (0..SECTOR_SIZE)
+            .map(|i| b'A' + u8::try_from(i % 26).unwrap())
+            .collect();
+        assert_eq!(copy[3 * SECTOR_SIZE..4 * SECTOR_SIZE], sector3[..]);
+        assert!(copy[..3 * SECTOR_SIZE].iter().all(|&b| b == 0));
+    }
+}
+
+/// Runs `diskbench` with `input` ("r N" or "w N") and returns the guest's exits (from the
+/// host's info log) and the wall time of the whole run.
+fn diskbench(dir: &Scratch, mode: &[&str], input: &str) -> (u64, Duration) {
+    let bench = guest("diskbench");
+    let start = Instant::now();
+    let mut child = Command::new(hv_host())
+        .current_dir(dir.path())
+        .args(["-m", "2", "--disk", "disk.img", "-g", s(&bench)])
+        .args(mode)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{input}: {stderr}");
+    let exits = stderr
+        .lines()
+        .find_map(|l| {
+            let (head, _) = l.split_once(" exits in ")?;
+            head.rsplit_once('(')?.1.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no exit count in the log: {stderr}"));
+    (exits, took)
+}
+
+#[test]
+fn a_sector_costs_three_exits_in_both_modes() {
+    if !kvm_or_skip("a_sector_costs_three_exits_in_both_modes") {
+        return;
+    }
+    let dir = Scratch::new("diskbench");
+    dir.write("disk.img", &[0; DISK_SIZE]);
+    const N: u64 = 2000;
+    for mode in [&["-p", "4"][..], &["-p", "4", "--mmio"]] {
+        for op in ["r", "w"] {
+            // Same input length and same output line length, so only the N extra commands
+            // differ between the two runs.
+            let (exits1, t1) = diskbench(&dir, mode, &format!("{op} {N}\n"));
+            let (exits2, t2) = diskbench(&dir, mode, &format!("{op} {}\n", 2 * N));
+            assert_eq!(exits2 - exits1, 3 * N, "{op} {mode:?}");
+            let per_op = t2.saturating_sub(t1).as_secs_f64() * 1e6 / N as f64;
+            eprintln!("diskbench {op} {mode:?}: 3 exits and {per_op:.1} us per sector");
+        }
+    }
+}
