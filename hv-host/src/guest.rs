@@ -258,6 +258,12 @@ impl<'c> Vm<'c> {
         self.kick
     }
 
+    /// True once console `out`s are queued in the coalesced-PIO ring: the ring is drained at
+    /// every exit, and the runner must make sure exits happen (see `sched::run_alone`).
+    pub(crate) fn console_coalesced(&self) -> bool {
+        self.coalesce == Coalesce::Active
+    }
+
     /// Counters so far.
     pub(crate) fn stats(&self) -> &GuestStats {
         &self.dev.stats

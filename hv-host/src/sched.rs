@@ -93,17 +93,30 @@ pub(crate) type Seat<'c, 'i> = (u32, &'i Path, Result<Vm<'c>, GuestError>);
 /// Runs one guest on the calling thread until it ends or its `timeout` passes.
 pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>) -> GuestReport {
     let start = Instant::now();
-    let kicker = match timeout
-        .map(|t| kicker_for(&vm, later(start, t)))
-        .transpose()
-    {
-        Ok(kicker) => kicker,
-        Err(e) => {
-            let outcome = Outcome::Error(GuestError::Timer(e.to_string()));
-            return vm.finish(outcome, image, start.elapsed());
-        }
-    };
+    let deadline = timeout.map(|t| later(start, t));
+    let mut kicker: Option<Kicker> = None;
+    let mut armed: Option<Instant> = None;
     let outcome = loop {
+        // Wake-ups: the timeout, and, while console output is queued in the coalesced-PIO ring,
+        // a drain every CONSOLE_DRAIN so a guest that prints and then computes is not silent.
+        // The timer is re-armed only when it has fired or an earlier wake-up is needed: no
+        // timer syscall per exit.
+        let now = Instant::now();
+        let drain = vm.console_coalesced().then(|| now + CONSOLE_DRAIN);
+        if let Some(when) = [deadline, drain].into_iter().flatten().min()
+            && armed.is_none_or(|a| a <= now || when < a)
+        {
+            if kicker.is_none() {
+                match kicker_for(&vm) {
+                    Ok(k) => kicker = Some(k),
+                    Err(e) => break Outcome::Error(GuestError::Timer(e.to_string())),
+                }
+            }
+            if let Some(Err(e)) = kicker.as_ref().map(|k| k.kick_at(when)) {
+                break Outcome::Error(GuestError::Timer(e.to_string()));
+            }
+            armed = Some(when);
+        }
         if let Step::Ended(outcome) = vm.step() {
             break outcome;
         }
@@ -119,13 +132,15 @@ pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>)
     vm.finish(outcome, image, start.elapsed())
 }
 
-/// A kicker for this thread, aimed at `vm` and armed for `when`.
-fn kicker_for(vm: &Vm<'_>, when: Instant) -> std::io::Result<Kicker> {
+/// How long console output may wait in the coalesced-PIO ring of a guest that does not exit.
+const CONSOLE_DRAIN: Duration = Duration::from_millis(50);
+
+/// A kicker for this thread, aimed at `vm`.
+fn kicker_for(vm: &Vm<'_>) -> std::io::Result<Kicker> {
     let kicker = Kicker::for_this_thread()?;
     // SAFETY: the caller (`run_alone`) drops the kicker before `vm`; on error it is dropped
     // here, which aims it at nothing.
     unsafe { kicker.aim(vm.kick_flag()) };
-    kicker.kick_at(when)?;
     Ok(kicker)
 }
 

@@ -316,3 +316,38 @@ fn console_keeps_program_order_across_coalesced_and_exiting_writes() {
         "{console} console exits for 2040 byte-wise writes: {kinds}"
     );
 }
+
+#[test]
+fn coalesced_output_is_not_held_back_while_a_guest_computes() {
+    if !kvm_or_skip("coalesced_output_is_not_held_back_while_a_guest_computes") {
+        return;
+    }
+    use std::io::BufRead;
+    let start = Instant::now();
+    let mut child = std::process::Command::new(hv_tests::hv_host())
+        .args(["-m", "2", "-p", "4", "-g", s(&guest("printspin"))])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Every line with the time it reached us.
+    let lines: Vec<(String, Duration)> = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| (l.unwrap(), start.elapsed()))
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let ended_at = start.elapsed();
+    assert_eq!(lines.len(), 11, "{lines:?}");
+    assert!(lines[10].0.starts_with("done "), "{lines:?}");
+    // The first ~256 bytes exit one by one; the rest of the ten lines go through the ring. The
+    // last of them must come out while the guest computes, well before it ends.
+    let (last, last_at) = &lines[9];
+    assert_eq!(
+        last,
+        "printed byte by byte before a long computation: line 9"
+    );
+    assert!(
+        ended_at > *last_at + Duration::from_millis(300),
+        "line 9 after {last_at:?}, end after {ended_at:?}: output was held back"
+    );
+}

@@ -1,0 +1,26 @@
+//! Prints ten lines byte by byte (enough for the host to coalesce its console port), then
+//! computes without any exit for about a second, then ends: its lines must reach the host's
+//! output while it computes, not when it ends.
+#![no_std]
+#![no_main]
+
+use hv_guest::console::putchar;
+use hv_guest::println;
+
+hv_guest::entry!(main);
+
+fn main() -> i32 {
+    for i in 0..10u8 {
+        for &b in b"printed byte by byte before a long computation: line " {
+            putchar(b);
+        }
+        putchar(b'0' + i);
+        putchar(b'\n');
+    }
+    let mut x: u64 = 1;
+    for i in 0..1_000_000_000u64 {
+        x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+    }
+    println!("done {}", x & 1);
+    0
+}
