@@ -13,7 +13,7 @@ use hv_core::proto::hypercall::HcOp;
 use crate::arch;
 
 /// Size of the buffer one `print!` call formats into before it has to flush.
-pub const BUF: usize = 1024;
+pub const BUF: usize = 4096;
 
 /// Writes one byte to the console. Returns the byte, as C's `putchar` does.
 pub fn putchar(c: u8) -> u8 {
