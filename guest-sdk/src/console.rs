@@ -30,10 +30,7 @@ pub fn getchar() -> Option<u8> {
 /// Writes a whole buffer with one exit.
 pub fn write_bytes(bytes: &[u8]) {
     if !bytes.is_empty() {
-        arch::hypercall(
-            HcOp::ConsoleWrite,
-            &[bytes.as_ptr() as u64, bytes.len() as u64],
-        );
+        arch::hypercall(HcOp::ConsoleWrite, &[bytes.as_ptr() as u64, bytes.len() as u64]);
     }
 }
 
@@ -67,9 +64,7 @@ impl Drop for Buffered {
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
-    let mut out = Buffered {
-        buf: heapless::Vec::new(),
-    };
+    let mut out = Buffered { buf: heapless::Vec::new() };
     let _ = out.write_fmt(args);
 }
 

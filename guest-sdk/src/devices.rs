@@ -97,10 +97,7 @@ impl<'s> Disk<'s> {
     /// Sets the disk up with its status block at `status` (2 exits). Fails with the error the
     /// host reported: `ENODEV` when no disk is attached.
     pub fn setup(status: &'s mut Status) -> Result<Disk<'s>, Errno> {
-        let disk = Disk {
-            status: NonNull::from(status),
-            _borrow: PhantomData,
-        };
+        let disk = Disk { status: NonNull::from(status), _borrow: PhantomData };
         let window = window();
         write_reg(window, DeviceReg::DiskAddr, dma_addr(disk.status.as_ptr())?);
         write_reg(window, DeviceReg::DiskCmd, DiskCmd::Setup as u32);
@@ -124,10 +121,7 @@ impl<'s> Disk<'s> {
             0 => None,
             // A code this SDK does not know is still an error.
             e => Some(
-                u8::try_from(e)
-                    .ok()
-                    .and_then(|e| Errno::try_from(e).ok())
-                    .unwrap_or(Errno::Eio),
+                u8::try_from(e).ok().and_then(|e| Errno::try_from(e).ok()).unwrap_or(Errno::Eio),
             ),
         }
     }

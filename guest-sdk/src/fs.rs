@@ -29,11 +29,8 @@ fn result(ret: i64) -> Result<u64, Errno> {
 
 /// Opens `name` (raw bytes, no NUL) and returns the fd.
 pub fn fopen(name: &[u8], mode: Mode) -> Result<i32, Errno> {
-    result(arch::file_call(
-        FileOp::Open,
-        &[name.as_ptr() as u64, name.len() as u64, mode as u64],
-    ))
-    .map(|fd| fd as i32)
+    result(arch::file_call(FileOp::Open, &[name.as_ptr() as u64, name.len() as u64, mode as u64]))
+        .map(|fd| fd as i32)
 }
 
 /// Closes an fd.
@@ -43,20 +40,14 @@ pub fn fclose(fd: i32) -> Result<(), Errno> {
 
 /// Reads up to `buf.len()` bytes; 0 at end of file.
 pub fn fread(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
-    result(arch::file_call(
-        FileOp::Read,
-        &[fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64],
-    ))
-    .map(|n| n as usize)
+    result(arch::file_call(FileOp::Read, &[fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64]))
+        .map(|n| n as usize)
 }
 
 /// Writes `buf`; returns the bytes written (all of them, unless an error is returned).
 pub fn fwrite(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
-    result(arch::file_call(
-        FileOp::Write,
-        &[fd as u64, buf.as_ptr() as u64, buf.len() as u64],
-    ))
-    .map(|n| n as usize)
+    result(arch::file_call(FileOp::Write, &[fd as u64, buf.as_ptr() as u64, buf.len() as u64]))
+        .map(|n| n as usize)
 }
 
 /// An open file, closed when dropped.

@@ -49,8 +49,5 @@ pub struct Translation {
 /// Asks the host to walk this guest's page tables for `gva`; `None` if it is unmapped.
 pub fn gva_to_hva(gva: u64) -> Option<Translation> {
     let (hva, gpa) = arch::call(HYPERCALL_PORT, HcOp::GvaToHva as u8, &[gva]);
-    (hva != 0).then_some(Translation {
-        hva: hva as u64,
-        gpa,
-    })
+    (hva != 0).then_some(Translation { hva: hva as u64, gpa })
 }

@@ -40,9 +40,7 @@ extern "C" fn rust_start(hv_page: u64) -> ! {
     arch::hypercall(HcOp::AbiVersion, &[u64::from(hv_core::ABI_VERSION)]);
     // .bss that reaches into the stack would be overwritten by it: refuse to start.
     let bss_end = core::ptr::addr_of!(__bss_end) as u64;
-    let stack_floor = crate::boot_info()
-        .stack_top
-        .saturating_sub(hv_core::layout::MIN_STACK);
+    let stack_floor = crate::boot_info().stack_top.saturating_sub(hv_core::layout::MIN_STACK);
     if bss_end > stack_floor {
         panic!(
             "image too large: .bss ends at {bss_end:#x}, the stack needs {stack_floor:#x} and up"
@@ -59,14 +57,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     let mut msg = heapless::String::<512>::new();
     // A message too long for the buffer is cut, which is better than no report at all.
     let _ = match info.location() {
-        Some(l) => write!(
-            msg,
-            "{} at {}:{}:{}",
-            info.message(),
-            l.file(),
-            l.line(),
-            l.column()
-        ),
+        Some(l) => write!(msg, "{} at {}:{}:{}", info.message(), l.file(), l.line(), l.column()),
         None => write!(msg, "{}", info.message()),
     };
     arch::hypercall(HcOp::Panic, &[msg.as_ptr() as u64, msg.len() as u64]);
@@ -131,12 +122,8 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     let mut i = 0;
     while i < n {
         // SAFETY: i < n, and the caller guarantees n readable bytes at both.
-        let (x, y) = unsafe {
-            (
-                core::ptr::read_volatile(a.add(i)),
-                core::ptr::read_volatile(b.add(i)),
-            )
-        };
+        let (x, y) =
+            unsafe { (core::ptr::read_volatile(a.add(i)), core::ptr::read_volatile(b.add(i))) };
         if x != y {
             return i32::from(x) - i32::from(y);
         }

@@ -21,9 +21,8 @@ pub const CR0: Cr0Flags = Cr0Flags::PROTECTED_MODE_ENABLE
 
 /// CR4: PAE (required by long mode) and SSE support (`fxsave` and SIMD exceptions), which
 /// Rust's precompiled `core` needs.
-pub const CR4: Cr4Flags = Cr4Flags::PHYSICAL_ADDRESS_EXTENSION
-    .union(Cr4Flags::OSFXSR)
-    .union(Cr4Flags::OSXMMEXCPT_ENABLE);
+pub const CR4: Cr4Flags =
+    Cr4Flags::PHYSICAL_ADDRESS_EXTENSION.union(Cr4Flags::OSFXSR).union(Cr4Flags::OSXMMEXCPT_ENABLE);
 
 /// EFER: long mode enabled and active.
 pub const EFER: EferFlags = EferFlags::LONG_MODE_ENABLE.union(EferFlags::LONG_MODE_ACTIVE);
@@ -124,28 +123,9 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addr::Gpa;
     use crate::layout::{DeviceIo, MMIO_BASE, MemSize, PageSize};
+    use crate::paging::mock::Ram;
     use std::vec;
-    use std::vec::Vec;
-
-    struct Ram(Vec<u8>);
-
-    impl PhysMem for Ram {
-        fn read_u64(&self, gpa: Gpa) -> Option<u64> {
-            let a = usize::try_from(gpa.as_u64()).ok()?;
-            Some(u64::from_le_bytes(self.0.get(a..a + 8)?.try_into().ok()?))
-        }
-        fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
-            let Ok(a) = usize::try_from(gpa.as_u64()) else {
-                return false;
-            };
-            self.0
-                .get_mut(a..a + 8)
-                .map(|b| b.copy_from_slice(&value.to_le_bytes()))
-                .is_some()
-        }
-    }
 
     #[test]
     fn boot_info_words_match_the_struct() {
@@ -155,27 +135,18 @@ mod tests {
             assert!(install(&mut ram, layout, 7));
             let word = |field: usize| ram.read_u64(layout.hv_page().add(field as u64));
             let info = boot_info(layout, 7);
-            assert_eq!(
-                word(core::mem::offset_of!(BootInfo, magic)),
-                Some(BOOT_MAGIC)
-            );
+            assert_eq!(word(core::mem::offset_of!(BootInfo, magic)), Some(BOOT_MAGIC));
             assert_eq!(
                 word(core::mem::offset_of!(BootInfo, guest_id) - 4),
                 Some(u64::from(ABI_VERSION) | 7 << 32)
             );
-            assert_eq!(
-                word(core::mem::offset_of!(BootInfo, user_end)),
-                Some(info.user_end)
-            );
+            assert_eq!(word(core::mem::offset_of!(BootInfo, user_end)), Some(info.user_end));
             let window = match devices {
                 DeviceIo::Ports => 0,
                 DeviceIo::Mmio => MMIO_BASE,
             };
             assert_eq!(info.devices_mmio, window);
-            assert_eq!(
-                word(core::mem::offset_of!(BootInfo, devices_mmio)),
-                Some(window)
-            );
+            assert_eq!(word(core::mem::offset_of!(BootInfo, devices_mmio)), Some(window));
         }
     }
 }

@@ -122,11 +122,7 @@ pub fn decode(entries: &[u64; GDT_ENTRIES], index: u16) -> SegmentFields {
     }
     let raw_limit = ((low & 0xFFFF) | (((low >> 48) & 0xF) << 16)) as u32;
     let g = bit(55);
-    let limit = if g == 1 {
-        (raw_limit << 12) | 0xFFF
-    } else {
-        raw_limit
-    };
+    let limit = if g == 1 { (raw_limit << 12) | 0xFFF } else { raw_limit };
     SegmentFields {
         base,
         limit,

@@ -163,10 +163,7 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout) -> bool {
         let code = stub_code(v as u8);
         let (a, b) = code.split_at(8);
         ok &= mem.write_u64(stub, u64::from_le_bytes(a.try_into().unwrap_or([0xCC; 8])));
-        ok &= mem.write_u64(
-            stub.add(8),
-            u64::from_le_bytes(b.try_into().unwrap_or([0xCC; 8])),
-        );
+        ok &= mem.write_u64(stub.add(8), u64::from_le_bytes(b.try_into().unwrap_or([0xCC; 8])));
     }
     ok
 }

@@ -183,11 +183,7 @@ pub struct Layout {
 impl Layout {
     /// The layout for `mem` bytes of RAM mapped with `page`-sized pages, devices on ports.
     pub const fn new(mem: MemSize, page: PageSize) -> Self {
-        Layout {
-            mem,
-            page,
-            devices: DeviceIo::Ports,
-        }
+        Layout { mem, page, devices: DeviceIo::Ports }
     }
 
     /// The same layout with the devices reached as `devices` says.
@@ -337,10 +333,7 @@ mod tests {
         assert_eq!(l.mmio_window(), None);
         let m = l.with_devices(DeviceIo::Mmio);
         assert_eq!(m.mmio_window(), Some(Gpa::new(0x1000_0000)));
-        assert_eq!(
-            (m.user_end(), m.kstack_top()),
-            (l.user_end(), l.kstack_top())
-        );
+        assert_eq!((m.user_end(), m.kstack_top()), (l.user_end(), l.kstack_top()));
     }
 
     #[test]

@@ -144,15 +144,15 @@ pub fn translate(mem: &impl PhysMem, cr3: u64, va: u64) -> Option<Translation> {
     None
 }
 
+/// Guest RAM as a byte vector, for the unit tests of everything built on [`PhysMem`].
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::layout::MemSize;
-    use std::vec;
+pub(crate) mod mock {
+    use super::PhysMem;
+    use crate::addr::Gpa;
     use std::vec::Vec;
 
-    /// Guest RAM as a byte vector.
-    struct Ram(Vec<u8>);
+    /// Guest RAM as a byte vector; out-of-range accesses fail like they do on the host.
+    pub(crate) struct Ram(pub(crate) Vec<u8>);
 
     impl PhysMem for Ram {
         fn read_u64(&self, gpa: Gpa) -> Option<u64> {
@@ -161,10 +161,8 @@ mod tests {
             Some(u64::from_le_bytes(b.try_into().ok()?))
         }
         fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
-            let Ok(a) = usize::try_from(gpa.as_u64()) else {
-                return false;
-            };
-            match self.0.get_mut(a..a + 8) {
+            let Ok(a) = usize::try_from(gpa.as_u64()) else { return false };
+            match a.checked_add(8).and_then(|end| self.0.get_mut(a..end)) {
                 Some(b) => {
                     b.copy_from_slice(&value.to_le_bytes());
                     true
@@ -173,6 +171,14 @@ mod tests {
             }
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mock::Ram;
+    use super::*;
+    use crate::layout::MemSize;
+    use std::vec;
 
     #[test]
     fn identity_maps_all_ram_and_nothing_else() {
@@ -208,10 +214,7 @@ mod tests {
             for page in PageSize::ALL {
                 let ports = Layout::new(mem, page);
                 let layout = ports.with_devices(DeviceIo::Mmio);
-                let mut ram = Ram(vec![
-                    0xAA;
-                    usize::try_from(layout.ram_size()).expect("fits")
-                ]);
+                let mut ram = Ram(vec![0xAA; usize::try_from(layout.ram_size()).expect("fits")]);
                 assert!(build_identity_map(&mut ram, ports));
                 let cr3 = layout.pml4().as_u64();
                 assert_eq!(translate(&ram, cr3, MMIO_BASE), None);
@@ -248,10 +251,7 @@ mod tests {
         // PT entry for page 1: frame 0x1000, present | writable | user.
         assert_eq!(ram.read_u64(layout.pt(0).add(8)), Some(0x1000 | 0x7));
         // The PML4's own frame is supervisor-only.
-        assert_eq!(
-            ram.read_u64(layout.pt(0).add(0x1F1 * 8)),
-            Some(0x1F_1000 | 0x3)
-        );
+        assert_eq!(ram.read_u64(layout.pt(0).add(0x1F1 * 8)), Some(0x1F_1000 | 0x3));
     }
 
     #[test]

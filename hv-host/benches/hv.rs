@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 
 /// The workspace root.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn release() -> PathBuf {
@@ -77,12 +74,7 @@ fn measure(cwd: &Path, program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
         "{} {args:?} failed: {stderr}",
         program.display()
     );
-    Sample {
-        wall,
-        max_rss_kib: usage.ru_maxrss as u64,
-        stdout,
-        stderr,
-    }
+    Sample { wall, max_rss_kib: usage.ru_maxrss as u64, stdout, stderr }
 }
 
 /// Median, min and max of `runs` measurements.
@@ -98,11 +90,7 @@ fn ms(d: Duration) -> String {
 
 fn rate(bytes: f64, d: Duration) -> String {
     let r = bytes / d.as_secs_f64();
-    if r >= 1e6 {
-        format!("{:.1} MB/s", r / 1e6)
-    } else {
-        format!("{:.1} kB/s", r / 1e3)
-    }
+    if r >= 1e6 { format!("{:.1} MB/s", r / 1e6) } else { format!("{:.1} kB/s", r / 1e3) }
 }
 
 /// Total exits of guest 0, from the `--stats` table on stderr.
@@ -113,10 +101,7 @@ fn exits_of(stderr: &str) -> u64 {
 
 /// Exits to one port kind of guest 0 (`out file`, `out console`, ...), from `--stats`.
 fn exits_to(stderr: &str, kind: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("guest 0 exits by kind: "))
-        .unwrap();
+    let line = stderr.lines().find_map(|l| l.strip_prefix("guest 0 exits by kind: ")).unwrap();
     line.split(", ")
         .filter_map(|part| part.rsplit_once(": "))
         .filter(|(k, _)| k.ends_with(kind))
@@ -128,24 +113,10 @@ fn main() {
     // `cargo bench` passes --bench; anything else is ours to ignore.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for args in [
-        &[
-            "build",
-            "--release",
-            "-p",
-            "hv-host",
-            "--bins",
-            "--examples",
-        ][..],
+        &["build", "--release", "-p", "hv-host", "--bins", "--examples"][..],
         &["build", "--release", "-p", "guest-examples"][..],
     ] {
-        assert!(
-            Command::new(&cargo)
-                .current_dir(root())
-                .args(args)
-                .status()
-                .unwrap()
-                .success()
-        );
+        assert!(Command::new(&cargo).current_dir(root()).args(args).status().unwrap().success());
     }
     let rel = release();
     let hv = rel.join("hv-host");
@@ -169,12 +140,7 @@ fn main() {
     row(
         "launch: raw-KVM floor (open, VM, vCPU, run to first exit; median of 20)",
         ms(fmed),
-        format!(
-            "min {} max {}; hv is {} above",
-            ms(flo),
-            ms(fhi),
-            ms(med.saturating_sub(fmed))
-        ),
+        format!("min {} max {}; hv is {} above", ms(flo), ms(fhi), ms(med.saturating_sub(fmed))),
     );
     let eight: Vec<&str> = std::iter::repeat_n(hello.as_str(), 8).collect();
     let mut args = vec!["-m", "2", "-p", "4", "-g"];
@@ -195,11 +161,7 @@ fn main() {
     let hv_input = format!("{n}\n");
     let (mut hc, mut raw) = (Vec::new(), Vec::new());
     for _ in 0..7 {
-        let big = run(
-            &["-m", "2", "-p", "4", "-g", &exitbench],
-            hv_input.as_bytes(),
-        )
-        .wall;
+        let big = run(&["-m", "2", "-p", "4", "-g", &exitbench], hv_input.as_bytes()).wall;
         let small = run(&["-m", "2", "-p", "4", "-g", &exitbench], b"100\n").wall;
         hc.push(big.saturating_sub(small).as_secs_f64() * 1e6 / f64::from(n - 100));
         let big = measure(&work, &floor, &["exits", &ns], b"").wall;
@@ -235,18 +197,14 @@ fn main() {
         rate(1e6, p.wall),
         format!("{:.1} exits/KB", p_exits as f64 / 1000.0),
     );
-    let (fwall, ..) = stats(5, || {
-        run(&["-m", "2", "-p", "4", "-g", &conbench], b"f").wall
-    });
+    let (fwall, ..) = stats(5, || run(&["-m", "2", "-p", "4", "-g", &conbench], b"f").wall);
     let f = run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], b"f");
     row(
         "console: 1 MB via print!, one 64-byte line per call (median of 5)",
         rate(1e6, fwall),
         format!("{:.1} exits/KB", exits_of(&f.stderr) as f64 / 1000.0),
     );
-    let (bwall, ..) = stats(5, || {
-        run(&["-m", "2", "-p", "4", "-g", &conbench], b"b").wall
-    });
+    let (bwall, ..) = stats(5, || run(&["-m", "2", "-p", "4", "-g", &conbench], b"b").wall);
     let b = run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], b"b");
     row(
         "console: 1 MB via print!, 64 lines (4 KiB) per call (median of 5)",
@@ -258,13 +216,9 @@ fn main() {
     let filebench = g("filebench");
     for mib in [1u64, 8, 64] {
         let input = format!("{mib}\n");
-        let (fw, ..) = stats(5, || {
-            run(&["-m", "4", "-p", "4", "-g", &filebench], input.as_bytes()).wall
-        });
-        let s = run(
-            &["-m", "4", "-p", "4", "--stats", "-g", &filebench],
-            input.as_bytes(),
-        );
+        let (fw, ..) =
+            stats(5, || run(&["-m", "4", "-p", "4", "-g", &filebench], input.as_bytes()).wall);
+        let s = run(&["-m", "4", "-p", "4", "--stats", "-g", &filebench], input.as_bytes());
         // Calls: open, mib writes, close, open, mib reads (read until full: one each here), close.
         let calls = 2 * mib + 4;
         let file_exits = exits_to(&s.stderr, "file");
@@ -288,10 +242,7 @@ fn main() {
             base_rss = s.max_rss_kib;
         }
         let per_guest = if count > 1 {
-            format!(
-                "{} KiB per extra guest",
-                (s.max_rss_kib - base_rss) / (count as u64 - 1)
-            )
+            format!("{} KiB per extra guest", (s.max_rss_kib - base_rss) / (count as u64 - 1))
         } else {
             String::new()
         };

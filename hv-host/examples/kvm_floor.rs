@@ -32,10 +32,11 @@ fn main() {
     let layout = Layout::new(MemSize::Mib2, PageSize::Kib4);
     let kvm = Kvm::new().expect("open /dev/kvm");
     let vm = kvm.create_vm().unwrap();
-    let mut ram =
-        Ram(
-            GuestMemoryMmap::from_ranges(&[(GuestAddress(0), layout.ram_size() as usize)]).unwrap(),
-        );
+    let mut ram = Ram(GuestMemoryMmap::from_ranges(&[(
+        GuestAddress(0),
+        layout.ram_size() as usize,
+    )])
+    .unwrap());
     let region = kvm_userspace_memory_region {
         slot: 0,
         flags: 0,
@@ -65,9 +66,8 @@ fn main() {
             let n: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
             let [a, b, c, d] = n.to_le_bytes();
             // mov ecx, n; mov dx, 0x500; 1: out dx, al; dec ecx; jnz 1b; hlt
-            let code = [
-                0xB9, a, b, c, d, 0x66, 0xBA, 0x00, 0x05, 0xEE, 0xFF, 0xC9, 0x75, 0xFB, 0xF4,
-            ];
+            let code =
+                [0xB9, a, b, c, d, 0x66, 0xBA, 0x00, 0x05, 0xEE, 0xFF, 0xC9, 0x75, 0xFB, 0xF4];
             ram.0.write_slice(&code, GuestAddress(0)).unwrap();
             assert!(hv_core::boot::install(&mut ram, layout, 0));
             hv_host::vcpu::load_entry_state(&vcpu, layout).unwrap();

@@ -24,9 +24,7 @@ struct Input {
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Console")
-            .field("prefix_ids", &self.prefix_ids)
-            .finish_non_exhaustive()
+        f.debug_struct("Console").field("prefix_ids", &self.prefix_ids).finish_non_exhaustive()
     }
 }
 
@@ -39,10 +37,7 @@ impl Console {
     ) -> Self {
         Console {
             output: Mutex::new(output),
-            input: Mutex::new(Input {
-                reader: BufReader::new(input),
-                eof: false,
-            }),
+            input: Mutex::new(Input { reader: BufReader::new(input), eof: false }),
             prefix_ids,
         }
     }
@@ -94,11 +89,7 @@ impl LineBuffer {
             line.extend_from_slice(format!("[{id}] ").as_bytes());
         }
         let prefix_len = line.len();
-        LineBuffer {
-            id,
-            line,
-            prefix_len,
-        }
+        LineBuffer { id, line, prefix_len }
     }
 
     fn is_empty(&self) -> bool {
@@ -162,15 +153,7 @@ mod tests {
         lb.flush(&console);
         let writes = sink.0.lock().unwrap().clone();
         let writes: Vec<&[u8]> = writes.iter().map(|w| w.as_slice()).collect();
-        assert_eq!(
-            writes,
-            [
-                &b"[3] hello\n"[..],
-                b"[3] world\n",
-                b"[3] \n",
-                b"[3] partial"
-            ]
-        );
+        assert_eq!(writes, [&b"[3] hello\n"[..], b"[3] world\n", b"[3] \n", b"[3] partial"]);
     }
 
     #[test]

@@ -50,11 +50,7 @@ struct Fd(usize);
 impl Fd {
     /// Decodes a guest-supplied fd; anything that is not a slot index is `EBADF`.
     fn parse(raw: u64) -> Result<Fd, Errno> {
-        usize::try_from(raw)
-            .ok()
-            .filter(|&i| i < MAX_OPEN_FILES)
-            .map(Fd)
-            .ok_or(Errno::Ebadf)
+        usize::try_from(raw).ok().filter(|&i| i < MAX_OPEN_FILES).map(Fd).ok_or(Errno::Ebadf)
     }
 }
 
@@ -138,11 +134,7 @@ impl FileTable {
         let raw = &mut raw[..name_len as usize];
         ram.read_range(range, raw)?;
         let name = GuestName::parse(raw)?;
-        let free = self
-            .open
-            .iter()
-            .position(Option::is_none)
-            .ok_or(Errno::Emfile)?;
+        let free = self.open.iter().position(Option::is_none).ok_or(Errno::Emfile)?;
         let local = name.local(self.id);
         // Failures here are mostly the guest's doing (a missing directory, a symlink in the
         // way): worth a debug line, not a warning.
@@ -154,9 +146,7 @@ impl FileTable {
         let (file, direction, reads_shared_original) =
             match (mode, self.own.contains(&name), shared) {
                 (OpenMode::Read, true, _) => (
-                    self.sandbox
-                        .open(&local, Access::Read)
-                        .map_err(|e| host_err(e, "opening"))?,
+                    self.sandbox.open(&local, Access::Read).map_err(|e| host_err(e, "opening"))?,
                     Direction::Read,
                     false,
                 ),
@@ -170,17 +160,12 @@ impl FileTable {
                 (OpenMode::Read, false, None) => return Err(Errno::Enoent),
                 (OpenMode::Write | OpenMode::Append, _, _) => {
                     let first_copy = !self.own.contains(&name) && shared.is_some();
-                    let access = if mode == OpenMode::Append {
-                        Access::Append
-                    } else {
-                        Access::Create
-                    };
+                    let access =
+                        if mode == OpenMode::Append { Access::Append } else { Access::Create };
                     // A copy of a shared file starts empty; for "a" it then gets the original's bytes.
                     let create = if first_copy { Access::Create } else { access };
-                    let mut file = self
-                        .sandbox
-                        .open(&local, create)
-                        .map_err(|e| host_err(e, "creating"))?;
+                    let mut file =
+                        self.sandbox.open(&local, create).map_err(|e| host_err(e, "creating"))?;
                     if let (true, OpenMode::Append, Some(path)) = (first_copy, mode, shared) {
                         let mut original =
                             File::open(path).map_err(|e| host_err(e, "copying to"))?;
@@ -199,13 +184,8 @@ impl FileTable {
                     (file, Direction::Write, false)
                 }
             };
-        self.open[free] = Some(OpenFile {
-            file,
-            direction,
-            name,
-            reads_shared_original,
-            valid: true,
-        });
+        self.open[free] =
+            Some(OpenFile { file, direction, name, reads_shared_original, valid: true });
         Ok(free as u64)
     }
 

@@ -202,12 +202,9 @@ impl<'c> Vm<'c> {
             |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
         let vm = kvm.create_vm().map_err(|e| setup("KVM_CREATE_VM", &e))?;
         let mut ram = GuestRam::new(layout).map_err(|e| setup("guest RAM", &e))?;
-        ram.load_image(image)
-            .map_err(|e| setup("loading the image", &e))?;
+        ram.load_image(image).map_err(|e| setup("loading the image", &e))?;
         if !boot::install(&mut ram, layout, id) {
-            return Err(GuestError::Setup(
-                "the reserved region does not fit guest RAM".into(),
-            ));
+            return Err(GuestError::Setup("the reserved region does not fit guest RAM".into()));
         }
         let region = kvm_userspace_memory_region {
             slot: 0,
@@ -220,9 +217,7 @@ impl<'c> Vm<'c> {
         // both are fields of this `Vm`, and `ram` (in `dev`) is dropped after the VM fd.
         unsafe { vm.set_user_memory_region(region) }
             .map_err(|e| setup("KVM_SET_USER_MEMORY_REGION", &e))?;
-        let mut vcpu = vm
-            .create_vcpu(0)
-            .map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
+        let mut vcpu = vm.create_vcpu(0).map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
         crate::vcpu::load_entry_state(&vcpu, layout).map_err(|e| setup("vCPU state", &e))?;
         // Console output without an exit per byte, where KVM offers it (KVM_CAP_COALESCED_PIO):
         // the ring is mapped now, the port is registered once the guest shows it needs it.
@@ -243,14 +238,7 @@ impl<'c> Vm<'c> {
             disk,
         };
         let kick = KickFlag::of(&mut vcpu);
-        Ok(Vm {
-            vcpu,
-            kick,
-            vm,
-            dev,
-            coalesce,
-            console_out_exits: 0,
-        })
+        Ok(Vm { vcpu, kick, vm, dev, coalesce, console_out_exits: 0 })
     }
 
     /// The flag a kick sets to stop this guest's `KVM_RUN`; valid as long as this `Vm`.
@@ -321,21 +309,10 @@ impl<'c> Vm<'c> {
         if !outcome.is_success() {
             self.log_registers();
         }
-        let Devices {
-            id,
-            mut stats,
-            files,
-            ..
-        } = self.dev;
+        let Devices { id, mut stats, files, .. } = self.dev;
         stats.file_bytes_read = files.bytes_read;
         stats.file_bytes_written = files.bytes_written;
-        GuestReport {
-            id,
-            image: image.to_path_buf(),
-            outcome,
-            run_time,
-            stats,
-        }
+        GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats }
     }
 
     /// `KVM_RUN` once, decoded.
@@ -350,18 +327,12 @@ impl<'c> Vm<'c> {
                 data[..size].copy_from_slice(&bytes[..size]);
                 Exit::Out { port, data, size }
             }
-            Ok(VcpuExit::IoIn(port, data)) => Exit::In {
-                port,
-                size: data.len().min(8),
-            },
+            Ok(VcpuExit::IoIn(port, data)) => Exit::In { port, size: data.len().min(8) },
             Ok(VcpuExit::Hlt) => Exit::Hlt,
             Ok(VcpuExit::Shutdown) => Exit::Shutdown,
             Ok(VcpuExit::InternalError) => Exit::InternalError,
             Ok(VcpuExit::FailEntry(reason, _cpu)) => Exit::FailEntry(reason),
-            Ok(VcpuExit::MmioRead(addr, data)) => Exit::MmioRead {
-                addr,
-                size: data.len(),
-            },
+            Ok(VcpuExit::MmioRead(addr, data)) => Exit::MmioRead { addr, size: data.len() },
             Ok(VcpuExit::MmioWrite(addr, bytes)) => {
                 let mut data = [0; 8];
                 let size = bytes.len().min(8);
@@ -485,18 +456,15 @@ impl<'c> Vm<'c> {
         }
         let ram = &self.dev.ram;
         let word = |i: u64| ram.read_u64(Gpa::new(regs.rsp.wrapping_add(i * 8)));
-        let frame = (0..7)
-            .map(word)
-            .collect::<Option<Vec<u64>>>()
-            .map(|w| ExceptionFrame {
-                vector: w[0],
-                error_code: w[1],
-                rip: w[2],
-                cs: w[3],
-                rflags: w[4],
-                rsp: w[5],
-                ss: w[6],
-            });
+        let frame = (0..7).map(word).collect::<Option<Vec<u64>>>().map(|w| ExceptionFrame {
+            vector: w[0],
+            error_code: w[1],
+            rip: w[2],
+            cs: w[3],
+            rflags: w[4],
+            rsp: w[5],
+            ss: w[6],
+        });
         let Some(frame) = frame else {
             return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
                 "exception report with its frame outside guest RAM".into(),

@@ -82,9 +82,7 @@ fn install_handler() -> io::Result<()> {
         // load and one atomic store) and lives for the whole program.
         match unsafe { libc::sigaction(kick_signal(), &action, ptr::null_mut()) } {
             0 => Ok(()),
-            _ => Err(io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EINVAL)),
+            _ => Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)),
         }
     });
     result.map_err(io::Error::from_raw_os_error)
@@ -147,10 +145,7 @@ impl Kicker {
         if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Kicker {
-            timer,
-            _this_thread: PhantomData,
-        })
+        Ok(Kicker { timer, _this_thread: PhantomData })
     }
 
     /// From now on, kicks stop the vCPU whose flag this is.
@@ -173,14 +168,9 @@ impl Kicker {
     pub(crate) fn kick_at(&self, when: Instant) -> io::Result<()> {
         // A zero it_value would disarm the timer: wait at least a nanosecond. Relative time:
         // the timer then expires no earlier than `when` (see the module's Note).
-        let wait = when
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_nanos(1));
+        let wait = when.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
         let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
+            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
             it_value: libc::timespec {
                 tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
                 tv_nsec: libc::c_long::from(wait.subsec_nanos()),
@@ -225,9 +215,7 @@ mod tests {
         // Aimed at another byte, a kick leaves the first alone.
         // SAFETY: as above.
         unsafe { kicker.aim(KickFlag(NonNull::from(&mut other))) };
-        kicker
-            .kick_at(Instant::now() + Duration::from_millis(2))
-            .expect("arm");
+        kicker.kick_at(Instant::now() + Duration::from_millis(2)).expect("arm");
         std::thread::sleep(Duration::from_millis(50));
         kicker.aim_at_nothing();
         drop(kicker);

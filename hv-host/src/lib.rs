@@ -308,13 +308,7 @@ impl Builder {
         if u32::try_from(self.images.len()).is_err() {
             return Err(ConfigError::TooManyGuests(self.images.len()));
         }
-        let plan = plan(
-            self.sched,
-            self.quantum,
-            self.weights,
-            self.timeout,
-            self.images.len(),
-        )?;
+        let plan = plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
         let layout = Layout::new(memory, page).with_devices(self.devices);
         let images = self
             .images
@@ -324,10 +318,7 @@ impl Builder {
         let mut shared = SharedFiles::default();
         for path in self.shared_files {
             let name = GuestName::parse(path.as_os_str().as_encoded_bytes()).map_err(|reason| {
-                ConfigError::SharedName {
-                    name: path.display().to_string(),
-                    reason,
-                }
+                ConfigError::SharedName { name: path.display().to_string(), reason }
             })?;
             match std::fs::File::open(&path).and_then(|f| f.metadata()) {
                 Ok(m) if m.is_file() => shared.insert(name, path),
@@ -344,14 +335,7 @@ impl Builder {
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
-        Ok(Hypervisor {
-            layout,
-            images,
-            shared: Arc::new(shared),
-            disk,
-            console,
-            plan,
-        })
+        Ok(Hypervisor { layout, images, shared: Arc::new(shared), disk, console, plan })
     }
 }
 
@@ -371,10 +355,7 @@ fn plan(
     }
     if let Some(w) = &weights {
         if w.len() != guests {
-            return Err(ConfigError::WeightCount {
-                weights: w.len(),
-                guests,
-            });
+            return Err(ConfigError::WeightCount { weights: w.len(), guests });
         }
         if let Some(guest) = w.iter().position(|&w| w == 0) {
             return Err(ConfigError::ZeroWeight { guest });
@@ -405,12 +386,7 @@ fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
     }
     let max = layout.max_image_size();
     if size > max {
-        return Err(ConfigError::ImageTooLarge {
-            path,
-            size,
-            max,
-            mib: layout.mem().mib(),
-        });
+        return Err(ConfigError::ImageTooLarge { path, size, max, mib: layout.mem().mib() });
     }
     Ok(Image { path, bytes })
 }
@@ -457,22 +433,8 @@ impl Hypervisor {
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
-        let Hypervisor {
-            layout,
-            images,
-            console,
-            shared,
-            plan,
-            disk,
-        } = self;
-        let run = Run {
-            kvm: &kvm,
-            layout,
-            console: &console,
-            shared,
-            disk,
-            sandbox,
-        };
+        let Hypervisor { layout, images, console, shared, plan, disk } = self;
+        let run = Run { kvm: &kvm, layout, console: &console, shared, disk, sandbox };
         if plan.mode == Sched::Single {
             return run.on_one_thread(&images, &plan);
         }
@@ -501,8 +463,7 @@ impl Hypervisor {
             Ok((0u32..)
                 .zip(handles.into_iter().zip(&images))
                 .map(|(id, (h, image))| {
-                    h.join()
-                        .unwrap_or_else(|_| not_started(id, image, thread_panicked()))
+                    h.join().unwrap_or_else(|_| not_started(id, image, thread_panicked()))
                 })
                 .collect())
         })
@@ -524,15 +485,7 @@ impl Run<'_> {
     fn vm(&self, id: u32, image: &Image) -> Result<guest::Vm<'_>, GuestError> {
         let files = files::FileTable::new(id, self.shared.clone(), self.sandbox.clone());
         let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone());
-        guest::Vm::new(
-            self.kvm,
-            id,
-            self.layout,
-            &image.bytes,
-            self.console,
-            files,
-            disk,
-        )
+        guest::Vm::new(self.kvm, id, self.layout, &image.bytes, self.console, files, disk)
     }
 
     /// `--sched single`: sets up every guest's VM on one new thread and schedules them there.

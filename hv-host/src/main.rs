@@ -170,12 +170,8 @@ fn main() -> ExitCode {
         // argh may spread one error over several lines ("Required options not provided:" and
         // then the options); the user gets it as one line.
         Err(early) => {
-            let reason: Vec<&str> = early
-                .output
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
+            let reason: Vec<&str> =
+                early.output.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
             return fail_usage(&reason.join(" "));
         }
     };
@@ -187,11 +183,7 @@ fn main() -> ExitCode {
         .page_size(cli.page)
         .prefix_ids(cli.prefix)
         .sched(cli.sched)
-        .devices(if cli.mmio {
-            DeviceIo::Mmio
-        } else {
-            DeviceIo::Ports
-        });
+        .devices(if cli.mmio { DeviceIo::Mmio } else { DeviceIo::Ports });
     if let Some(quantum) = cli.quantum_ms {
         builder = builder.quantum(quantum);
     }
@@ -229,11 +221,7 @@ fn main() -> ExitCode {
         eprintln!("{report}");
         ok = false;
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 #[cfg(test)]
@@ -248,9 +236,7 @@ mod tests {
     fn lists_run_to_the_next_option() {
         assert_eq!(
             expand(&["-g", "a", "b", "-m", "4", "--file", "x", "y", "-p", "2"]),
-            [
-                "-g", "a", "-g", "b", "-m", "4", "--file", "x", "--file", "y", "-p", "2"
-            ]
+            ["-g", "a", "-g", "b", "-m", "4", "--file", "x", "--file", "y", "-p", "2"]
         );
         assert_eq!(expand(&["-m", "4", "5"]), ["-m", "4", "5"]);
         assert_eq!(expand(&["-g"]), ["-g"]);

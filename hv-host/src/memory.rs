@@ -35,13 +35,8 @@ impl GuestRam {
     /// Maps zeroed RAM for `layout` (anonymous and lazily backed: untouched pages cost nothing).
     pub(crate) fn new(layout: Layout) -> Result<Self, MemoryError> {
         let size = layout.ram_size();
-        let mem =
-            GuestMemoryMmap::from_ranges(&[(GuestAddress(0), size as usize)]).map_err(|e| {
-                MemoryError::Map {
-                    size,
-                    reason: format!("{e:?}"),
-                }
-            })?;
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), size as usize)])
+            .map_err(|e| MemoryError::Map { size, reason: format!("{e:?}") })?;
         Ok(GuestRam { mem, layout })
     }
 
@@ -53,9 +48,7 @@ impl GuestRam {
     /// Host address of guest address 0 (for the KVM memory slot and `gvaToHva`).
     pub(crate) fn host_base(&self) -> u64 {
         // The range was mapped in `new`, so address 0 is always in it.
-        self.mem
-            .get_host_address(GuestAddress(0))
-            .map_or(0, |p| p as u64)
+        self.mem.get_host_address(GuestAddress(0)).map_or(0, |p| p as u64)
     }
 
     /// Checks a guest-supplied buffer: it must lie wholly in user memory.
@@ -68,17 +61,13 @@ impl GuestRam {
     /// Copies a checked range out of guest memory.
     pub(crate) fn read_range(&self, range: GuestRange, buf: &mut [u8]) -> Result<(), Errno> {
         debug_assert_eq!(buf.len() as u64, range.len());
-        self.mem
-            .read_slice(buf, GuestAddress(range.start().as_u64()))
-            .map_err(|_| Errno::Efault)
+        self.mem.read_slice(buf, GuestAddress(range.start().as_u64())).map_err(|_| Errno::Efault)
     }
 
     /// Copies bytes into a checked range of guest memory.
     pub(crate) fn write_range(&self, range: GuestRange, buf: &[u8]) -> Result<(), Errno> {
         debug_assert_eq!(buf.len() as u64, range.len());
-        self.mem
-            .write_slice(buf, GuestAddress(range.start().as_u64()))
-            .map_err(|_| Errno::Efault)
+        self.mem.write_slice(buf, GuestAddress(range.start().as_u64())).map_err(|_| Errno::Efault)
     }
 
     /// Fills a checked range from `file` (straight into guest memory, no bounce buffer), until
@@ -92,10 +81,7 @@ impl GuestRam {
         let mut done = 0u64;
         while done < range.len() {
             let at = GuestAddress(range.start().as_u64() + done);
-            match self
-                .mem
-                .read_volatile_from(at, file, (range.len() - done) as usize)
-            {
+            match self.mem.read_volatile_from(at, file, (range.len() - done) as usize) {
                 Ok(0) => break,
                 Ok(n) => done += n as u64,
                 Err(e) if done == 0 => return Err(io_error(e)),
@@ -112,11 +98,7 @@ impl GuestRam {
         file: &mut std::fs::File,
     ) -> std::io::Result<()> {
         self.mem
-            .write_all_volatile_to(
-                GuestAddress(range.start().as_u64()),
-                file,
-                range.len() as usize,
-            )
+            .write_all_volatile_to(GuestAddress(range.start().as_u64()), file, range.len() as usize)
             .map_err(io_error)
     }
 
@@ -146,9 +128,7 @@ impl GuestRam {
         use hv_core::proto::hv_page::{SCRATCH_OFFSET, SCRATCH_SIZE};
         let at = self.layout.hv_page().as_u64() + SCRATCH_OFFSET;
         let len = text.len().min(SCRATCH_SIZE as usize - 1);
-        let _ = self
-            .mem
-            .write_slice(&text.as_bytes()[..len], GuestAddress(at));
+        let _ = self.mem.write_slice(&text.as_bytes()[..len], GuestAddress(at));
         let _ = self.mem.write_obj(0u8, GuestAddress(at + len as u64));
         at
     }
@@ -160,11 +140,7 @@ impl GuestRam {
         loop {
             let at = addr.checked_add(out.len() as u64).ok_or(Errno::Efault)?;
             // Read up to the end of user memory, a chunk at a time, never past it.
-            let room = self
-                .layout
-                .user_end()
-                .saturating_sub(at)
-                .min(chunk.len() as u64);
+            let room = self.layout.user_end().saturating_sub(at).min(chunk.len() as u64);
             if room == 0 {
                 return Err(Errno::Efault);
             }
@@ -174,11 +150,7 @@ impl GuestRam {
             match buf.iter().position(|&b| b == 0) {
                 Some(nul) => {
                     out.extend_from_slice(&buf[..nul]);
-                    return if out.len() as u64 > max {
-                        Err(Errno::Einval)
-                    } else {
-                        Ok(out)
-                    };
+                    return if out.len() as u64 > max { Err(Errno::Einval) } else { Ok(out) };
                 }
                 None => out.extend_from_slice(buf),
             }
@@ -193,10 +165,7 @@ impl GuestRam {
         let base = self.mailbox();
         let mut args = [0u64; 6];
         for (i, a) in args.iter_mut().enumerate() {
-            *a = self
-                .mem
-                .read_obj(GuestAddress(base.0 + i as u64 * 8))
-                .unwrap_or(0);
+            *a = self.mem.read_obj(GuestAddress(base.0 + i as u64 * 8)).unwrap_or(0);
         }
         args
     }
@@ -205,14 +174,12 @@ impl GuestRam {
     pub(crate) fn write_result(&self, ret: i64, ret2: u64) {
         let base = self.mailbox().0;
         // The mailbox is inside RAM by construction of the layout; a failure here is impossible.
-        let _ = self.mem.write_obj(
-            ret,
-            GuestAddress(base + core::mem::offset_of!(Mailbox, ret) as u64),
-        );
-        let _ = self.mem.write_obj(
-            ret2,
-            GuestAddress(base + core::mem::offset_of!(Mailbox, ret2) as u64),
-        );
+        let _ = self
+            .mem
+            .write_obj(ret, GuestAddress(base + core::mem::offset_of!(Mailbox, ret) as u64));
+        let _ = self
+            .mem
+            .write_obj(ret2, GuestAddress(base + core::mem::offset_of!(Mailbox, ret2) as u64));
     }
 }
 
@@ -229,8 +196,6 @@ impl PhysMem for GuestRam {
     }
 
     fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
-        self.mem
-            .write_obj(value, GuestAddress(gpa.as_u64()))
-            .is_ok()
+        self.mem.write_obj(value, GuestAddress(gpa.as_u64())).is_ok()
     }
 }

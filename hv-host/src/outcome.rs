@@ -235,13 +235,7 @@ pub struct GuestReport {
 
 impl fmt::Display for GuestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "guest {} ({}): {}",
-            self.id,
-            self.image.display(),
-            self.outcome
-        )
+        write!(f, "guest {} ({}): {}", self.id, self.image.display(), self.outcome)
     }
 }
 
@@ -251,36 +245,13 @@ mod tests {
 
     #[test]
     fn page_fault_reads_like_a_sentence() {
-        let fault = Fault {
-            vector: 14,
-            error_code: 0x6,
-            rip: 0x1a2f,
-            address: 0x4000_0000,
-            cpl: 3,
-        };
-        assert_eq!(
-            fault.to_string(),
-            "page fault writing 0x40000000 at rip 0x1a2f"
-        );
-        let ud = Fault {
-            vector: 6,
-            error_code: 0,
-            rip: 0x10,
-            address: 0,
-            cpl: 3,
-        };
+        let fault =
+            Fault { vector: 14, error_code: 0x6, rip: 0x1a2f, address: 0x4000_0000, cpl: 3 };
+        assert_eq!(fault.to_string(), "page fault writing 0x40000000 at rip 0x1a2f");
+        let ud = Fault { vector: 6, error_code: 0, rip: 0x10, address: 0, cpl: 3 };
         assert_eq!(ud.to_string(), "invalid opcode at rip 0x10");
-        let gp = Fault {
-            vector: 13,
-            error_code: 0x18,
-            rip: 0x20,
-            address: 0,
-            cpl: 3,
-        };
-        assert_eq!(
-            gp.to_string(),
-            "general protection fault (error code 0x18) at rip 0x20"
-        );
+        let gp = Fault { vector: 13, error_code: 0x18, rip: 0x20, address: 0, cpl: 3 };
+        assert_eq!(gp.to_string(), "general protection fault (error code 0x18) at rip 0x20");
     }
 
     #[test]
@@ -289,25 +260,14 @@ mod tests {
         assert!(Outcome::Exited(0).is_success());
         assert!(!Outcome::Exited(1).is_success());
         assert!(!Outcome::Panicked("x".into()).is_success());
-        assert!(
-            !Outcome::TimedOut {
-                after: Duration::from_secs(1)
-            }
-            .is_success()
-        );
+        assert!(!Outcome::TimedOut { after: Duration::from_secs(1) }.is_success());
     }
 
     #[test]
     fn timeouts_read_in_seconds() {
         let after = Duration::from_millis(2000);
-        assert_eq!(
-            Outcome::TimedOut { after }.to_string(),
-            "timed out after 2.0 s"
-        );
+        assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 2.0 s");
         let after = Duration::from_millis(1500);
-        assert_eq!(
-            Outcome::TimedOut { after }.to_string(),
-            "timed out after 1.5 s"
-        );
+        assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 1.5 s");
     }
 }

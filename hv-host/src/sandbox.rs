@@ -102,12 +102,7 @@ fn is_symlink(dir: &OwnedFd, name: &str) -> bool {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: valid descriptor, C string and output buffer; the buffer is read only on success.
     let r = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
+        libc::fstatat(dir.as_raw_fd(), c.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW)
     };
     // SAFETY: fstatat succeeded, so it filled the buffer.
     r == 0 && (unsafe { st.assume_init() }.st_mode & libc::S_IFMT) == libc::S_IFLNK
@@ -125,12 +120,8 @@ impl Sandbox {
         let dir = CString::new(dir.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         // SAFETY: `dir` is a valid C string; the descriptor returned is owned below.
-        let fd = unsafe {
-            libc::open(
-                dir.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
+        let fd =
+            unsafe { libc::open(dir.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -151,12 +142,7 @@ impl Sandbox {
         let mut parent = None;
         for component in dirs.into_iter().flat_map(|d| d.split('/')) {
             let at = parent.as_ref().unwrap_or(&self.dir);
-            let dir = openat(
-                at,
-                component,
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                0,
-            );
+            let dir = openat(at, component, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0);
             parent = Some(dir.map_err(|e| match e.raw_os_error() {
                 // O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR; say what it is.
                 Some(libc::ENOTDIR) if is_symlink(at, component) => {
@@ -212,9 +198,6 @@ mod tests {
         assert_eq!(n("a\0b"), Err(Errno::Einval));
         assert_eq!(n(&"x".repeat(255)).map(|s| s.len()), Ok(255));
         assert_eq!(n(&"x".repeat(256)), Err(Errno::Enametoolong));
-        assert_eq!(
-            GuestName::parse(b"a.txt").unwrap().local(12),
-            "a.txt.local12"
-        );
+        assert_eq!(GuestName::parse(b"a.txt").unwrap().local(12), "a.txt.local12");
     }
 }

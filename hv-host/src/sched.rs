@@ -228,8 +228,7 @@ impl Scheduler {
         };
         let used = vm.stats().cpu_time;
         let step = vm.step();
-        self.fair
-            .charge(i, vm.stats().cpu_time.saturating_sub(used));
+        self.fair.charge(i, vm.stats().cpu_time.saturating_sub(used));
         match step {
             Step::Continue => None,
             Step::Preempted => {
@@ -253,8 +252,7 @@ impl Scheduler {
         // dropped, with this scheduler, before `guests`.
         unsafe { self.kicker.aim(vm.kick_flag()) };
         self.turn = Some((i, end));
-        self.kicker
-            .kick_at(self.deadline.map_or(end, |d| d.min(end)))?;
+        self.kicker.kick_at(self.deadline.map_or(end, |d| d.min(end)))?;
         Ok(end)
     }
 
@@ -288,10 +286,7 @@ struct Fair {
 impl Fair {
     /// A policy for `weights.len()` guests, none of which has run yet.
     fn new(weights: &[u32]) -> Fair {
-        Fair {
-            used: vec![Duration::ZERO; weights.len()],
-            weights: weights.to_vec(),
-        }
+        Fair { used: vec![Duration::ZERO; weights.len()], weights: weights.to_vec() }
     }
 
     /// Guest `i` ran for `time`.
@@ -302,18 +297,14 @@ impl Fair {
     /// `used[a] / weights[a]` against `used[b] / weights[b]`, exactly (cross-multiplied).
     fn compare(&self, a: usize, b: usize) -> Ordering {
         let scaled = |i: usize, by: usize| {
-            self.used[i]
-                .as_nanos()
-                .saturating_mul(u128::from(self.weights[by]))
+            self.used[i].as_nanos().saturating_mul(u128::from(self.weights[by]))
         };
         scaled(a, b).cmp(&scaled(b, a))
     }
 
     /// The guest to run next among those `runnable` says yes to; ties go to the lowest index.
     fn pick(&self, runnable: impl Fn(usize) -> bool) -> Option<usize> {
-        (0..self.used.len())
-            .filter(|&i| runnable(i))
-            .min_by(|&a, &b| self.compare(a, b))
+        (0..self.used.len()).filter(|&i| runnable(i)).min_by(|&a, &b| self.compare(a, b))
     }
 }
 
@@ -330,10 +321,7 @@ mod tests {
             fair.charge(i, quantum);
         }
         let total: f64 = fair.used.iter().map(Duration::as_secs_f64).sum();
-        fair.used
-            .iter()
-            .map(|u| (u.as_secs_f64() * 100.0 / total * 10.0).round() / 10.0)
-            .collect()
+        fair.used.iter().map(|u| (u.as_secs_f64() * 100.0 / total * 10.0).round() / 10.0).collect()
     }
 
     #[test]

@@ -196,9 +196,6 @@ mod tests {
         s.count(ExitKind::Hlt);
         assert_eq!(s.total(), 5);
         assert_eq!(s.exceptions, 1);
-        assert!(
-            s.by_type_text()
-                .starts_with("IO in: 1\nIO out: 3\nHLT: 1\n")
-        );
+        assert!(s.by_type_text().starts_with("IO in: 1\nIO out: 3\nHLT: 1\n"));
     }
 }

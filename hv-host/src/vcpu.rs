@@ -68,11 +68,7 @@ pub fn load_entry_state(vcpu: &VcpuFd, layout: Layout) -> Result<(), kvm_ioctls:
     let _ = KERNEL_CODE_INDEX; // the IDT gates name it; the CPU loads it on an exception
     vcpu.set_sregs(&sregs)?;
 
-    vcpu.set_fpu(&kvm_fpu {
-        fcw: FCW_DEFAULT,
-        mxcsr: MXCSR_DEFAULT,
-        ..Default::default()
-    })?;
+    vcpu.set_fpu(&kvm_fpu { fcw: FCW_DEFAULT, mxcsr: MXCSR_DEFAULT, ..Default::default() })?;
 
     vcpu.set_regs(&kvm_regs {
         rip: entry.rip,

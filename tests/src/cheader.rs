@@ -94,13 +94,7 @@ fn wire_enum<E: Copy>(
     value: fn(E) -> u8,
 ) -> Vec<Define> {
     all.iter()
-        .map(|&e| {
-            Define::new(
-                format!("{prefix}{}", name(e)),
-                format!("0x{:02X}", value(e)),
-                "",
-            )
-        })
+        .map(|&e| Define::new(format!("{prefix}{}", name(e)), format!("0x{:02X}", value(e)), ""))
         .collect()
 }
 
@@ -181,21 +175,13 @@ fn struct_decl(out: &mut String, doc: &str, c_name: &str, size: usize, fields: &
     comment(out, doc);
     let _ = writeln!(out, "struct {c_name} {{");
     for f in fields {
-        let _ = writeln!(
-            out,
-            "    {:width$} /* {} */",
-            format!("{};", f.decl),
-            f.comment
-        );
+        let _ = writeln!(out, "    {:width$} /* {} */", format!("{};", f.decl), f.comment);
     }
     out.push_str("};\n");
     let _ = writeln!(out, "HV_ABI_ASSERT(sizeof(struct {c_name}) == {size});");
     for f in fields {
-        let _ = writeln!(
-            out,
-            "HV_ABI_ASSERT(offsetof(struct {c_name}, {}) == {});",
-            f.name, f.offset
-        );
+        let _ =
+            writeln!(out, "HV_ABI_ASSERT(offsetof(struct {c_name}, {}) == {});", f.name, f.offset);
     }
     out.push('\n');
 }
@@ -234,11 +220,7 @@ pub fn generate() -> String {
         &mut out,
         "Version of this ABI. A guest announces it at start-up (HV_HC_ABI_VERSION); the host \
          ends a guest built for another version.",
-        &[Define::new(
-            "HV_ABI_VERSION",
-            hv_core::ABI_VERSION.to_string(),
-            "",
-        )],
+        &[Define::new("HV_ABI_VERSION", hv_core::ABI_VERSION.to_string(), "")],
     );
 
     defines(
@@ -307,19 +289,13 @@ pub fn generate() -> String {
     defines(
         &mut out,
         "Open modes: HV_FILE_OPEN's args[2].",
-        &wire_enum(OpenMode::ALL, OpenMode::C_PREFIX, OpenMode::c_name, |m| {
-            m as u8
-        }),
+        &wire_enum(OpenMode::ALL, OpenMode::C_PREFIX, OpenMode::c_name, |m| m as u8),
     );
     defines(
         &mut out,
         "Limits of the file service.",
         &[
-            Define::new(
-                "HV_MAX_NAME",
-                MAX_NAME.to_string(),
-                "longest file name, in bytes",
-            ),
+            Define::new("HV_MAX_NAME", MAX_NAME.to_string(), "longest file name, in bytes"),
             Define::new(
                 "HV_MAX_OPEN_FILES",
                 MAX_OPEN_FILES.to_string(),

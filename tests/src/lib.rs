@@ -15,10 +15,7 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// Where the release build of the host and the guests lands.
@@ -35,14 +32,7 @@ fn build_all() -> &'static PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(root())
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "hv-host",
-                "-p",
-                "guest-examples",
-            ])
+            .args(["build", "--release", "-p", "hv-host", "-p", "guest-examples"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build --release failed");

@@ -16,9 +16,7 @@ fn hello_three_guests() {
     assert_eq!(r.code, Some(0), "{r:?}");
     for id in 0..3 {
         assert!(
-            r.stdout.contains(&format!(
-                "Hello from guest {id}! 4 MiB of RAM, 2048 KiB pages.\n"
-            )),
+            r.stdout.contains(&format!("Hello from guest {id}! 4 MiB of RAM, 2048 KiB pages.\n")),
             "{r:?}"
         );
     }
@@ -34,14 +32,7 @@ fn memtest_maps_all_ram_in_all_six_configurations() {
     let memtest = guest("memtest");
     for mib in [2u64, 4, 8] {
         for page in [2u64, 4] {
-            let r = run(&[
-                "-m",
-                &mib.to_string(),
-                "-p",
-                &page.to_string(),
-                "-g",
-                s(&memtest),
-            ]);
+            let r = run(&["-m", &mib.to_string(), "-p", &page.to_string(), "-g", s(&memtest)]);
             assert_eq!(r.code, Some(0), "-m {mib} -p {page}: {r:?}");
             let page_kib = if page == 2 { 2048 } else { 4 };
             let want = format!("({mib} MiB RAM, {page_kib} KiB pages): ok\n");
@@ -77,11 +68,7 @@ fn eight_guests_lines_stay_whole() {
         } else {
             format!("[{id}] Hello from guest {id}! 8 MiB of RAM, 4 KiB pages.")
         };
-        assert_eq!(
-            lines.iter().filter(|l| l.starts_with(&want)).count(),
-            1,
-            "{want}: {r:?}"
-        );
+        assert_eq!(lines.iter().filter(|l| l.starts_with(&want)).count(), 1, "{want}: {r:?}");
     }
 }
 
@@ -95,10 +82,7 @@ fn echo_reads_stdin_to_end_of_input() {
     let input: Vec<u8> = b"hello, world\nsecond line\n\xffbyte\nno newline".to_vec();
     let r = run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&echo)], &input);
     assert_eq!(r.code, Some(0), "{r:?}");
-    assert_eq!(
-        r.stdout.as_bytes(),
-        b"HELLO, WORLD\nSECOND LINE\n\xef\xbf\xbdBYTE\nNO NEWLINE"
-    );
+    assert_eq!(r.stdout.as_bytes(), b"HELLO, WORLD\nSECOND LINE\n\xef\xbf\xbdBYTE\nNO NEWLINE");
 }
 
 #[test]
@@ -106,28 +90,11 @@ fn fault_panic_and_status_are_reported_while_others_finish() {
     if !kvm_or_skip("fault_panic_and_status_are_reported_while_others_finish") {
         return;
     }
-    let (fault, panic, status, spin) = (
-        guest("fault"),
-        guest("panic"),
-        guest("status"),
-        guest("spin"),
-    );
-    let r = run(&[
-        "-m",
-        "2",
-        "-p",
-        "2",
-        "-g",
-        s(&fault),
-        s(&panic),
-        s(&status),
-        s(&spin),
-    ]);
+    let (fault, panic, status, spin) =
+        (guest("fault"), guest("panic"), guest("status"), guest("spin"));
+    let r = run(&["-m", "2", "-p", "2", "-g", s(&fault), s(&panic), s(&status), s(&spin)]);
     assert_eq!(r.code, Some(1), "{r:?}");
-    assert!(
-        r.stdout.contains("spin: guest 3 done"),
-        "the healthy guest finished: {r:?}"
-    );
+    assert!(r.stdout.contains("spin: guest 3 done"), "the healthy guest finished: {r:?}");
     let err: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(err.len(), 3, "one line per failed guest: {r:?}");
     assert!(
@@ -144,10 +111,7 @@ fn fault_panic_and_status_are_reported_while_others_finish() {
             s(&panic)
         )
     );
-    assert_eq!(
-        err[2],
-        format!("guest 2 ({}): exited with status 3", s(&status))
-    );
+    assert_eq!(err[2], format!("guest 2 ({}): exited with status 3", s(&status)));
     // What a guest printed before it failed is not lost.
     assert!(r.stdout.contains("about to write to 0x40000000\n"));
     assert!(r.stdout.contains("about to panic\n"));
@@ -165,10 +129,7 @@ fn registers_are_logged_at_debug() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("guest 0 registers: rip=0x") && err.contains("cr2=0x40000000"),
-        "{err}"
-    );
+    assert!(err.contains("guest 0 registers: rip=0x") && err.contains("cr2=0x40000000"), "{err}");
 }
 
 #[test]
@@ -178,18 +139,10 @@ fn seed_style_hlt_ends_a_guest_normally() {
     }
     let dir = Scratch::new("hlt");
     // out 0xE9 'A'; out 0xE9 '\n'; hlt — a seed guest at its smallest, in ring 3.
-    let img = dir.write(
-        "hlt.img",
-        &[
-            0x66, 0xBA, 0xE9, 0x00, 0xB0, b'A', 0xEE, 0xB0, b'\n', 0xEE, 0xF4,
-        ],
-    );
+    let img =
+        dir.write("hlt.img", &[0x66, 0xBA, 0xE9, 0x00, 0xB0, b'A', 0xEE, 0xB0, b'\n', 0xEE, 0xF4]);
     let r = run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&img)], b"");
-    assert_eq!(
-        (r.code, r.stdout.as_str(), r.stderr.as_str()),
-        (Some(0), "A\n", ""),
-        "{r:?}"
-    );
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (Some(0), "A\n", ""), "{r:?}");
 }
 
 #[test]
@@ -200,27 +153,15 @@ fn hostile_machine_code_is_reported_not_fatal() {
     let dir = Scratch::new("hostile");
     let cases: [(&str, &[u8], &str); 6] = [
         ("ud2.img", &[0x0F, 0x0B], "invalid opcode at rip 0x0"),
-        (
-            "div0.img",
-            &[0x31, 0xC9, 0xF7, 0xF1],
-            "divide error at rip 0x2",
-        ),
+        ("div0.img", &[0x31, 0xC9, 0xF7, 0xF1], "divide error at rip 0x2"),
         // mov rax, 0x40000000; jmp rax
         (
             "jump.img",
             &[0x48, 0xB8, 0, 0, 0, 0x40, 0, 0, 0, 0, 0xFF, 0xE0],
             "page fault fetching 0x40000000 at rip 0x40000000",
         ),
-        (
-            "port.img",
-            &[0x66, 0xBA, 0x34, 0x12, 0xEE],
-            "out of 1 byte(s) on unknown port 0x1234",
-        ),
-        (
-            "forged.img",
-            &[0x66, 0xBA, 0x01, 0x05, 0xEE],
-            "wrote to the exception port from ring 3",
-        ),
+        ("port.img", &[0x66, 0xBA, 0x34, 0x12, 0xEE], "out of 1 byte(s) on unknown port 0x1234"),
+        ("forged.img", &[0x66, 0xBA, 0x01, 0x05, 0xEE], "wrote to the exception port from ring 3"),
         (
             "wide.img",
             &[0x66, 0xBA, 0xE9, 0x00, 0x66, 0xEF],
@@ -230,21 +171,10 @@ fn hostile_machine_code_is_reported_not_fatal() {
     let hello = guest("hello");
     for (name, code, want) in cases {
         let img = dir.write(name, code);
-        let r = run_in(
-            dir.path(),
-            &["-m", "2", "-p", "4", "-g", s(&img), s(&hello)],
-            b"",
-        );
+        let r = run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&img), s(&hello)], b"");
         assert_eq!(r.code, Some(1), "{name}: {r:?}");
-        assert_eq!(
-            r.stderr.trim_end(),
-            format!("guest 0 ({}): {want}", s(&img)),
-            "{name}"
-        );
-        assert!(
-            r.stdout.contains("Hello from guest 1!"),
-            "{name}: the other guest ran: {r:?}"
-        );
+        assert_eq!(r.stderr.trim_end(), format!("guest 0 ({}): {want}", s(&img)), "{name}");
+        assert!(r.stdout.contains("Hello from guest 1!"), "{name}: the other guest ran: {r:?}");
     }
 }
 
@@ -272,19 +202,8 @@ fn console_keeps_program_order_across_coalesced_and_exiting_writes() {
         return;
     }
     let dir = Scratch::new("interleave");
-    let r = run_in(
-        dir.path(),
-        &[
-            "-m",
-            "2",
-            "-p",
-            "4",
-            "--stats",
-            "-g",
-            s(&guest("interleave")),
-        ],
-        b"",
-    );
+    let r =
+        run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&guest("interleave"))], b"");
     assert_eq!(r.code, Some(0), "{r:?}");
     let mut want = String::new();
     for i in 0..2000u32 {
@@ -300,21 +219,10 @@ fn console_keeps_program_order_across_coalesced_and_exiting_writes() {
     assert_eq!(r.stdout, want);
     assert_eq!(dir.read("interleave.txt.local0"), vec![b'f'; 666]);
     // Past the first 256 byte-wise writes, the console port stops exiting on every byte.
-    let kinds = r
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("guest 0 exits by kind: "))
-        .unwrap();
-    let console: u64 = kinds
-        .split(", ")
-        .find_map(|k| k.strip_prefix("out console: "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        console < 600,
-        "{console} console exits for 2040 byte-wise writes: {kinds}"
-    );
+    let kinds = r.stderr.lines().find_map(|l| l.strip_prefix("guest 0 exits by kind: ")).unwrap();
+    let console: u64 =
+        kinds.split(", ").find_map(|k| k.strip_prefix("out console: ")).unwrap().parse().unwrap();
+    assert!(console < 600, "{console} console exits for 2040 byte-wise writes: {kinds}");
 }
 
 #[test]
@@ -342,10 +250,7 @@ fn coalesced_output_is_not_held_back_while_a_guest_computes() {
     // The first ~256 bytes exit one by one; the rest of the ten lines go through the ring. The
     // last of them must come out while the guest computes, well before it ends.
     let (last, last_at) = &lines[9];
-    assert_eq!(
-        last,
-        "printed byte by byte before a long computation: line 9"
-    );
+    assert_eq!(last, "printed byte by byte before a long computation: line 9");
     assert!(
         ended_at > *last_at + Duration::from_millis(300),
         "line 9 after {last_at:?}, end after {ended_at:?}: output was held back"

@@ -20,18 +20,14 @@ const OPT_LEVELS: [&str; 2] = ["-O2", "-O0"];
 /// Builds `guest-examples/c/<name>.c` at every optimisation level: `(level, image)` pairs.
 fn build_example(name: &str, dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let source = root().join(format!("guest-examples/c/{name}.c"));
-    OPT_LEVELS
-        .map(|opt| (opt, build_c(std::slice::from_ref(&source), opt, dir, name)))
-        .to_vec()
+    OPT_LEVELS.map(|opt| (opt, build_c(std::slice::from_ref(&source), opt, dir, name))).to_vec()
 }
 
 /// Writes `source` into `dir` as `<name>.c` and builds it at every optimisation level.
 fn build_source(name: &str, source: &str, dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let path = dir.join(format!("{name}.c"));
     std::fs::write(&path, source).unwrap();
-    OPT_LEVELS
-        .map(|opt| (opt, build_c(std::slice::from_ref(&path), opt, dir, name)))
-        .to_vec()
+    OPT_LEVELS.map(|opt| (opt, build_c(std::slice::from_ref(&path), opt, dir, name))).to_vec()
 }
 
 /// Runs one guest image with 2 MiB of RAM and 4 KiB pages in `dir`.
@@ -50,11 +46,7 @@ fn c_hello_three_guests() {
     }
     for (opt, image) in &images {
         let img = s(image);
-        let r = run_in(
-            scratch.path(),
-            &["-m", "4", "-p", "2", "-g", img, img, img],
-            b"",
-        );
+        let r = run_in(scratch.path(), &["-m", "4", "-p", "2", "-g", img, img, img], b"");
         assert_eq!(r.code, Some(0), "{opt}: {r:?}");
         assert_eq!(r.stderr, "", "{opt}");
         // The guests run concurrently, so their lines come in any order.
@@ -62,11 +54,7 @@ fn c_hello_three_guests() {
         lines.sort_unstable();
         assert_eq!(
             lines,
-            [
-                "Hello from C guest 0!",
-                "Hello from C guest 1!",
-                "Hello from C guest 2!"
-            ],
+            ["Hello from C guest 0!", "Hello from C guest 1!", "Hello from C guest 2!"],
             "{opt}: {r:?}"
         );
         assert!(r.stdout.ends_with('\n'), "{opt}: {r:?}");
@@ -147,10 +135,8 @@ const char *greeting(void)
 }
 "#,
     );
-    let orders = [
-        ("main-first", [main_c.clone(), other_c.clone()]),
-        ("other-first", [other_c, main_c]),
-    ];
+    let orders =
+        [("main-first", [main_c.clone(), other_c.clone()]), ("other-first", [other_c, main_c])];
     let mut images = Vec::new();
     for (order, sources) in &orders {
         for opt in OPT_LEVELS {
@@ -261,11 +247,7 @@ fn c_files_copies_upper_cased() {
         assert_eq!(r.stderr, "", "{opt}");
         // A file a guest creates is local to it: the host names it with the seed's
         // ".local<ID>" suffix, and leaves the shared input untouched.
-        assert_eq!(
-            scratch.read("output.txt.local0"),
-            input.to_ascii_uppercase(),
-            "{opt}"
-        );
+        assert_eq!(scratch.read("output.txt.local0"), input.to_ascii_uppercase(), "{opt}");
         assert_eq!(scratch.read("input.txt"), input, "{opt}");
     }
 }

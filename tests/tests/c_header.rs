@@ -35,14 +35,10 @@ fn hv_abi_h_matches_hv_core() {
 fn linker_script_image_limit_matches_layout() {
     const NEEDLE: &str = "ASSERT(_end <= ";
     let script = std::fs::read_to_string(root().join("linker/guest.ld")).unwrap();
-    let start = script
-        .find(NEEDLE)
-        .expect("linker/guest.ld asserts `_end <= LIMIT`")
-        + NEEDLE.len();
-    let literal: String = script[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
+    let start =
+        script.find(NEEDLE).expect("linker/guest.ld asserts `_end <= LIMIT`") + NEEDLE.len();
+    let literal: String =
+        script[start..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
     let hex = literal
         .strip_prefix("0x")
         .or_else(|| literal.strip_prefix("0X"))

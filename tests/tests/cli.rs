@@ -9,14 +9,8 @@ fn refused(args: &[&str], what: &str) {
     assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{args:?}: {r:?}");
-    assert!(
-        lines[0].starts_with("hv-host: ") && lines[0].contains(what),
-        "{args:?}: {r:?}"
-    );
-    assert!(
-        lines[1].starts_with("Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE..."),
-        "{r:?}"
-    );
+    assert!(lines[0].starts_with("hv-host: ") && lines[0].contains(what), "{args:?}: {r:?}");
+    assert!(lines[1].starts_with("Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE..."), "{r:?}");
     assert_eq!(r.stdout, "");
 }
 
@@ -28,10 +22,7 @@ fn bad_command_lines_are_refused() {
     refused(&["-m", "4", "-g", h], "page");
     refused(&["-m", "4", "-p", "4"], "no guest image");
     refused(&["-m", "3", "-p", "4", "-g", h], "invalid memory size '3'");
-    refused(
-        &["-m", "four", "-p", "4", "-g", h],
-        "invalid memory size 'four'",
-    );
+    refused(&["-m", "four", "-p", "4", "-g", h], "invalid memory size 'four'");
     refused(&["-m", "4", "-p", "8", "-g", h], "invalid page size '8'");
     refused(&["-m", "4", "-p", "4", "-g", h, "--bogus"], "--bogus");
     refused(&["-m", "4", "-p", "4", "-g"], "-g");
@@ -48,16 +39,10 @@ fn empty_and_oversized_images_are_refused() {
     let empty = dir.write("empty.img", b"");
     refused(&["-m", "2", "-p", "4", "-g", s(&empty)], "is empty");
     let big = dir.write("big.img", &vec![0x90; 2 << 20]);
-    refused(
-        &["-m", "2", "-p", "4", "-g", s(&big)],
-        "at most 1966080 fit in 2 MiB",
-    );
+    refused(&["-m", "2", "-p", "4", "-g", s(&big)], "at most 1966080 fit in 2 MiB");
     // One bad image refuses the whole run, before any guest starts.
     let hello = guest("hello");
-    refused(
-        &["-m", "2", "-p", "4", "-g", s(&hello), s(&big)],
-        "big.img is 2097152 bytes",
-    );
+    refused(&["-m", "2", "-p", "4", "-g", s(&hello), s(&big)], "big.img is 2097152 bytes");
 }
 
 #[test]
@@ -68,10 +53,7 @@ fn shared_files_are_checked_before_start() {
     let run_here = |args: &[&str]| run_in(dir.path(), args, b"");
     let r = run_here(&["-m", "2", "-p", "4", "-g", s(&hello), "-f", "missing.txt"]);
     assert_eq!(r.code, Some(2), "{r:?}");
-    assert!(
-        r.stderr.contains("cannot read shared file missing.txt"),
-        "{r:?}"
-    );
+    assert!(r.stderr.contains("cannot read shared file missing.txt"), "{r:?}");
     let r = run_here(&["-m", "2", "-p", "4", "-g", s(&hello), "-f", "../ok.txt"]);
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stderr.contains("shared file \"../ok.txt\""), "{r:?}");
@@ -83,13 +65,7 @@ fn shared_files_are_checked_before_start() {
 fn help_explains_every_flag() {
     let r = run(&["--help"]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    for flag in [
-        "-m, --memory",
-        "-p, --page",
-        "-g, --guest",
-        "-f, --file",
-        "--prefix",
-    ] {
+    for flag in ["-m, --memory", "-p, --page", "-g, --guest", "-f, --file", "--prefix"] {
         assert!(r.stdout.contains(flag), "{flag}: {}", r.stdout);
     }
 }

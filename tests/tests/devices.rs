@@ -38,9 +38,7 @@ const CHECK_LINES: [&str; 9] = [
 /// is `guest-examples/src/bin/disk.rs`'s).
 fn after_disk_example() -> Vec<u8> {
     const PATTERN: &[u8] = b"hv disk check: the quick brown fox jumps over the lazy dog\n";
-    (0..DISK_SIZE)
-        .map(|o| PATTERN[(o + 7) % PATTERN.len()])
-        .collect()
+    (0..DISK_SIZE).map(|o| PATTERN[(o + 7) % PATTERN.len()]).collect()
 }
 
 /// Runs the disk example on `guests` guests with `args`, and checks every line each printed
@@ -64,11 +62,7 @@ fn disk_example(test: &str, args: &[&str], guests: usize) {
     want.extend(CHECK_LINES);
     for id in 0..guests {
         let prefix = format!("[{id}] ");
-        let lines: Vec<&str> = r
-            .stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix(&prefix))
-            .collect();
+        let lines: Vec<&str> = r.stdout.lines().filter_map(|l| l.strip_prefix(&prefix)).collect();
         assert_eq!(lines, want, "guest {id}: {r:?}");
         assert_eq!(
             dir.read(&format!("disk.img.local{id}")),
@@ -79,11 +73,7 @@ fn disk_example(test: &str, args: &[&str], guests: usize) {
     // Serial output, one byte per exit from several guests at once, still comes out in whole
     // lines: every line is one of the above, with its guest's prefix.
     assert_eq!(r.stdout.lines().count(), guests * want.len(), "{r:?}");
-    assert_eq!(
-        dir.read("disk.img"),
-        [0; DISK_SIZE],
-        "the image is never written"
-    );
+    assert_eq!(dir.read("disk.img"), [0; DISK_SIZE], "the image is never written");
 }
 
 #[test]
@@ -140,11 +130,7 @@ fn hostile_disk_use_is_reported_in_status() {
         let mut args = vec!["-m", "2", "--disk", "disk.img", "-g", s(&diskcheck)];
         args.extend(mode);
         let r = run_in(dir.path(), &args, b"");
-        assert_eq!(
-            (r.code, r.stderr.as_str()),
-            (Some(0), ""),
-            "{mode:?}: {r:?}"
-        );
+        assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{mode:?}: {r:?}");
         assert_eq!(r.stdout.lines().collect::<Vec<_>>(), want, "{mode:?}");
         // Only sector 15 was written; nothing of the page tables reached the copy.
         let mut copy = image.clone();
@@ -261,15 +247,8 @@ fn misuse_ends_only_that_guest() {
         args.extend(mode);
         let r = run_in(dir.path(), &args, b"");
         assert_eq!(r.code, Some(1), "{name}: {r:?}");
-        assert_eq!(
-            r.stderr.trim_end(),
-            format!("guest 0 ({}): {want}", s(&img)),
-            "{name}"
-        );
-        assert!(
-            r.stdout.contains("Hello from guest 1!"),
-            "{name}: the other guest ran: {r:?}"
-        );
+        assert_eq!(r.stderr.trim_end(), format!("guest 0 ({}): {want}", s(&img)), "{name}");
+        assert!(r.stdout.contains("Hello from guest 1!"), "{name}: the other guest ran: {r:?}");
     }
 }
 
@@ -287,10 +266,7 @@ fn without_a_disk_guests_get_enodev() {
         let r = run(&args);
         assert_eq!(r.code, Some(1), "{r:?}");
         assert_eq!(r.stdout, "disk: setup failed: ENODEV (no such device)\n");
-        assert_eq!(
-            r.stderr.trim_end(),
-            format!("guest 0 ({}): exited with status 1", s(&disk))
-        );
+        assert_eq!(r.stderr.trim_end(), format!("guest 0 ({}): exited with status 1", s(&disk)));
     }
 }
 
@@ -300,10 +276,7 @@ fn refused(dir: &Scratch, args: &[&str], what: &str) {
     assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{args:?}: {r:?}");
-    assert!(
-        lines[0].starts_with("hv-host: ") && lines[0].contains(what),
-        "{args:?}: {r:?}"
-    );
+    assert!(lines[0].starts_with("hv-host: ") && lines[0].contains(what), "{args:?}: {r:?}");
     assert!(lines[1].starts_with("Usage: hv-host "), "{r:?}");
     assert_eq!(r.stdout, "");
 }
@@ -324,11 +297,7 @@ fn disk_images_are_checked_before_start() {
         "disk image odd.img is 1000 bytes; a disk must be a non-zero multiple of 512 bytes",
     );
     refused(&dir, &with("empty.img"), "disk image empty.img is 0 bytes");
-    refused(
-        &dir,
-        &with("missing.img"),
-        "cannot read disk image missing.img",
-    );
+    refused(&dir, &with("missing.img"), "cannot read disk image missing.img");
     refused(&dir, &with("dir.img"), "cannot read disk image dir.img");
     refused(
         &dir,
@@ -370,10 +339,7 @@ fn c_defines(header: &Path) -> BTreeMap<String, u64> {
             None => value.parse(),
         };
         let value = parsed.unwrap_or_else(|e| panic!("{name} {value}: {e}"));
-        assert!(
-            defines.insert(name.to_string(), value).is_none(),
-            "{name} defined twice"
-        );
+        assert!(defines.insert(name.to_string(), value).is_none(), "{name} defined twice");
     }
     defines
 }
@@ -401,10 +367,7 @@ fn c_header_matches_hv_core() {
         BOOT_INFO_OFFSET + std::mem::offset_of!(BootInfo, devices_mmio) as u64,
     );
     for cmd in DiskCmd::ALL {
-        add(
-            &format!("{}{}", DiskCmd::C_PREFIX, cmd.c_name()),
-            *cmd as u64,
-        );
+        add(&format!("{}{}", DiskCmd::C_PREFIX, cmd.c_name()), *cmd as u64);
     }
     add("HV_DISK_SECTOR_SIZE", SECTOR_SIZE as u64);
     add("HV_DISK_STATUS_SIZE", DISK_STATUS_SIZE);
@@ -483,9 +446,8 @@ fn c_guest_uses_the_header_in_both_modes() {
             "{mode:?}"
         );
         let copy = dir.read("disk.img.local0");
-        let sector3: Vec<u8> = (0..SECTOR_SIZE)
-            .map(|i| b'A' + u8::try_from(i % 26).unwrap())
-            .collect();
+        let sector3: Vec<u8> =
+            (0..SECTOR_SIZE).map(|i| b'A' + u8::try_from(i % 26).unwrap()).collect();
         assert_eq!(copy[3 * SECTOR_SIZE..4 * SECTOR_SIZE], sector3[..]);
         assert!(copy[..3 * SECTOR_SIZE].iter().all(|&b| b == 0));
     }
@@ -506,12 +468,7 @@ fn diskbench(dir: &Scratch, mode: &[&str], input: &str) -> (u64, Duration) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let took = start.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -26,26 +26,11 @@ fn hostile_file_calls_get_clear_errors() {
     let (filecheck, cat) = (guest("filecheck"), guest("cat"));
     let r = run_in(
         &work,
-        &[
-            "-m",
-            "2",
-            "-p",
-            "4",
-            "-g",
-            s(&filecheck),
-            s(&cat),
-            "-f",
-            "shared.txt",
-            "./shared2.txt",
-        ],
+        &["-m", "2", "-p", "4", "-g", s(&filecheck), s(&cat), "-f", "shared.txt", "./shared2.txt"],
         b"",
     );
     assert_eq!(r.code, Some(0), "{r:?}");
-    let checks: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("check "))
-        .collect();
+    let checks: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("check ")).collect();
     let want = [
         "check unshared secret: ENOENT",
         "check missing: ENOENT",
@@ -98,18 +83,10 @@ fn hostile_file_calls_get_clear_errors() {
     assert_eq!(read("stale.txt.local0"), b"fresh\n");
     assert_eq!(read("final.txt.local0"), b"ok\n");
     // The planted symlink was replaced; the write never reached its target.
-    assert!(
-        std::fs::symlink_metadata(work.join("link.txt.local0"))
-            .unwrap()
-            .is_file()
-    );
+    assert!(std::fs::symlink_metadata(work.join("link.txt.local0")).unwrap().is_file());
     assert_eq!(read("link.txt.local0"), b"not through the link\n");
     assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"victim\n");
-    assert_eq!(
-        std::fs::read_dir(&outside).unwrap().count(),
-        1,
-        "nothing created outside"
-    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1, "nothing created outside");
     // Guest 1 only read.
     assert!(!work.join("shared.txt.local1").exists());
 }
@@ -120,9 +97,8 @@ fn eight_guests_copy_files_at_once() {
         return;
     }
     let dir = Scratch::new("files8");
-    let text: Vec<u8> = (0..200_000u32)
-        .map(|i| b"abcdefghij klmnop\n"[(i % 18) as usize])
-        .collect();
+    let text: Vec<u8> =
+        (0..200_000u32).map(|i| b"abcdefghij klmnop\n"[(i % 18) as usize]).collect();
     dir.write("input.txt", &text);
     let files = guest("files");
     let mut args = vec!["-m", "2", "-p", "2", "-f", "input.txt", "-g"];
@@ -131,22 +107,10 @@ fn eight_guests_copy_files_at_once() {
     assert_eq!(r.code, Some(0), "{r:?}");
     let upper = text.to_ascii_uppercase();
     for id in 0..8 {
-        assert!(
-            r.stdout
-                .contains(&format!("guest {id}: copied 200000 bytes\n")),
-            "{r:?}"
-        );
-        assert_eq!(
-            dir.read(&format!("output.txt.local{id}")),
-            upper,
-            "guest {id}"
-        );
+        assert!(r.stdout.contains(&format!("guest {id}: copied 200000 bytes\n")), "{r:?}");
+        assert_eq!(dir.read(&format!("output.txt.local{id}")), upper, "guest {id}");
     }
-    assert_eq!(
-        dir.read("input.txt"),
-        text,
-        "the shared original is unchanged"
-    );
+    assert_eq!(dir.read("input.txt"), text, "the shared original is unchanged");
 }
 
 #[test]
@@ -155,17 +119,10 @@ fn a_faulting_guest_loses_no_written_data() {
         return;
     }
     let dir = Scratch::new("writefault");
-    let r = run_in(
-        dir.path(),
-        &["-m", "2", "-p", "4", "-g", s(&guest("writefault"))],
-        b"",
-    );
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&guest("writefault"))], b"");
     assert_eq!(r.code, Some(1), "{r:?}");
     assert!(r.stderr.contains("page fault writing 0x40000000"), "{r:?}");
-    assert_eq!(
-        dir.read("partial.txt.local0"),
-        b"every byte written before the fault is kept\n"
-    );
+    assert_eq!(dir.read("partial.txt.local0"), b"every byte written before the fault is kept\n");
 }
 
 #[test]
@@ -174,11 +131,7 @@ fn megabytes_round_trip_through_files() {
         return;
     }
     let dir = Scratch::new("filebench");
-    let r = run_in(
-        dir.path(),
-        &["-m", "4", "-p", "4", "-g", s(&guest("filebench"))],
-        b"3\n",
-    );
+    let r = run_in(dir.path(), &["-m", "4", "-p", "4", "-g", s(&guest("filebench"))], b"3\n");
     assert_eq!(r.code, Some(0), "{r:?}");
     assert_eq!(r.stdout, "filebench: wrote and read back 3 MiB\n");
     let data = dir.read("bench.dat.local0");

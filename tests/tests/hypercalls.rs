@@ -8,22 +8,12 @@ fn check_demo(stdout: &str) {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         &lines[..3],
-        [
-            "42",
-            "4294967295",
-            "a string printed by the host with one exit"
-        ],
+        ["42", "4294967295", "a string printed by the host with one exit"],
         "{stdout}"
     );
-    assert!(
-        lines.contains(&"numExits grew by 4 over 3 putchar and 1 numExits"),
-        "{stdout}"
-    );
+    assert!(lines.contains(&"numExits grew by 4 over 3 putchar and 1 numExits"), "{stdout}");
     assert!(stdout.contains("IO in: 0\nIO out: "), "{stdout}");
-    assert!(
-        stdout.contains("\nHLT: 0\nMMIO: 0\nexceptions: 0\n"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("\nHLT: 0\nMMIO: 0\nexceptions: 0\n"), "{stdout}");
     // Translations: code, data and stack are identity-mapped to one host mapping; the
     // unmapped address is unmapped.
     let mut offsets = Vec::new();
@@ -38,21 +28,13 @@ fn check_demo(stdout: &str) {
             .filter_map(|w| w.strip_prefix("0x"))
             .map(|h| u64::from_str_radix(h, 16).unwrap())
             .collect();
-        let [gva, gpa, hva] = nums[..] else {
-            panic!("{line}")
-        };
+        let [gva, gpa, hva] = nums[..] else { panic!("{line}") };
         assert_eq!(gva, gpa, "identity map: {line}");
         assert!(hva > gpa, "{line}");
         offsets.push(hva - gpa);
     }
-    assert!(
-        offsets.windows(2).all(|w| w[0] == w[1]),
-        "one host mapping: {offsets:x?}"
-    );
-    assert!(
-        lines.contains(&"gvaToHva unmapped: gva 0x40000000 -> unmapped"),
-        "{stdout}"
-    );
+    assert!(offsets.windows(2).all(|w| w[0] == w[1]), "one host mapping: {offsets:x?}");
+    assert!(lines.contains(&"gvaToHva unmapped: gva 0x40000000 -> unmapped"), "{stdout}");
 }
 
 #[test]
@@ -62,26 +44,16 @@ fn rust_hypercall_demo() {
     }
     let dir = Scratch::new("hc-rust");
     for page in ["2", "4"] {
-        let r = run_in(
-            dir.path(),
-            &["-m", "2", "-p", page, "-g", s(&guest("hypercalls"))],
-            b"",
-        );
+        let r = run_in(dir.path(), &["-m", "2", "-p", page, "-g", s(&guest("hypercalls"))], b"");
         assert_eq!(r.code, Some(0), "{r:?}");
         check_demo(&r.stdout);
         assert!(
-            r.stdout
-                .contains("IO out grew by 4 over 3 putchar and 1 numExitsByType\n"),
+            r.stdout.contains("IO out grew by 4 over 3 putchar and 1 numExitsByType\n"),
             "{r:?}"
         );
+        assert!(r.stdout.contains("printStr of a wild pointer: Err(\"EFAULT\")\n"), "{r:?}");
         assert!(
-            r.stdout
-                .contains("printStr of a wild pointer: Err(\"EFAULT\")\n"),
-            "{r:?}"
-        );
-        assert!(
-            r.stdout
-                .contains("printStr of an unterminated string: Err(\"EINVAL\")\n"),
+            r.stdout.contains("printStr of an unterminated string: Err(\"EINVAL\")\n"),
             "{r:?}"
         );
     }
@@ -110,18 +82,7 @@ fn stats_table_counts_exits_by_kind() {
     let (hello, files) = (guest("hello"), guest("files"));
     let r = run_in(
         dir.path(),
-        &[
-            "-m",
-            "2",
-            "-p",
-            "4",
-            "--stats",
-            "-g",
-            s(&hello),
-            s(&files),
-            "-f",
-            "input.txt",
-        ],
+        &["-m", "2", "-p", "4", "--stats", "-g", s(&hello), s(&files), "-f", "input.txt"],
         b"",
     );
     assert_eq!(r.code, Some(0), "{r:?}");
@@ -139,14 +100,7 @@ fn stats_table_counts_exits_by_kind() {
     );
     assert_eq!(err[3], "guest 0 exits by kind: out hypercall: 3");
     // files: ABI, open x2, read x2, write, close x2 (output, then input on drop), println, exit.
-    assert_eq!(
-        err[4],
-        "guest 1 exits by kind: out file: 7, out hypercall: 3"
-    );
+    assert_eq!(err[4], "guest 1 exits by kind: out file: 7, out hypercall: 3");
     let files_row: Vec<&str> = err[2].split_whitespace().collect();
-    assert_eq!(
-        (files_row[7], files_row[8]),
-        ("4", "4"),
-        "file bytes read and written: {r:?}"
-    );
+    assert_eq!((files_row[7], files_row[8]), ("4", "4"), "file bytes read and written: {r:?}");
 }

@@ -19,11 +19,7 @@ fn stats(r: &Run) -> Vec<Stat> {
         .lines()
         .filter(|l| l.contains(": cpu "))
         .map(|l| {
-            let (id, rest) = l
-                .strip_prefix("guest ")
-                .unwrap()
-                .split_once(": cpu ")
-                .unwrap();
+            let (id, rest) = l.strip_prefix("guest ").unwrap().split_once(": cpu ").unwrap();
             let (_ms, rest) = rest.split_once(" ms (").unwrap();
             let (share, preemptions) = rest.split_once(" %), preemptions ").unwrap();
             Stat {
@@ -53,17 +49,7 @@ fn progress(r: &Run, id: usize) -> Vec<(u64, String)> {
 /// got `want[i]` percent of the guests' CPU time, within 10 points.
 fn shares_on_one_thread(weights: Option<&str>, want: &[f64]) {
     let p = guest("progress");
-    let mut args = vec![
-        "-m",
-        "2",
-        "-p",
-        "4",
-        "--sched",
-        "single",
-        "--timeout",
-        "2",
-        "--stats",
-    ];
+    let mut args = vec!["-m", "2", "-p", "4", "--sched", "single", "--timeout", "2", "--stats"];
     if let Some(w) = weights {
         args.extend(["--weights", w]);
     }
@@ -207,9 +193,8 @@ fn files_work_the_same_on_one_thread() {
         return;
     }
     let dir = Scratch::new("sched-files");
-    let text: Vec<u8> = (0..200_000u32)
-        .map(|i| b"abcdefghij klmnop\n"[(i % 18) as usize])
-        .collect();
+    let text: Vec<u8> =
+        (0..200_000u32).map(|i| b"abcdefghij klmnop\n"[(i % 18) as usize]).collect();
     dir.write("input.txt", &text);
     let files = guest("files");
     let mut args = vec!["-m", "2", "-p", "2", "--sched", "single", "-f", "input.txt"];
@@ -219,18 +204,10 @@ fn files_work_the_same_on_one_thread() {
     assert_eq!(r.code, Some(0), "{r:?}");
     let upper = text.to_ascii_uppercase();
     for id in 0..4 {
-        assert!(
-            r.stdout
-                .contains(&format!("guest {id}: copied 200000 bytes\n")),
-            "{r:?}"
-        );
+        assert!(r.stdout.contains(&format!("guest {id}: copied 200000 bytes\n")), "{r:?}");
         assert_eq!(dir.read(&format!("output.txt.local{id}")), upper);
     }
-    assert_eq!(
-        dir.read("input.txt"),
-        text,
-        "the shared original is unchanged"
-    );
+    assert_eq!(dir.read("input.txt"), text, "the shared original is unchanged");
 }
 
 #[test]
@@ -241,16 +218,7 @@ fn console_input_works_on_one_thread() {
     let dir = Scratch::new("sched-echo");
     let r = run_in(
         dir.path(),
-        &[
-            "-m",
-            "2",
-            "-p",
-            "4",
-            "--sched",
-            "single",
-            "-g",
-            s(&guest("echo")),
-        ],
+        &["-m", "2", "-p", "4", "--sched", "single", "-g", s(&guest("echo"))],
         b"hello, world\nno newline",
     );
     assert_eq!(r.code, Some(0), "{r:?}");
@@ -262,12 +230,8 @@ fn failures_are_reported_the_same_on_one_thread() {
     if !kvm_or_skip("failures_are_reported_the_same_on_one_thread") {
         return;
     }
-    let (fault, panic, status, spin) = (
-        guest("fault"),
-        guest("panic"),
-        guest("status"),
-        guest("spin"),
-    );
+    let (fault, panic, status, spin) =
+        (guest("fault"), guest("panic"), guest("status"), guest("spin"));
     let r = run(&[
         "-m",
         "2",
@@ -299,10 +263,7 @@ fn failures_are_reported_the_same_on_one_thread() {
             s(&panic)
         )
     );
-    assert_eq!(
-        err[2],
-        format!("guest 2 ({}): exited with status 3", s(&status))
-    );
+    assert_eq!(err[2], format!("guest 2 ({}): exited with status 3", s(&status)));
 }
 
 #[test]
@@ -325,10 +286,7 @@ fn refused(args: &[&str], what: &str) {
     let r = run(args);
     assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
     let first = r.stderr.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with("hv-host: ") && first.contains(what),
-        "{args:?}: {r:?}"
-    );
+    assert!(first.starts_with("hv-host: ") && first.contains(what), "{args:?}: {r:?}");
 }
 
 #[test]
@@ -365,13 +323,7 @@ fn bad_scheduling_options_are_refused() {
 fn help_explains_the_scheduling_flags() {
     let r = run(&["--help"]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    for flag in [
-        "--sched",
-        "--quantum-ms",
-        "--weights",
-        "--timeout",
-        "--stats",
-    ] {
+    for flag in ["--sched", "--quantum-ms", "--weights", "--timeout", "--stats"] {
         assert!(r.stdout.contains(flag), "{flag}: {}", r.stdout);
     }
 }

@@ -58,8 +58,7 @@ fn round_trip(disk: &mut Disk<'_>, check: usize, offset: usize, len: usize) -> R
         for (i, b) in buf[..n].iter_mut().enumerate() {
             *b = pattern(check, at + i);
         }
-        disk.write_at(at as u64, &buf[..n])
-            .map_err(|e| Failure::Write(at, e))?;
+        disk.write_at(at as u64, &buf[..n]).map_err(|e| Failure::Write(at, e))?;
         done += n;
     }
     done = 0;
@@ -67,16 +66,11 @@ fn round_trip(disk: &mut Disk<'_>, check: usize, offset: usize, len: usize) -> R
         let n = (len - done).min(CHUNK);
         let at = offset + done;
         buf[..n].fill(0);
-        disk.read_at(at as u64, &mut buf[..n])
-            .map_err(|e| Failure::Read(at, e))?;
+        disk.read_at(at as u64, &mut buf[..n]).map_err(|e| Failure::Read(at, e))?;
         for (i, &got) in buf[..n].iter().enumerate() {
             let want = pattern(check, at + i);
             if got != want {
-                return Err(Failure::Mismatch {
-                    at: at + i,
-                    got,
-                    want,
-                });
+                return Err(Failure::Mismatch { at: at + i, got, want });
             }
         }
         done += n;
@@ -107,10 +101,7 @@ fn main() -> i32 {
     let size = usize::try_from(disk.size()).unwrap_or(0);
     let _ = match info.devices_mmio {
         0 => writeln!(Serial, "disk: {size} bytes, devices on ports"),
-        w => writeln!(
-            Serial,
-            "disk: {size} bytes, devices memory-mapped at {w:#x}"
-        ),
+        w => writeln!(Serial, "disk: {size} bytes, devices memory-mapped at {w:#x}"),
     };
     let sector = hv_guest::devices::SECTOR_SIZE;
     let checks: [(&str, usize, usize); 7] = [
@@ -135,11 +126,7 @@ fn main() -> i32 {
     for (i, (what, offset, len)) in checks.into_iter().enumerate() {
         report(i + 1, what, round_trip(&mut disk, i + 1, offset, len));
     }
-    report(
-        8,
-        "write past the end",
-        refused(&mut disk, size, sector, Errno::Einval),
-    );
+    report(8, "write past the end", refused(&mut disk, size, sector, Errno::Einval));
     let _ = writeln!(Serial, "disk checks: {} of 8 passed", 8 - failed);
     failed
 }

@@ -39,44 +39,26 @@ fn main() -> i32 {
     let mut buf = [0u8; SECTOR_SIZE];
     let past = u32::try_from(disk.sectors()).unwrap_or(u32::MAX);
     show("read past the end", disk.read_sector(past, &mut buf));
-    show(
-        "read sector 0xffffffff",
-        disk.read_sector(u32::MAX, &mut buf),
-    );
+    show("read sector 0xffffffff", disk.read_sector(u32::MAX, &mut buf));
     show("write past the end", disk.write_sector(past, &buf));
     let read = DiskCmd::Read as u32;
     let write = DiskCmd::Write as u32;
-    show(
-        "read to unmapped 0x40000000",
-        raw(&disk, 0, 0x4000_0000, read),
-    );
-    show(
-        "read across the end of user memory",
-        raw(&disk, 0, end - 100, read),
-    );
+    show("read to unmapped 0x40000000", raw(&disk, 0, 0x4000_0000, read));
+    show("read across the end of user memory", raw(&disk, 0, end - 100, read));
     show("read into the page tables", raw(&disk, 0, end, read));
     show("write from the page tables", raw(&disk, 0, end, write));
     show("read to 0xffffffff", raw(&disk, 0, u32::MAX, read));
     show("unknown command", raw(&disk, 0, 0x1000, 9));
     // The host still answers normally after all that.
     show("read sector 0", disk.read_sector(0, &mut buf));
-    println!(
-        "check sector 0 reads: {}",
-        core::str::from_utf8(&buf[..4]).unwrap_or("?")
-    );
+    println!("check sector 0 reads: {}", core::str::from_utf8(&buf[..4]).unwrap_or("?"));
     buf.fill(b'W');
     show("write sector 15", disk.write_sector(15, &buf));
     buf.fill(0);
     show("read sector 15", disk.read_sector(15, &mut buf));
-    println!(
-        "check sector 15 reads back: {}",
-        buf.iter().all(|&b| b == b'W')
-    );
+    println!("check sector 15 reads back: {}", buf.iter().all(|&b| b == b'W'));
     // A bad address for a second setup: EFAULT in the block in use, which stays.
-    show(
-        "setup at 0x40000000",
-        raw(&disk, 0, 0x4000_0000, DiskCmd::Setup as u32),
-    );
+    show("setup at 0x40000000", raw(&disk, 0, 0x4000_0000, DiskCmd::Setup as u32));
     // `disk` is done with (so `status` is ours to read again). A second setup moves the
     // block: the old one keeps its last error.
     let mut second = Status::default();

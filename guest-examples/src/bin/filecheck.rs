@@ -39,15 +39,9 @@ fn main() -> i32 {
     show("nul in name", fs::fopen(b"a\0b", Mode::Write));
     show("long name", fs::fopen(&[b'x'; 256], Mode::Write));
     show("bad mode", raw(FileOp::Open, &[b"x".as_ptr() as u64, 1, 7]));
-    show(
-        "name outside memory",
-        raw(FileOp::Open, &[0x4000_0000, 4, 0]),
-    );
+    show("name outside memory", raw(FileOp::Open, &[0x4000_0000, 4, 0]));
     show("name across end", raw(FileOp::Open, &[end - 2, 4, 0]));
-    show(
-        "name length overflow",
-        raw(FileOp::Open, &[0x1000, u64::MAX, 0]),
-    );
+    show("name length overflow", raw(FileOp::Open, &[0x1000, u64::MAX, 0]));
     let (ret, _) = raw_call(FILE_PORT, 0x77, &[]);
     show("unknown opcode", Errno::from_ret(ret).map_or(Ok(ret), Err));
     // Fds.
@@ -57,33 +51,18 @@ fn main() -> i32 {
     show("close never opened", fs::fclose(5));
     let mut out = File::open("out.txt", Mode::Write).unwrap_or_else(|e| panic!("out.txt: {e}"));
     show("read a write fd", out.read(&mut buf));
-    show(
-        "write past end of memory",
-        raw(FileOp::Write, &[out.fd() as u64, end - 10, 100]),
-    );
-    show(
-        "write length overflow",
-        raw(FileOp::Write, &[out.fd() as u64, 0x1000, u64::MAX]),
-    );
-    show(
-        "write into reserved region",
-        raw(FileOp::Write, &[out.fd() as u64, end, 8]),
-    );
+    show("write past end of memory", raw(FileOp::Write, &[out.fd() as u64, end - 10, 100]));
+    show("write length overflow", raw(FileOp::Write, &[out.fd() as u64, 0x1000, u64::MAX]));
+    show("write into reserved region", raw(FileOp::Write, &[out.fd() as u64, end, 8]));
     show("write", out.write_all(b"written by filecheck\n"));
     let fd = out.fd();
     show("close", out.close());
     show("double close", fs::fclose(fd));
     let mut back = File::open("out.txt", Mode::Read).unwrap_or_else(|e| panic!("out.txt: {e}"));
     show("write a read fd", back.write(b"x"));
-    show(
-        "read into reserved region",
-        raw(FileOp::Read, &[back.fd() as u64, end, 8]),
-    );
+    show("read into reserved region", raw(FileOp::Read, &[back.fd() as u64, end, 8]));
     let n = back.read(&mut buf).unwrap_or(0);
-    println!(
-        "check read back: {}",
-        core::str::from_utf8(&buf[..n]).unwrap_or("?").trim_end()
-    );
+    println!("check read back: {}", core::str::from_utf8(&buf[..n]).unwrap_or("?").trim_end());
     drop(back);
     // Copy on write of a shared file, and invalidation of its read fds.
     let mut original =
@@ -97,23 +76,15 @@ fn main() -> i32 {
     drop(appended);
     let mut copy = File::open("shared.txt", Mode::Read).unwrap_or_else(|e| panic!("copy: {e}"));
     let n = copy.read(&mut buf).unwrap_or(0);
-    println!(
-        "check own copy reads: {:?}",
-        core::str::from_utf8(&buf[..n]).unwrap_or("?")
-    );
+    println!("check own copy reads: {:?}", core::str::from_utf8(&buf[..n]).unwrap_or("?"));
     drop(copy);
     // "w" on a shared file: an empty copy of its own.
     show(
         "truncate own copy",
         File::open("shared2.txt", Mode::Write).and_then(|mut f| f.write_all(b"NEW\n")),
     );
-    let n = File::open("shared2.txt", Mode::Read)
-        .and_then(|mut f| f.read(&mut buf))
-        .unwrap_or(0);
-    println!(
-        "check truncated copy reads: {:?}",
-        core::str::from_utf8(&buf[..n]).unwrap_or("?")
-    );
+    let n = File::open("shared2.txt", Mode::Read).and_then(|mut f| f.read(&mut buf)).unwrap_or(0);
+    println!("check truncated copy reads: {:?}", core::str::from_utf8(&buf[..n]).unwrap_or("?"));
     // Leftovers from the host's side: a stale local file and planted symlinks.
     show("stale local invisible", File::open("stale.txt", Mode::Read));
     show(
@@ -125,10 +96,7 @@ fn main() -> i32 {
         File::open("link.txt", Mode::Write)
             .and_then(|mut f| f.write_all(b"not through the link\n")),
     );
-    show(
-        "symlinked directory",
-        File::open("dirlink/x.txt", Mode::Write),
-    );
+    show("symlinked directory", File::open("dirlink/x.txt", Mode::Write));
     // Too many open files; then everything still works.
     let mut held = [const { None }; MAX_OPEN_FILES + 1];
     let mut emfile = Ok(0);

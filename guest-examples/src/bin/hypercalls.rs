@@ -15,18 +15,12 @@ static DATA: [u8; 16] = *b"some static data";
 fn io_out() -> u64 {
     let mut buf = [0u8; 256];
     let text = hc::num_exits_by_type(&mut buf);
-    text.lines()
-        .find_map(|l| l.strip_prefix("IO out: "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    text.lines().find_map(|l| l.strip_prefix("IO out: ")).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn show(what: &str, gva: u64) {
     match hc::gva_to_hva(gva) {
-        Some(t) => println!(
-            "gvaToHva {what}: gva {gva:#x} -> gpa {:#x}, hva {:#x}",
-            t.gpa, t.hva
-        ),
+        Some(t) => println!("gvaToHva {what}: gva {gva:#x} -> gpa {:#x}, hva {:#x}", t.gpa, t.hva),
         None => println!("gvaToHva {what}: gva {gva:#x} -> unmapped"),
     }
 }
@@ -40,24 +34,15 @@ fn main() -> i32 {
         putchar(c);
     }
     let after = hc::num_exits();
-    println!(
-        "numExits grew by {} over 3 putchar and 1 numExits",
-        after - before
-    );
+    println!("numExits grew by {} over 3 putchar and 1 numExits", after - before);
     let out_before = io_out();
     for c in *b"io\n" {
         putchar(c);
     }
     let out_after = io_out();
-    println!(
-        "IO out grew by {} over 3 putchar and 1 numExitsByType",
-        out_after - out_before
-    );
+    println!("IO out grew by {} over 3 putchar and 1 numExitsByType", out_after - out_before);
     let mut buf = [0u8; 256];
-    println!(
-        "numExitsByType:\n{}",
-        hc::num_exits_by_type(&mut buf).trim_end()
-    );
+    println!("numExitsByType:\n{}", hc::num_exits_by_type(&mut buf).trim_end());
     let local = 7u64;
     show("code", main as fn() -> i32 as usize as u64);
     show("data", DATA.as_ptr() as u64);
@@ -71,10 +56,7 @@ fn main() -> i32 {
             1,
         ))
     };
-    println!(
-        "printStr of a wild pointer: {:?}",
-        hc::print_str(wild).map_err(|e| e.c_name())
-    );
+    println!("printStr of a wild pointer: {:?}", hc::print_str(wild).map_err(|e| e.c_name()));
     static UNTERMINATED: [u8; 5000] = [b'x'; 5000];
     // SAFETY: as above: the host reads it, finds no NUL in time, and refuses.
     let long = unsafe { core::ffi::CStr::from_bytes_with_nul_unchecked(&UNTERMINATED) };

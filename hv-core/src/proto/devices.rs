@@ -88,12 +88,8 @@ pub enum DeviceReg {
 
 impl DeviceReg {
     /// Every register.
-    pub const ALL: [DeviceReg; 4] = [
-        DeviceReg::SerialData,
-        DeviceReg::DiskSector,
-        DeviceReg::DiskAddr,
-        DeviceReg::DiskCmd,
-    ];
+    pub const ALL: [DeviceReg; 4] =
+        [DeviceReg::SerialData, DeviceReg::DiskSector, DeviceReg::DiskAddr, DeviceReg::DiskCmd];
 
     /// Its port (port mode).
     pub const fn port(self) -> u16 {

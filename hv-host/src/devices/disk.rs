@@ -48,12 +48,8 @@ impl DiskImage {
     /// Checks `--disk`'s argument (a relative path inside the working directory, since the
     /// guests' copies go beside it, like shared files) and opens the image.
     pub(crate) fn open(path: PathBuf) -> Result<Self, ConfigError> {
-        let name = GuestName::parse(path.as_os_str().as_encoded_bytes()).map_err(|reason| {
-            ConfigError::DiskName {
-                name: path.display().to_string(),
-                reason,
-            }
-        })?;
+        let name = GuestName::parse(path.as_os_str().as_encoded_bytes())
+            .map_err(|reason| ConfigError::DiskName { name: path.display().to_string(), reason })?;
         Self::open_named(name, path)
     }
 
@@ -98,15 +94,7 @@ pub(crate) struct Disk {
 impl Disk {
     /// Guest `id`'s disk: `image`, or none.
     pub(crate) fn new(id: u32, image: Option<Arc<DiskImage>>, sandbox: Arc<Sandbox>) -> Self {
-        Disk {
-            id,
-            image,
-            sandbox,
-            sector: 0,
-            addr: 0,
-            status: None,
-            copy: None,
-        }
+        Disk { id, image, sandbox, sector: 0, addr: 0, status: None, copy: None }
     }
 
     /// A write to the sector register.
@@ -202,8 +190,7 @@ impl Disk {
         let Some(copy) = &self.copy else {
             return Err(Errno::Eio);
         };
-        copy.write_all_at(&sector, offset)
-            .map_err(|e| self.host_error("writing", &image, &e))
+        copy.write_all_at(&sector, offset).map_err(|e| self.host_error("writing", &image, &e))
     }
 
     /// Creates `<image>.local<ID>` (replacing a stale one) as a copy of the original. If that
@@ -272,9 +259,8 @@ mod tests {
             let dir = std::env::temp_dir().join(format!("hv-disk-{}-{test}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
-            let bytes: Vec<u8> = (0..SECTORS * SECTOR)
-                .map(|i| u8::try_from(i / SECTOR).unwrap())
-                .collect();
+            let bytes: Vec<u8> =
+                (0..SECTORS * SECTOR).map(|i| u8::try_from(i / SECTOR).unwrap()).collect();
             std::fs::write(dir.join("disk.img"), bytes).unwrap();
             let name = GuestName::parse(b"disk.img").unwrap();
             let image = Arc::new(DiskImage::open_named(name, dir.join("disk.img")).unwrap());
@@ -303,8 +289,7 @@ mod tests {
 
     fn status(ram: &GuestRam, at: u32) -> (u64, i32) {
         let mut b = [0u8; 16];
-        ram.read_range(ram.user_range(u64::from(at), 16).unwrap(), &mut b)
-            .unwrap();
+        ram.read_range(ram.user_range(u64::from(at), 16).unwrap(), &mut b).unwrap();
         (
             u64::from_le_bytes(b[..8].try_into().unwrap()),
             i32::from_le_bytes(b[8..12].try_into().unwrap()),
@@ -313,8 +298,7 @@ mod tests {
 
     fn guest_bytes(ram: &GuestRam, at: u32, len: usize) -> Vec<u8> {
         let mut b = vec![0u8; len];
-        ram.read_range(ram.user_range(u64::from(at), len as u64).unwrap(), &mut b)
-            .unwrap();
+        ram.read_range(ram.user_range(u64::from(at), len as u64).unwrap(), &mut b).unwrap();
         b
     }
 
@@ -344,10 +328,7 @@ mod tests {
         let f = Fixture::new("before-setup");
         let mut disk = f.disk(0);
         for c in [0, 1, 9] {
-            assert_eq!(
-                disk.command(&f.ram, c),
-                Err(GuestError::DiskNotSetUp { cmd: c })
-            );
+            assert_eq!(disk.command(&f.ram, c), Err(GuestError::DiskNotSetUp { cmd: c }));
         }
         // A first setup whose block lies outside user memory has nowhere to report either.
         let end = u32::try_from(f.ram.layout().user_end()).unwrap();
@@ -355,9 +336,7 @@ mod tests {
             disk.set_addr(bad);
             assert_eq!(
                 disk.command(&f.ram, DiskCmd::Setup as u8),
-                Err(GuestError::DiskStatusOutside {
-                    addr: u64::from(bad)
-                })
+                Err(GuestError::DiskStatusOutside { addr: u64::from(bad) })
             );
         }
     }
@@ -375,10 +354,7 @@ mod tests {
             assert_eq!(cmd(&mut disk, ram, u32::from(s), BUF, DiskCmd::Read), 0);
             assert_eq!(guest_bytes(ram, BUF, SECTOR_SIZE), vec![s; 512]);
         }
-        assert!(
-            !f.dir.join("disk.img.local0").exists(),
-            "reads make no copy"
-        );
+        assert!(!f.dir.join("disk.img.local0").exists(), "reads make no copy");
     }
 
     #[test]
@@ -476,14 +452,8 @@ mod tests {
             DiskImage::open_named(n, f.dir.join(name)).map(|i| i.size)
         };
         assert_eq!(open("a.img", 8192).unwrap(), 8192);
-        assert!(matches!(
-            open("b.img", 0),
-            Err(ConfigError::DiskSize { size: 0, .. })
-        ));
-        assert!(matches!(
-            open("c.img", 513),
-            Err(ConfigError::DiskSize { size: 513, .. })
-        ));
+        assert!(matches!(open("b.img", 0), Err(ConfigError::DiskSize { size: 0, .. })));
+        assert!(matches!(open("c.img", 513), Err(ConfigError::DiskSize { size: 513, .. })));
         let missing = GuestName::parse(b"none.img").unwrap();
         assert!(matches!(
             DiskImage::open_named(missing, f.dir.join("none.img")),
@@ -491,10 +461,7 @@ mod tests {
         ));
         assert!(matches!(
             DiskImage::open(Path::new("/etc/passwd").into()),
-            Err(ConfigError::DiskName {
-                reason: Errno::Einval,
-                ..
-            })
+            Err(ConfigError::DiskName { reason: Errno::Einval, .. })
         ));
     }
 }

@@ -30,34 +30,20 @@ impl Devices<'_> {
         let size = data.len();
         match self.device_port(port) {
             Some(reg) if size == reg.width() => self.device_write(reg, data),
-            Some(reg) => stop(GuestError::BadAccessSize {
-                port,
-                dir: "out",
-                size,
-                expected: reg.takes(),
-            }),
-            None => stop(GuestError::UnknownPort {
-                port,
-                dir: "out",
-                size,
-            }),
+            Some(reg) => {
+                stop(GuestError::BadAccessSize { port, dir: "out", size, expected: reg.takes() })
+            }
+            None => stop(GuestError::UnknownPort { port, dir: "out", size }),
         }
     }
 
     /// A port read no other device took: the device registers are write-only.
     pub(crate) fn device_port_in(&mut self, port: u16, size: usize) -> Flow {
         match self.device_port(port) {
-            Some(reg) => stop(GuestError::BadAccessSize {
-                port,
-                dir: "in",
-                size,
-                expected: reg.takes(),
-            }),
-            None => stop(GuestError::UnknownPort {
-                port,
-                dir: "in",
-                size,
-            }),
+            Some(reg) => {
+                stop(GuestError::BadAccessSize { port, dir: "in", size, expected: reg.takes() })
+            }
+            None => stop(GuestError::UnknownPort { port, dir: "in", size }),
         }
     }
 
@@ -71,11 +57,7 @@ impl Devices<'_> {
                 size,
                 expected: DeviceReg::from_mmio_offset(offset).map_or(NO_REGISTER, DeviceReg::takes),
             }),
-            None => stop(GuestError::UnknownMmio {
-                addr,
-                dir: "read",
-                size,
-            }),
+            None => stop(GuestError::UnknownMmio { addr, dir: "read", size }),
         }
     }
 
@@ -83,11 +65,7 @@ impl Devices<'_> {
     pub(crate) fn mmio_write(&mut self, addr: u64, data: &[u8]) -> Flow {
         let size = data.len();
         let Some(offset) = self.window_offset(addr) else {
-            return stop(GuestError::UnknownMmio {
-                addr,
-                dir: "write",
-                size,
-            });
+            return stop(GuestError::UnknownMmio { addr, dir: "write", size });
         };
         match DeviceReg::from_mmio_offset(offset) {
             Some(reg) if size == reg.width() => self.device_write(reg, data),
@@ -223,11 +201,7 @@ mod tests {
             );
             assert_eq!(
                 error(dev.device_port_out(0x11, &[1])),
-                Some(GuestError::UnknownPort {
-                    port: 0x11,
-                    dir: "out",
-                    size: 1
-                })
+                Some(GuestError::UnknownPort { port: 0x11, dir: "out", size: 1 })
             );
             assert_eq!(
                 error(dev.device_port_out(DISK_CMD_PORT, &[0])),
@@ -236,11 +210,7 @@ mod tests {
             // The window is not mapped in port mode; should an access exit anyway, it hits nothing.
             assert_eq!(
                 error(dev.mmio_write(MMIO_BASE + 0x10, b"x")),
-                Some(GuestError::UnknownMmio {
-                    addr: MMIO_BASE + 0x10,
-                    dir: "write",
-                    size: 1
-                })
+                Some(GuestError::UnknownMmio { addr: MMIO_BASE + 0x10, dir: "write", size: 1 })
             );
         });
         assert_eq!(out, "hi\n");
@@ -254,20 +224,10 @@ mod tests {
             }
             assert_eq!(
                 error(dev.device_port_out(SERIAL_PORT, b"x")),
-                Some(GuestError::UnknownPort {
-                    port: SERIAL_PORT,
-                    dir: "out",
-                    size: 1
-                })
+                Some(GuestError::UnknownPort { port: SERIAL_PORT, dir: "out", size: 1 })
             );
-            let bad = |addr, dir, size, expected| {
-                Some(GuestError::BadMmio {
-                    addr,
-                    dir,
-                    size,
-                    expected,
-                })
-            };
+            let bad =
+                |addr, dir, size, expected| Some(GuestError::BadMmio { addr, dir, size, expected });
             let sector = MMIO_BASE + 0x20;
             assert_eq!(error(dev.mmio_write(sector, &[0; 4])), None);
             assert_eq!(
@@ -285,11 +245,7 @@ mod tests {
             let past = MMIO_BASE + MMIO_SIZE;
             assert_eq!(
                 error(dev.mmio_write(past, &[0])),
-                Some(GuestError::UnknownMmio {
-                    addr: past,
-                    dir: "write",
-                    size: 1
-                })
+                Some(GuestError::UnknownMmio { addr: past, dir: "write", size: 1 })
             );
             assert_eq!(
                 error(dev.mmio_write(MMIO_BASE + MMIO_DISK_CMD, &[1])),
