@@ -92,29 +92,44 @@ fn fault_panic_and_status_are_reported_while_others_finish() {
     }
     let (fault, panic, status, spin) =
         (guest("fault"), guest("panic"), guest("status"), guest("spin"));
-    let r = run(&["-m", "2", "-p", "2", "-g", s(&fault), s(&panic), s(&status), s(&spin)]);
-    assert_eq!(r.code, Some(1), "{r:?}");
-    assert!(r.stdout.contains("spin: guest 3 done"), "the healthy guest finished: {r:?}");
-    let err: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(err.len(), 3, "one line per failed guest: {r:?}");
-    assert!(
-        err[0].starts_with(&format!(
-            "guest 0 ({}): page fault writing 0x40000000 at rip 0x",
-            s(&fault)
-        )),
-        "{r:?}"
-    );
-    assert_eq!(
-        err[1],
-        format!(
-            "guest 1 ({}): panicked: the total was 6, which is not 7 at guest-examples/src/bin/panic.rs:13:5",
-            s(&panic)
-        )
-    );
-    assert_eq!(err[2], format!("guest 2 ({}): exited with status 3", s(&status)));
-    // What a guest printed before it failed is not lost.
-    assert!(r.stdout.contains("about to write to 0x40000000\n"));
-    assert!(r.stdout.contains("about to panic\n"));
+    // The same in both scheduling modes.
+    for sched in ["threads", "single"] {
+        let r = run(&[
+            "-m",
+            "2",
+            "-p",
+            "2",
+            "--sched",
+            sched,
+            "-g",
+            s(&fault),
+            s(&panic),
+            s(&status),
+            s(&spin),
+        ]);
+        assert_eq!(r.code, Some(1), "{r:?}");
+        assert!(r.stdout.contains("spin: guest 3 done"), "the healthy guest finished: {r:?}");
+        let err: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(err.len(), 3, "one line per failed guest: {r:?}");
+        assert!(
+            err[0].starts_with(&format!(
+                "guest 0 ({}): page fault writing 0x40000000 at rip 0x",
+                s(&fault)
+            )),
+            "{r:?}"
+        );
+        assert_eq!(
+            err[1],
+            format!(
+                "guest 1 ({}): panicked: the total was 6, which is not 7 at guest-examples/src/bin/panic.rs:13:5",
+                s(&panic)
+            )
+        );
+        assert_eq!(err[2], format!("guest 2 ({}): exited with status 3", s(&status)));
+        // What a guest printed before it failed is not lost.
+        assert!(r.stdout.contains("about to write to 0x40000000\n"));
+        assert!(r.stdout.contains("about to panic\n"));
+    }
 }
 
 #[test]

@@ -226,47 +226,6 @@ fn console_input_works_on_one_thread() {
 }
 
 #[test]
-fn failures_are_reported_the_same_on_one_thread() {
-    if !kvm_or_skip("failures_are_reported_the_same_on_one_thread") {
-        return;
-    }
-    let (fault, panic, status, spin) =
-        (guest("fault"), guest("panic"), guest("status"), guest("spin"));
-    let r = run(&[
-        "-m",
-        "2",
-        "-p",
-        "2",
-        "--sched",
-        "single",
-        "-g",
-        s(&fault),
-        s(&panic),
-        s(&status),
-        s(&spin),
-    ]);
-    assert_eq!(r.code, Some(1), "{r:?}");
-    assert!(r.stdout.contains("spin: guest 3 done"), "{r:?}");
-    let err: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(err.len(), 3, "one line per failed guest: {r:?}");
-    assert!(
-        err[0].starts_with(&format!(
-            "guest 0 ({}): page fault writing 0x40000000 at rip 0x",
-            s(&fault)
-        )),
-        "{r:?}"
-    );
-    assert_eq!(
-        err[1],
-        format!(
-            "guest 1 ({}): panicked: the total was 6, which is not 7 at guest-examples/src/bin/panic.rs:13:5",
-            s(&panic)
-        )
-    );
-    assert_eq!(err[2], format!("guest 2 ({}): exited with status 3", s(&status)));
-}
-
-#[test]
 fn weights_are_checked_in_both_modes_and_used_in_one() {
     if !kvm_or_skip("weights_are_checked_in_both_modes_and_used_in_one") {
         return;
