@@ -214,3 +214,16 @@ pub fn build_c(sources: &[PathBuf], opt: &str, dir: &Path, name: &str) -> PathBu
     build_step("ld", &args);
     image
 }
+
+/// Asserts that `hv-host args`, run in `cwd`, is refused before any guest starts: exit status
+/// 2, nothing on stdout, and on stderr exactly a one-line reason containing `what` and the
+/// usage hint.
+pub fn assert_refused(cwd: &Path, args: &[&str], what: &str) {
+    let r = run_in(cwd, args, b"");
+    assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{args:?}: {r:?}");
+    assert!(lines[0].starts_with("hv-host: ") && lines[0].contains(what), "{args:?}: {r:?}");
+    assert!(lines[1].starts_with("Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE..."), "{r:?}");
+    assert_eq!(r.stdout, "");
+}

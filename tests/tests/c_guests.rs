@@ -30,6 +30,21 @@ fn build_source(name: &str, source: &str, dir: &Path) -> Vec<(&'static str, Path
     OPT_LEVELS.map(|opt| (opt, build_c(std::slice::from_ref(&path), opt, dir, name))).to_vec()
 }
 
+/// Builds `source` as guest `name` at every optimisation level and checks that each image exits
+/// with status 0 and nothing on stderr (the C program returns non-zero on a failed check).
+fn exits_cleanly(name: &str, test: &str, source: &str) {
+    let scratch = Scratch::new(name);
+    let images = build_source(name, source, scratch.path());
+    if !kvm_or_skip(test) {
+        return;
+    }
+    for (opt, image) in &images {
+        let r = run_one(scratch.path(), image, &[], b"");
+        assert_eq!(r.code, Some(0), "{opt}: {r:?}");
+        assert_eq!(r.stderr, "", "{opt}");
+    }
+}
+
 /// Runs one guest image with 2 MiB of RAM and 4 KiB pages in `dir`.
 fn run_one(dir: &Path, image: &Path, extra: &[&str], stdin: &[u8]) -> Run {
     let mut args = vec!["-m", "2", "-p", "4", "-g", s(image)];
@@ -158,7 +173,6 @@ const char *greeting(void)
 /// The guest returns the number of the first check that fails.
 #[test]
 fn c_mem_functions() {
-    let scratch = Scratch::new("c_mem");
     let source = r#"#include "hv_guest.h"
 
 int main(void)
@@ -184,22 +198,13 @@ int main(void)
     return 0;
 }
 "#;
-    let images = build_source("mem", source, scratch.path());
-    if !kvm_or_skip("c_mem_functions") {
-        return;
-    }
-    for (opt, image) in &images {
-        let r = run_one(scratch.path(), image, &[], b"");
-        assert_eq!(r.code, Some(0), "{opt}: {r:?}");
-        assert_eq!(r.stderr, "", "{opt}");
-    }
+    exits_cleanly("mem", "c_mem_functions", source);
 }
 
 /// An invalid mode or a NULL argument is refused by the header itself, without a call to the
 /// host (so this runs before the host's file service exists).
 #[test]
 fn c_fopen_rejects_invalid_modes_locally() {
-    let scratch = Scratch::new("c_fopen_modes");
     let source = r#"#include "hv_guest.h"
 
 int main(void)
@@ -213,15 +218,7 @@ int main(void)
     return 0;
 }
 "#;
-    let images = build_source("fopen_modes", source, scratch.path());
-    if !kvm_or_skip("c_fopen_rejects_invalid_modes_locally") {
-        return;
-    }
-    for (opt, image) in &images {
-        let r = run_one(scratch.path(), image, &[], b"");
-        assert_eq!(r.code, Some(0), "{opt}: {r:?}");
-        assert_eq!(r.stderr, "", "{opt}");
-    }
+    exits_cleanly("fopen_modes", "c_fopen_rejects_invalid_modes_locally", source);
 }
 
 #[test]
@@ -256,7 +253,6 @@ fn c_files_copies_upper_cased() {
 /// over the limit (sent with its bounded length, refused by the host), and a bad fd.
 #[test]
 fn c_file_errors_are_negated_codes() {
-    let scratch = Scratch::new("c_file_errors");
     let source = r#"#include "hv_guest.h"
 
 int main(void)
@@ -275,13 +271,5 @@ int main(void)
     return 0;
 }
 "#;
-    let images = build_source("file_errors", source, scratch.path());
-    if !kvm_or_skip("c_file_errors_are_negated_codes") {
-        return;
-    }
-    for (opt, image) in &images {
-        let r = run_one(scratch.path(), image, &[], b"");
-        assert_eq!(r.code, Some(0), "{opt}: {r:?}");
-        assert_eq!(r.stderr, "", "{opt}");
-    }
+    exits_cleanly("file_errors", "c_file_errors_are_negated_codes", source);
 }

@@ -1,17 +1,11 @@
 //! The command line: what is refused before any guest starts, and how.
 #![allow(clippy::unwrap_used)]
 
-use hv_tests::{Scratch, guest, run, run_in, s};
+use hv_tests::{Scratch, assert_refused, guest, run, run_in, s};
 
-/// Asserts a refusal: exit status 2, a one-line reason naming `what`, and the usage hint.
+/// A refusal of `args` in the current directory (see [`assert_refused`]).
 fn refused(args: &[&str], what: &str) {
-    let r = run(args);
-    assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{args:?}: {r:?}");
-    assert!(lines[0].starts_with("hv-host: ") && lines[0].contains(what), "{args:?}: {r:?}");
-    assert!(lines[1].starts_with("Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE..."), "{r:?}");
-    assert_eq!(r.stdout, "");
+    assert_refused(&std::env::current_dir().unwrap(), args, what);
 }
 
 #[test]

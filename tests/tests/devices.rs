@@ -16,7 +16,7 @@ use hv_core::proto::devices::{
 };
 use hv_core::proto::errno::Errno;
 use hv_core::proto::hv_page::{BOOT_INFO_OFFSET, BootInfo};
-use hv_tests::{Scratch, guest, hv_host, kvm_or_skip, root, run, run_in, s};
+use hv_tests::{Scratch, assert_refused, guest, hv_host, kvm_or_skip, root, run, run_in, s};
 
 /// The disk every test makes: the seed's `make disk`, 8 KiB of zeros.
 const DISK_SIZE: usize = 8 << 10;
@@ -270,17 +270,6 @@ fn without_a_disk_guests_get_enodev() {
     }
 }
 
-/// Asserts a refusal at start-up: exit status 2, a reason naming `what`, the usage hint.
-fn refused(dir: &Scratch, args: &[&str], what: &str) {
-    let r = run_in(dir.path(), args, b"");
-    assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{args:?}: {r:?}");
-    assert!(lines[0].starts_with("hv-host: ") && lines[0].contains(what), "{args:?}: {r:?}");
-    assert!(lines[1].starts_with("Usage: hv-host "), "{r:?}");
-    assert_eq!(r.stdout, "");
-}
-
 #[test]
 fn disk_images_are_checked_before_start() {
     let dir = Scratch::new("disk-cli");
@@ -291,22 +280,22 @@ fn disk_images_are_checked_before_start() {
     let hello = guest("hello");
     let h = s(&hello);
     let with = |disk| ["-m", "2", "-p", "4", "-g", h, "--disk", disk];
-    refused(
-        &dir,
+    assert_refused(
+        dir.path(),
         &with("odd.img"),
         "disk image odd.img is 1000 bytes; a disk must be a non-zero multiple of 512 bytes",
     );
-    refused(&dir, &with("empty.img"), "disk image empty.img is 0 bytes");
-    refused(&dir, &with("missing.img"), "cannot read disk image missing.img");
-    refused(&dir, &with("dir.img"), "cannot read disk image dir.img");
-    refused(
-        &dir,
+    assert_refused(dir.path(), &with("empty.img"), "disk image empty.img is 0 bytes");
+    assert_refused(dir.path(), &with("missing.img"), "cannot read disk image missing.img");
+    assert_refused(dir.path(), &with("dir.img"), "cannot read disk image dir.img");
+    assert_refused(
+        dir.path(),
         &with("../ok.img"),
         "disk image \"../ok.img\": invalid argument; give it as a relative path",
     );
     let abs = dir.path().join("ok.img");
-    refused(&dir, &with(s(&abs)), "invalid argument");
-    refused(&dir, &["-m", "2", "-p", "4", "-g", h, "--disk"], "--disk");
+    assert_refused(dir.path(), &with(s(&abs)), "invalid argument");
+    assert_refused(dir.path(), &["-m", "2", "-p", "4", "-g", h, "--disk"], "--disk");
     if kvm_or_skip("disk_images_are_checked_before_start (run part)") {
         let r = run_in(dir.path(), &with("./ok.img"), b"");
         assert_eq!(r.code, Some(0), "{r:?}");

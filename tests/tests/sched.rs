@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use hv_tests::{Run, Scratch, guest, kvm_or_skip, run, run_in, s};
+use hv_tests::{Run, Scratch, assert_refused, guest, kvm_or_skip, run, run_in, s};
 
 /// One `--stats` line: `guest N: cpu X ms (Y %), preemptions Z`.
 #[derive(Debug)]
@@ -240,14 +240,6 @@ fn weights_are_checked_in_both_modes_and_used_in_one() {
     );
 }
 
-/// Asserts a refusal: exit status 2 and a reason naming `what`.
-fn refused(args: &[&str], what: &str) {
-    let r = run(args);
-    assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
-    let first = r.stderr.lines().next().unwrap_or_default();
-    assert!(first.starts_with("hv-host: ") && first.contains(what), "{args:?}: {r:?}");
-}
-
 #[test]
 fn bad_scheduling_options_are_refused() {
     let hello = guest("hello");
@@ -258,7 +250,7 @@ fn bad_scheduling_options_are_refused() {
         args.extend_from_slice(options);
         args.push("-g");
         args.extend(std::iter::repeat_n(h, guests));
-        refused(&args, what);
+        assert_refused(&std::env::current_dir().unwrap(), &args, what);
     };
     for sched in ["single", "threads"] {
         let options = ["--sched", sched, "--weights", "70"];
