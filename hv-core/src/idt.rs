@@ -2,7 +2,7 @@
 //!
 //! Every CPU exception (vectors 0-31) enters a 16-byte ring-0 stub that pushes a dummy error
 //! code where the CPU pushes none, pushes the vector, and reports with an `out` to
-//! [`EXCEPTION_PORT`](crate::proto::EXCEPTION_PORT). The host then reads the frame from the
+//! [`crate::proto::EXCEPTION_PORT`]. The host then reads the frame from the
 //! ring-0 stack and decides: a ring-3 `hlt` (which faults with #GP in ring 3) is the seed's way
 //! to end a guest and becomes a normal halt; anything else fails the guest with a report. The
 //! decision is made on the host, not in the stub, so a guest with a wild RIP cannot make the

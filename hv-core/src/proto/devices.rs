@@ -14,7 +14,7 @@
 //! | [`SerialData`]      | 0x10   | 0x10        | 1     | prints the byte (like port 0xE9) |
 //! | [`DiskSector`]      | 0x20   | 0x20        | 4     | sets the sector of the next command |
 //! | [`DiskAddr`]        | 0x21   | 0x24        | 4     | sets the guest address of the next command |
-//! | [`DiskCmd`]         | 0x22   | 0x28        | 1     | runs a [`DiskCmd`](DiskCmd) |
+//! | [`DiskCmd`]         | 0x22   | 0x28        | 1     | runs a [`DiskCmd`]          |
 //!
 //! A read, a write of another width, or an access to the window where no register is ends the
 //! guest (as any wrong-size port access does).

@@ -18,9 +18,9 @@
 //! The seed's serial port and DMA disk ([`devices`]) keep the seed's register interface
 //! instead: a few write-only registers, on ports or memory-mapped.
 //!
-//! The hv page's address is passed in `rdi` at entry and is also the top of the guest's stack
-//! plus nothing: it sits right above it. A guest MUST NOT rely on it being at a fixed address
-//! (it moves with the RAM size). Results are valid only once the `out` has returned, so guests
+//! The hv page's address is passed in `rdi` at entry; the page sits right above the initial
+//! stack pointer. A guest MUST NOT rely on it being at a fixed address (it moves with the RAM
+//! size). Results are valid only once the `out` has returned, so guests
 //! MUST issue the `out` with a compiler memory barrier (in Rust: an `asm!` without `nomem`).
 
 pub mod console;
