@@ -27,6 +27,21 @@ pub fn getchar() -> Option<u8> {
     if v == EOF { None } else { Some(v as u8) }
 }
 
+/// Reads a decimal number from the input: skips leading spaces, then reads digits up to the
+/// first byte that is not one (which is consumed). `None` if there is no digit; saturates.
+pub fn read_u64() -> Option<u64> {
+    let mut c = getchar();
+    while c == Some(b' ') {
+        c = getchar();
+    }
+    let mut n: Option<u64> = None;
+    while let Some(d @ b'0'..=b'9') = c {
+        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(u64::from(d - b'0')));
+        c = getchar();
+    }
+    n
+}
+
 /// Writes a whole buffer with one exit.
 pub fn write_bytes(bytes: &[u8]) {
     if !bytes.is_empty() {

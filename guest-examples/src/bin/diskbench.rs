@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 
-use hv_guest::console::getchar;
+use hv_guest::console::{getchar, read_u64};
 use hv_guest::devices::{Disk, SECTOR_SIZE, Status};
 use hv_guest::println;
 
@@ -12,15 +12,7 @@ hv_guest::entry!(main);
 
 fn main() -> i32 {
     let op = getchar();
-    let mut c = getchar();
-    while c == Some(b' ') {
-        c = getchar();
-    }
-    let mut n: u32 = 0;
-    while let Some(d @ b'0'..=b'9') = c {
-        n = n.saturating_mul(10).saturating_add(u32::from(d - b'0'));
-        c = getchar();
-    }
+    let n = u32::try_from(read_u64().unwrap_or(0)).unwrap_or(u32::MAX);
     let mut status = Status::default();
     let mut disk = match Disk::setup(&mut status) {
         Ok(d) => d,

@@ -3,17 +3,13 @@
 #![no_std]
 #![no_main]
 
-use hv_guest::console::getchar;
+use hv_guest::console::read_u64;
 use hv_guest::{hc, println};
 
 hv_guest::entry!(main);
 
 fn main() -> i32 {
-    let mut n = 0u64;
-    while let Some(c @ b'0'..=b'9') = getchar() {
-        n = n * 10 + u64::from(c - b'0');
-    }
-    let n = if n == 0 { 10_000 } else { n };
+    let n = read_u64().filter(|&n| n > 0).unwrap_or(10_000);
     let before = hc::num_exits();
     for _ in 0..n {
         hc::num_exits();

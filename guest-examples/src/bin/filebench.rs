@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use hv_guest::console::getchar;
+use hv_guest::console::read_u64;
 use hv_guest::fs::{File, Mode};
 use hv_guest::{Errno, println};
 
@@ -36,11 +36,7 @@ fn run(mib: usize, buf: &mut [u8; CHUNK]) -> Result<(), Errno> {
 }
 
 fn main() -> i32 {
-    let mut mib = 0usize;
-    while let Some(c @ b'0'..=b'9') = getchar() {
-        mib = mib * 10 + usize::from(c - b'0');
-    }
-    let mib = if mib == 0 { 8 } else { mib };
+    let mib = read_u64().filter(|&n| n > 0).map_or(8, |n| usize::try_from(n).unwrap_or(usize::MAX));
     // SAFETY: the only reference to BUF, taken once in this single-threaded guest.
     let buf = unsafe { &mut *core::ptr::addr_of_mut!(BUF) };
     match run(mib, buf) {
