@@ -174,8 +174,8 @@ mod tests {
         assert_eq!(g[1], 0x00AF_9B00_0000_FFFF); // ring-0 code, L=1
         assert_eq!(g[3], 0x00CF_F300_0000_FFFF); // ring-3 data
         assert_eq!(g[4], 0x00AF_FB00_0000_FFFF); // ring-3 code, L=1
-        // TSS at 0x1F8080, limit 0x2068, busy 64-bit TSS, present.
-        assert_eq!(g[5], 0x0000_8B1F_8080_2068);
+        // TSS at 0x1F9080, limit 0x2068, busy 64-bit TSS, present.
+        assert_eq!(g[5], 0x0000_8B1F_9080_2068);
         assert_eq!(g[6], 0);
         assert_eq!(selector(USER_CODE_INDEX).0, 0x23);
         assert_eq!(selector(USER_DATA_INDEX).0, 0x1B);

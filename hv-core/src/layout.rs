@@ -6,16 +6,21 @@
 //!
 //!  reserved region, offsets from reserved_base:
 //!   0x0000  hv page: boot info + mailbox   (user-accessible: the guest's window to the host)
-//!   0x1000  PML4
-//!   0x2000  PDPT
-//!   0x3000  PD
-//!   0x4000  PT 0..3 (4 KiB pages only; one PT maps 2 MiB)
-//!   0x8000  GDT; TSS at 0x8080, followed by its 8 KiB I/O permission bitmap
-//!   0xB000  IDT (32 gates)
-//!   0xC000  ring-0 exception stubs
+//!   0x1000  console ring page              (user-accessible: output the host drains)
+//!   0x2000  PML4
+//!   0x3000  PDPT
+//!   0x4000  PD
+//!   0x5000  PT 0..3 (4 KiB pages only; one PT maps 2 MiB)
+//!   0x9000  GDT; TSS at 0x9080, followed by its 8 KiB I/O permission bitmap
+//!   0xC000  IDT (32 gates) and, at +0x800, the ring-0 exception stubs
 //!   0xD000  PT of the device window (`--mmio` with 4 KiB pages only)
-//!   0xE000  ring-0 stack (8 KiB), top = ram_size
+//!   0xE000  PT of the hv-page alias at [`HV_ALIAS_BASE`]
+//!   0xF000  ring-0 stack (4 KiB), top = ram_size
 //! ```
+//!
+//! The two user-accessible pages (hv page and console ring) are also mapped at the fixed
+//! virtual address [`HV_ALIAS_BASE`], whatever the RAM size, so a guest that keeps its own
+//! `_start` (and never sees `rdi`) still finds them.
 //!
 //! With `--mmio` the seed's device registers are served in a window at [`MMIO_BASE`], far
 //! above any RAM; it is identity-mapped and user-accessible but backed by no memory, so every
@@ -115,14 +120,18 @@ pub const FRAME: u64 = 4096;
 pub const RESERVED_SIZE: u64 = 16 * FRAME;
 /// Offset of the hv page (boot info + mailbox) in the reserved region.
 pub const HV_PAGE_OFFSET: u64 = 0;
+/// Offset of the console ring page (user-accessible, right after the hv page).
+pub const CONSOLE_RING_OFFSET: u64 = FRAME;
+/// Number of user-accessible pages at the bottom of the reserved region: hv page and ring.
+pub const HV_PAGES: u64 = 2;
 /// Offset of the PML4.
-pub const PML4_OFFSET: u64 = FRAME;
+pub const PML4_OFFSET: u64 = HV_PAGES * FRAME;
 /// Offset of the PDPT.
-pub const PDPT_OFFSET: u64 = 2 * FRAME;
+pub const PDPT_OFFSET: u64 = PML4_OFFSET + FRAME;
 /// Offset of the page directory.
-pub const PD_OFFSET: u64 = 3 * FRAME;
+pub const PD_OFFSET: u64 = PDPT_OFFSET + FRAME;
 /// Offset of the first page table (4 KiB pages only).
-pub const PT_OFFSET: u64 = 4 * FRAME;
+pub const PT_OFFSET: u64 = PD_OFFSET + FRAME;
 /// Page tables reserved: enough for the largest RAM (8 MiB / 2 MiB per table).
 pub const MAX_PTS: u64 = 4;
 /// Offset of the GDT.
@@ -131,19 +140,32 @@ pub const GDT_OFFSET: u64 = PT_OFFSET + MAX_PTS * FRAME;
 pub const TSS_OFFSET: u64 = GDT_OFFSET + 0x80;
 /// Offset of the IDT (after the TSS and its I/O bitmap, which span three frames).
 pub const IDT_OFFSET: u64 = GDT_OFFSET + 3 * FRAME;
-/// Offset of the ring-0 exception stubs.
-pub const STUBS_OFFSET: u64 = IDT_OFFSET + FRAME;
-/// Offset of the page table that maps the device window (`--mmio` with 4 KiB pages). Taken
-/// from the ring-0 stack, which only ever holds one exception frame and needs far less.
-pub const MMIO_PT_OFFSET: u64 = STUBS_OFFSET + FRAME;
-/// Offset of the ring-0 stack's lowest byte; the stack grows down from the top of RAM.
-pub const KSTACK_OFFSET: u64 = MMIO_PT_OFFSET + FRAME;
+/// Offset of the ring-0 exception stubs: in the IDT's frame, after its 32 gates (512 bytes).
+pub const STUBS_OFFSET: u64 = IDT_OFFSET + 0x800;
+/// Offset of the page table that maps the device window (`--mmio` with 4 KiB pages).
+pub const MMIO_PT_OFFSET: u64 = IDT_OFFSET + FRAME;
+/// Offset of the page table that maps the hv pages at [`HV_ALIAS_BASE`].
+pub const ALIAS_PT_OFFSET: u64 = MMIO_PT_OFFSET + FRAME;
+/// Offset of the ring-0 stack's lowest byte; the stack grows down from the top of RAM. It only
+/// ever holds one exception frame, so one frame is plenty.
+pub const KSTACK_OFFSET: u64 = ALIAS_PT_OFFSET + FRAME;
 
-const _: () = assert!(KSTACK_OFFSET + 2 * FRAME == RESERVED_SIZE);
+const _: () = assert!(KSTACK_OFFSET + FRAME == RESERVED_SIZE);
 const _: () = assert!(
     TSS_OFFSET + crate::gdt::TSS_SIZE_WITH_IOPB <= IDT_OFFSET,
     "TSS + I/O bitmap overlap the IDT"
 );
+const _: () = assert!(
+    crate::idt::IDT_GATES * crate::idt::GATE_SIZE <= STUBS_OFFSET - IDT_OFFSET
+        && crate::idt::IDT_GATES * crate::idt::STUB_SIZE <= MMIO_PT_OFFSET - STUBS_OFFSET,
+    "IDT and stubs overflow their frame"
+);
+
+/// Fixed guest-virtual address where the hv page (and the console ring page after it) are
+/// mapped as well as at their identity address: the top 2 MiB of the first GiB, clear of RAM
+/// (at most 8 MiB) and of the device window right after it. A guest that never sees `rdi` (its
+/// own `_start`) reaches the host's boot info, mailbox and ring here.
+pub const HV_ALIAS_BASE: u64 = 0x3FE0_0000;
 
 /// Stack the host guarantees a guest below its image: an image must leave at least this much.
 pub const MIN_STACK: u64 = 64 << 10;
@@ -234,10 +256,21 @@ impl Layout {
         self.reserved_base().add(HV_PAGE_OFFSET)
     }
 
+    /// The console ring page (user-accessible, after the hv page).
+    pub const fn console_ring(self) -> Gpa {
+        self.reserved_base().add(CONSOLE_RING_OFFSET)
+    }
+
+    /// Page table of the hv-page alias at [`HV_ALIAS_BASE`].
+    pub const fn alias_pt(self) -> Gpa {
+        self.reserved_base().add(ALIAS_PT_OFFSET)
+    }
+
     /// End of what a guest may hand the host as a buffer: its own RAM up to and including the
-    /// hv page. The page tables and descriptor tables above are off limits.
+    /// hv pages (hv page and console ring). The page tables and descriptor tables above are
+    /// off limits.
     pub const fn user_end(self) -> u64 {
-        self.hv_page().as_u64() + FRAME
+        self.hv_page().as_u64() + HV_PAGES * FRAME
     }
 
     /// Initial stack pointer of the guest program (16-byte aligned).
@@ -319,17 +352,19 @@ mod tests {
         let l = Layout::new(MemSize::Mib2, PageSize::Kib4);
         assert_eq!(l.reserved_base().as_u64(), 0x1F_0000);
         assert_eq!(l.hv_page().as_u64(), 0x1F_0000);
-        assert_eq!(l.pml4().as_u64(), 0x1F_1000);
-        assert_eq!(l.pt(0).as_u64(), 0x1F_4000);
-        assert_eq!(l.gdt().as_u64(), 0x1F_8000);
-        assert_eq!(l.tss().as_u64(), 0x1F_8080);
-        assert_eq!(l.idt().as_u64(), 0x1F_B000);
-        assert_eq!(l.stubs().as_u64(), 0x1F_C000);
+        assert_eq!(l.console_ring().as_u64(), 0x1F_1000);
+        assert_eq!(l.pml4().as_u64(), 0x1F_2000);
+        assert_eq!(l.pt(0).as_u64(), 0x1F_5000);
+        assert_eq!(l.gdt().as_u64(), 0x1F_9000);
+        assert_eq!(l.tss().as_u64(), 0x1F_9080);
+        assert_eq!(l.idt().as_u64(), 0x1F_C000);
+        assert_eq!(l.stubs().as_u64(), 0x1F_C800);
         assert_eq!(l.kstack_top().as_u64(), 0x20_0000);
-        assert_eq!(l.user_end(), 0x1F_1000);
+        assert_eq!(l.user_end(), 0x1F_2000);
         assert_eq!(l.max_image_size(), 0x1E_0000);
         assert_eq!(l.pt_count(), 1);
         assert_eq!(l.mmio_pt().as_u64(), 0x1F_D000);
+        assert_eq!(l.alias_pt().as_u64(), 0x1F_E000);
         assert_eq!(l.mmio_window(), None);
         let m = l.with_devices(DeviceIo::Mmio);
         assert_eq!(m.mmio_window(), Some(Gpa::new(0x1000_0000)));

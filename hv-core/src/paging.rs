@@ -8,7 +8,7 @@
 use x86_64::structures::paging::PageTableFlags as F;
 
 use crate::addr::Gpa;
-use crate::layout::{FRAME, Layout, PageSize};
+use crate::layout::{FRAME, HV_ALIAS_BASE, HV_PAGES, Layout, PageSize};
 
 /// Access to guest-physical memory, 8 bytes at a time.
 pub trait PhysMem {
@@ -68,7 +68,24 @@ pub fn build_identity_map(mem: &mut impl PhysMem, layout: Layout) -> bool {
     if let Some(window) = layout.mmio_window() {
         ok &= map_device_window(mem, layout, window);
     }
+    ok &= map_hv_alias(mem, layout);
     ok
+}
+
+/// Maps the hv pages (hv page and console ring) a second time at [`HV_ALIAS_BASE`], with 4 KiB
+/// pages whatever the layout's page size (a 2 MiB page there would expose the page tables).
+fn map_hv_alias(mem: &mut impl PhysMem, layout: Layout) -> bool {
+    let user = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
+    let pt = layout.alias_pt();
+    let mut ok = true;
+    for i in 0..512 {
+        ok &= mem.write_u64(pt.add(i * 8), 0);
+    }
+    for i in 0..HV_PAGES {
+        ok &= mem.write_u64(pt.add(i * 8), layout.hv_page().add(i * FRAME).as_u64() | user.bits());
+    }
+    let two_mib = PageSize::Mib2.bytes();
+    ok & mem.write_u64(layout.pd().add((HV_ALIAS_BASE / two_mib) * 8), pt.as_u64() | user.bits())
 }
 
 /// Maps the device window's page (see [`build_identity_map`]).
@@ -242,16 +259,38 @@ mod tests {
     }
 
     #[test]
+    fn hv_pages_are_aliased_at_a_fixed_address() {
+        for mem in MemSize::ALL {
+            for page in PageSize::ALL {
+                let layout = Layout::new(mem, page);
+                let mut ram = Ram(vec![0; usize::try_from(layout.ram_size()).expect("fits")]);
+                assert!(build_identity_map(&mut ram, layout));
+                let cr3 = layout.pml4().as_u64();
+                for i in 0..HV_PAGES {
+                    let t = translate(&ram, cr3, HV_ALIAS_BASE + i * FRAME + 0x18).expect("alias");
+                    assert_eq!(t.gpa, layout.hv_page().add(i * FRAME + 0x18));
+                    assert!(t.user && t.writable);
+                    assert_eq!(t.page_size, FRAME);
+                }
+                // Only the hv pages: not the page tables after them.
+                assert_eq!(translate(&ram, cr3, HV_ALIAS_BASE + HV_PAGES * FRAME), None);
+                assert_eq!(translate(&ram, cr3, HV_ALIAS_BASE - 1), None);
+            }
+        }
+    }
+
+    #[test]
     fn golden_entries_4k() {
         let layout = Layout::new(MemSize::Mib2, PageSize::Kib4);
         let mut ram = Ram(vec![0; layout.ram_size() as usize]);
         assert!(build_identity_map(&mut ram, layout));
         // PML4[0] -> PDPT, present | writable | user.
-        assert_eq!(ram.read_u64(layout.pml4()), Some(0x1F_2000 | 0x7));
+        assert_eq!(ram.read_u64(layout.pml4()), Some(0x1F_3000 | 0x7));
         // PT entry for page 1: frame 0x1000, present | writable | user.
         assert_eq!(ram.read_u64(layout.pt(0).add(8)), Some(0x1000 | 0x7));
-        // The PML4's own frame is supervisor-only.
-        assert_eq!(ram.read_u64(layout.pt(0).add(0x1F1 * 8)), Some(0x1F_1000 | 0x3));
+        // The console ring is the guest's; the PML4's own frame is supervisor-only.
+        assert_eq!(ram.read_u64(layout.pt(0).add(0x1F1 * 8)), Some(0x1F_1000 | 0x7));
+        assert_eq!(ram.read_u64(layout.pt(0).add(0x1F2 * 8)), Some(0x1F_2000 | 0x3));
     }
 
     #[test]
