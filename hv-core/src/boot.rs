@@ -6,7 +6,8 @@ use x86_64::registers::rflags::RFlags;
 
 use crate::gdt::{self, USER_CODE_INDEX, USER_DATA_INDEX, selector};
 use crate::layout::Layout;
-use crate::paging::{self, PhysMem};
+use crate::paging;
+use crate::phys::PhysMem;
 use crate::proto::hv_page::{BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, MAILBOX_OFFSET};
 use crate::{ABI_VERSION, idt};
 
@@ -124,7 +125,7 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
 mod tests {
     use super::*;
     use crate::layout::{DeviceIo, MMIO_BASE, MemSize, PageSize};
-    use crate::paging::mock::Ram;
+    use crate::phys::mock::Ram;
     use std::vec;
 
     #[test]

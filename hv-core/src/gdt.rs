@@ -9,11 +9,10 @@
 use x86_64::PrivilegeLevel;
 use x86_64::registers::segmentation::SegmentSelector;
 use x86_64::structures::gdt::{Descriptor, DescriptorFlags};
-use x86_64::structures::tss::TaskStateSegment;
 
 use crate::addr::Gpa;
 use crate::layout::Layout;
-use crate::paging::PhysMem;
+use crate::phys::PhysMem;
 
 /// GDT index of the 64-bit ring-0 code segment.
 pub const KERNEL_CODE_INDEX: u16 = 1;
@@ -28,17 +27,7 @@ pub const TSS_INDEX: u16 = 5;
 /// Number of 8-byte GDT slots.
 pub const GDT_ENTRIES: usize = 7;
 
-/// Size of the hardware TSS.
-pub const TSS_SIZE: u64 = core::mem::size_of::<TaskStateSegment>() as u64;
-/// Size of the I/O permission bitmap: one bit per port, 65536 ports.
-pub const IOPB_SIZE: u64 = 65536 / 8;
-/// TSS, bitmap and the bitmap's 0xFF terminator byte (SDM Vol. 1, 19.5.2).
-pub const TSS_SIZE_WITH_IOPB: u64 = TSS_SIZE + IOPB_SIZE + 1;
-
-// SDM Vol. 3A, Figure 8-11: the 64-bit TSS is 104 bytes, RSP0 at 4, I/O map base at 102.
-const _: () = assert!(TSS_SIZE == 104);
-const _: () = assert!(core::mem::offset_of!(TaskStateSegment, privilege_stack_table) == 4);
-const _: () = assert!(core::mem::offset_of!(TaskStateSegment, iomap_base) == 102);
+pub use crate::tss::{IOPB_SIZE, TSS_SIZE, TSS_SIZE_WITH_IOPB};
 
 /// Selector of a segment, with the requested privilege level equal to its DPL.
 pub const fn selector(index: u16) -> SegmentSelector {

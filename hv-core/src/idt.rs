@@ -9,8 +9,8 @@
 //! handler fault while inspecting it; ring-0 code is also emulated on our KVM (slow), so the
 //! stubs do as little as possible.
 
-use crate::layout::Layout;
-use crate::paging::PhysMem;
+use crate::layout::{IDT_OFFSET, Layout, MMIO_PT_OFFSET, STUBS_OFFSET};
+use crate::phys::PhysMem;
 use crate::proto::EXCEPTION_PORT;
 
 /// Number of IDT gates: the 32 CPU exception vectors. Software `int n` past them is a #GP.
@@ -19,6 +19,13 @@ pub const IDT_GATES: u64 = 32;
 pub const GATE_SIZE: u64 = 16;
 /// Size of one exception stub.
 pub const STUB_SIZE: u64 = 16;
+
+// The gates and the stubs share one frame of the reserved region.
+const _: () = assert!(
+    IDT_GATES * GATE_SIZE <= STUBS_OFFSET - IDT_OFFSET
+        && IDT_GATES * STUB_SIZE <= MMIO_PT_OFFSET - STUBS_OFFSET,
+    "IDT and stubs overflow their frame"
+);
 
 /// Words the stub and the CPU leave on the ring-0 stack, lowest address first, when the stub
 /// reports: what the host reads at RSP.

@@ -152,13 +152,8 @@ pub const KSTACK_OFFSET: u64 = ALIAS_PT_OFFSET + FRAME;
 
 const _: () = assert!(KSTACK_OFFSET + FRAME == RESERVED_SIZE);
 const _: () = assert!(
-    TSS_OFFSET + crate::gdt::TSS_SIZE_WITH_IOPB <= IDT_OFFSET,
+    TSS_OFFSET + crate::tss::TSS_SIZE_WITH_IOPB <= IDT_OFFSET,
     "TSS + I/O bitmap overlap the IDT"
-);
-const _: () = assert!(
-    crate::idt::IDT_GATES * crate::idt::GATE_SIZE <= STUBS_OFFSET - IDT_OFFSET
-        && crate::idt::IDT_GATES * crate::idt::STUB_SIZE <= MMIO_PT_OFFSET - STUBS_OFFSET,
-    "IDT and stubs overflow their frame"
 );
 
 /// Fixed guest-virtual address where the hv page (and the console ring page after it) are

@@ -26,7 +26,9 @@ pub mod gdt;
 pub mod idt;
 pub mod layout;
 pub mod paging;
+pub mod phys;
 pub mod proto;
+pub mod tss;
 
 pub use addr::{Gpa, GuestRange};
 

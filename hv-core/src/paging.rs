@@ -1,7 +1,7 @@
 //! Page-table builder and walker, shared by the host (which builds and walks the guest's
 //! tables) and by tests (which run both against a plain byte array).
 //!
-//! Both go through [`PhysMem`], so the same code writes real guest RAM on the host and a
+//! Both go through [`PhysMem`] (defined in [`crate::phys`], below every table builder), so the same code writes real guest RAM on the host and a
 //! mock in unit tests, and the walker used for `HC_gvaToHva` is the one the builder is
 //! tested against.
 
@@ -9,14 +9,7 @@ use x86_64::structures::paging::PageTableFlags as F;
 
 use crate::addr::Gpa;
 use crate::layout::{FRAME, HV_ALIAS_BASE, HV_PAGES, Layout, PageSize};
-
-/// Access to guest-physical memory, 8 bytes at a time.
-pub trait PhysMem {
-    /// Reads the little-endian u64 at `gpa`, or `None` if it is not in guest RAM.
-    fn read_u64(&self, gpa: Gpa) -> Option<u64>;
-    /// Writes the little-endian u64 at `gpa`; returns `false` if it is not in guest RAM.
-    fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool;
-}
+pub use crate::phys::PhysMem;
 
 /// Mask of the physical-address bits of a page-table entry (bits 12..52).
 const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
@@ -161,40 +154,11 @@ pub fn translate(mem: &impl PhysMem, cr3: u64, va: u64) -> Option<Translation> {
     None
 }
 
-/// Guest RAM as a byte vector, for the unit tests of everything built on [`PhysMem`].
-#[cfg(test)]
-pub(crate) mod mock {
-    use super::PhysMem;
-    use crate::addr::Gpa;
-    use std::vec::Vec;
-
-    /// Guest RAM as a byte vector; out-of-range accesses fail like they do on the host.
-    pub(crate) struct Ram(pub(crate) Vec<u8>);
-
-    impl PhysMem for Ram {
-        fn read_u64(&self, gpa: Gpa) -> Option<u64> {
-            let a = usize::try_from(gpa.as_u64()).ok()?;
-            let b = self.0.get(a..a.checked_add(8)?)?;
-            Some(u64::from_le_bytes(b.try_into().ok()?))
-        }
-        fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
-            let Ok(a) = usize::try_from(gpa.as_u64()) else { return false };
-            match a.checked_add(8).and_then(|end| self.0.get_mut(a..end)) {
-                Some(b) => {
-                    b.copy_from_slice(&value.to_le_bytes());
-                    true
-                }
-                None => false,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::mock::Ram;
     use super::*;
     use crate::layout::MemSize;
+    use crate::phys::mock::Ram;
     use std::vec;
 
     #[test]
