@@ -2,7 +2,7 @@
 //!
 //! It sits below [`layout`](crate::layout), [`paging`](crate::paging), [`gdt`](crate::gdt) and
 //! [`idt`](crate::idt) so that none of them depends on another for it: the host implements it on
-//! guest RAM, the unit tests on a byte vector ([`mock`]).
+//! guest RAM, the unit tests on a byte vector (a `mock` module, test builds only).
 
 use crate::addr::Gpa;
 
