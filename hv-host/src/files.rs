@@ -201,11 +201,22 @@ impl FileTable {
             }
             (OpenMode::Read, None, None) => return Err(Errno::Enoent),
             (OpenMode::Write, Some(&own), _) => {
-                let file = self
-                    .sandbox
-                    .open_own(&local, Access::Write, own)
-                    .and_then(|f| f.set_len(0).map(|()| f))
-                    .map_err(|e| host_err(e, "truncating"))?;
+                // Its own file, truncated in place (other fds on it stay valid, as in POSIX);
+                // if the name no longer leads to the file the host made (something replaced
+                // it), a fresh one: "w" discards the contents either way.
+                let file = match self.sandbox.open_own(&local, Access::Write, own) {
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                        let (file, identity) = self
+                            .sandbox
+                            .create_fresh(&local)
+                            .map_err(|e| host_err(e, "creating"))?;
+                        self.own.insert(name.clone(), identity);
+                        file
+                    }
+                    opened => opened
+                        .and_then(|f| f.set_len(0).map(|()| f))
+                        .map_err(|e| host_err(e, "truncating"))?,
+                };
                 (file, Direction::Write, false)
             }
             (OpenMode::Append, Some(&own), _) => (

@@ -152,9 +152,10 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// A shared file or disk image has a name the host gives files it creates for guests.
+    /// A shared file or disk image has a name the host gives files it creates for guests
+    /// (itself, or the file a symlink there leads to).
     #[error(
-        "{role} {name:?} ends like a file hv creates for a guest (.local<ID> or .cow<ID>), so a guest's writes could land on it; rename it"
+        "{role} {name:?} is or leads to a name hv gives files it creates for guests (.local<ID> or .cow<ID>), so a guest could replace it; rename it"
     )]
     HostReservedName {
         /// "shared file" or "disk image".
@@ -371,7 +372,7 @@ impl Builder {
             let name = GuestName::parse(path.as_os_str().as_encoded_bytes()).map_err(|reason| {
                 ConfigError::SharedName { name: path.display().to_string(), reason }
             })?;
-            if name.is_host_reserved() {
+            if name.is_host_reserved() || sandbox::resolves_to_reserved(&path) {
                 return Err(ConfigError::HostReservedName {
                     role: "shared file",
                     name: name.to_string(),

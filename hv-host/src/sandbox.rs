@@ -15,7 +15,8 @@
 //! local file (`<name>.local<ID>`) and a guest's disk copy (`<image>.cow<ID>`, `--disk-cow`).
 //! No two roles ever resolve to the same host file:
 //! - local files end in `.local<digits>` and disk copies in `.cow<digits>`, and a shared file or
-//!   disk image whose name ends like that is refused at start ([`GuestName::is_host_reserved`]);
+//!   disk image whose name ends like that, or that is a symlink to such a name, is refused at
+//!   start ([`GuestName::is_host_reserved`], [`resolves_to_reserved`]);
 //! - a shared original and the disk image that are the same inode are refused at start;
 //! - every file the host writes for a guest is a **fresh inode**: whatever is at the name is
 //!   unlinked (never followed), then the file is created with `O_CREAT|O_EXCL|O_NOFOLLOW`, and
@@ -82,12 +83,26 @@ impl GuestName {
     /// True if the host could create a file of this name for a guest (it ends in
     /// `.local<digits>` or `.cow<digits>`): such a name cannot be a shared file or disk image.
     pub fn is_host_reserved(&self) -> bool {
-        let leaf = self.0.rsplit('/').next().unwrap_or(&self.0);
-        [".local", ".cow"].iter().any(|suffix| {
-            leaf.rsplit_once(suffix)
-                .is_some_and(|(_, id)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-        })
+        reserved_leaf(self.0.rsplit('/').next().unwrap_or(&self.0))
     }
+}
+
+/// True if a file's last component ends in `.local<digits>` or `.cow<digits>`.
+fn reserved_leaf(leaf: &str) -> bool {
+    [".local", ".cow"].iter().any(|suffix| {
+        leaf.rsplit_once(suffix)
+            .is_some_and(|(_, id)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// True if `path`, with every symlink resolved, names a file the host could create for a
+/// guest: a shared file or disk image given through a symlink to such a file would lose its
+/// data when the guest creates that name (the host unlinks whatever is there).
+pub(crate) fn resolves_to_reserved(path: &Path) -> bool {
+    std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(reserved_leaf))
+        .unwrap_or(false)
 }
 
 impl fmt::Debug for GuestName {

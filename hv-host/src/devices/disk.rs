@@ -70,7 +70,7 @@ impl DiskImage {
     pub(crate) fn open(path: PathBuf, cow: bool) -> Result<Self, ConfigError> {
         let name = GuestName::parse(path.as_os_str().as_encoded_bytes())
             .map_err(|reason| ConfigError::DiskName { name: path.display().to_string(), reason })?;
-        if name.is_host_reserved() {
+        if name.is_host_reserved() || sandbox::resolves_to_reserved(&path) {
             return Err(ConfigError::HostReservedName {
                 role: "disk image",
                 name: name.to_string(),
