@@ -13,7 +13,7 @@
 //! let mut sector = [0u8; 512];
 //! disk.read_sector(0, &mut sector)?;
 //! sector[..5].copy_from_slice(b"hello");
-//! disk.write_sector(0, &sector)?; // lands in this guest's own copy of the image
+//! disk.write_sector(0, &sector)?; // lands in the image (with --disk-cow: this guest's copy)
 //! writeln!(Serial, "the disk has {} bytes", disk.size()).ok();
 //! ```
 //!

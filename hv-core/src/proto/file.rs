@@ -25,7 +25,8 @@ wire_enum! {
     pub enum OpenMode : "HV_MODE_" {
         /// `"r"`: read from the start.
         Read = 0 => "READ",
-        /// `"w"`: write, truncating (or creating) the guest's own copy.
+        /// `"w"`: write, truncating (or creating) the guest's own copy. Writes count against
+        /// the guest's quota: one that crosses it is short, the next fails with `EFBIG`.
         Write = 1 => "WRITE",
         /// `"a"`: write at the end of the guest's own copy.
         Append = 2 => "APPEND",
