@@ -224,3 +224,43 @@ fn a_first_write_to_a_large_sparse_disk_is_one_sector() {
     assert_eq!(meta.len(), 2 << 30);
     assert!(meta.blocks() * 512 <= 1 << 20, "holes stay holes: {} bytes", meta.blocks() * 512);
 }
+
+#[test]
+fn a_read_only_working_directory_is_erofs() {
+    if !kvm_or_skip("a_read_only_working_directory_is_erofs") {
+        return;
+    }
+    let dir = Scratch::new("limits-erofs");
+    let mount = dir.path().join("ro");
+    std::fs::create_dir(&mount).unwrap();
+    let g = guest("fscript");
+    // A read-only tmpfs as the working directory, in a user and mount namespace of its own
+    // (no privileges needed, nothing mounted outside this one command).
+    let script = format!(
+        "mount -t tmpfs -o ro tmpfs '{0}' && cd '{0}' && exec '{1}' -m 2 -p 4 -g '{2}'",
+        s(&mount),
+        s(&hv_host()),
+        s(&g)
+    );
+    let child = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("\n*** SKIPPED a_read_only_working_directory_is_erofs: no unshare ***\n");
+        return;
+    };
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"o w a\no a b\no r c\n").unwrap();
+    let r: Run = child.wait_with_output().unwrap().into();
+    if r.stderr.contains("unshare:") || r.stderr.contains("mount:") {
+        eprintln!(
+            "\n*** SKIPPED a_read_only_working_directory_is_erofs: {} ***\n",
+            r.stderr.trim()
+        );
+        return;
+    }
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(lines(&r.stdout), ["o a: EROFS", "o b: EROFS", "o c: ENOENT"]);
+}
