@@ -24,7 +24,7 @@
  * Version of this ABI. A guest announces it at start-up (HV_HC_ABI_VERSION); the host ends a guest
  * built for another version.
  */
-#define HV_ABI_VERSION 2
+#define HV_ABI_VERSION 3
 
 /* I/O ports. */
 #define HV_CONSOLE_PORT   0x00E9 /* 1-byte out: putchar; 4-byte in: getchar */
@@ -63,25 +63,31 @@
 #define HV_MODE_APPEND 0x02
 
 /* Limits of the file service. */
-#define HV_MAX_NAME       255 /* longest file name, in bytes */
-#define HV_MAX_OPEN_FILES 32  /* most files one guest may hold open */
+#define HV_MAX_NAME           255 /* longest file name, in bytes */
+#define HV_MAX_NAME_COMPONENT 239 /* longest component of a file name (between two '/'), in bytes */
+#define HV_MAX_OPEN_FILES     32  /* most files one guest may hold open */
 
 /*
  * Error codes. They are positive here; a failed call returns the NEGATED code (e.g. -HV_ENOENT), so
  * a result >= 0 is success.
  */
-#define HV_EPERM        1  /* operation not permitted */
-#define HV_ENOENT       2  /* no such file */
-#define HV_EIO          5  /* host I/O error */
-#define HV_EBADF        9  /* bad file descriptor */
-#define HV_EACCES       13 /* permission denied */
-#define HV_EFAULT       14 /* bad guest address */
-#define HV_ENODEV       19 /* no such device */
-#define HV_EINVAL       22 /* invalid argument */
-#define HV_EMFILE       24 /* too many open files */
-#define HV_ENOSPC       28 /* no space left on host */
-#define HV_ENAMETOOLONG 36 /* file name too long */
-#define HV_ENOSYS       38 /* unknown operation */
+#define HV_EPERM        1   /* operation not permitted */
+#define HV_ENOENT       2   /* no such file */
+#define HV_EIO          5   /* host I/O error */
+#define HV_EBADF        9   /* bad file descriptor */
+#define HV_EACCES       13  /* permission denied */
+#define HV_EFAULT       14  /* bad guest address */
+#define HV_EBUSY        16  /* already set up */
+#define HV_ENODEV       19  /* no such device */
+#define HV_EINVAL       22  /* invalid argument */
+#define HV_ENFILE       23  /* too many open files in the host */
+#define HV_EMFILE       24  /* too many open files */
+#define HV_EFBIG        27  /* write quota used up */
+#define HV_ENOSPC       28  /* no space left on host */
+#define HV_EROFS        30  /* read-only file system */
+#define HV_ENAMETOOLONG 36  /* file name too long */
+#define HV_ENOSYS       38  /* unknown operation */
+#define HV_EDQUOT       122 /* host disk quota exceeded */
 
 /* The hv page: one 4 KiB page whose address the guest receives in rdi at entry. */
 #define HV_BOOT_INFO_OFFSET 0x000                 /* struct hv_boot_info */

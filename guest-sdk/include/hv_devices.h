@@ -1,5 +1,5 @@
 /*
- * hv_devices.h: the seed's serial port and DMA disk, for C guests of hv (ABI version 2).
+ * hv_devices.h: the seed's serial port and DMA disk, for C guests of hv (ABI version 3).
  *
  * Self-contained C99: needs only <stdint.h>, and works with or without hv_guest.h. Every number
  * here is copied from hv-core (hv_core::proto::devices, ::errno, ::hv_page, ::layout) and a
@@ -20,8 +20,9 @@
  * The disk: setup (command 2) MUST come first; it makes the status block the one the host
  * writes: size at setup, err after every command (0, or a positive HV_E* code: HV_EINVAL for a
  * sector past the end, HV_EFAULT for a buffer not wholly in the guest's user RAM, HV_ENODEV
- * without a disk). A command before setup ends the guest. Setup again moves the status block.
- * Writes go to the guest's own copy of the image (IMAGE.local<ID>), never to the image.
+ * without a disk, HV_EFBIG once the write quota is used up). A command before setup ends the
+ * guest. Setup may be called only once: a second setup reports HV_EBUSY in the first block, which
+ * stays. Writes go to the image (--disk), or with --disk-cow to the guest's own copy, IMAGE.cow<ID>.
  *
  * Costs, in exits (~20-25 us each at ring 3): a serial byte 1, a sector read or write 3, setup 2.
  */
@@ -30,7 +31,7 @@
 
 #include <stdint.h>
 
-#define HV_DEVICES_ABI_VERSION 2
+#define HV_DEVICES_ABI_VERSION 3
 
 /* Ports (port mode). */
 #define HV_SERIAL_PORT 0x0010
@@ -77,23 +78,38 @@
 #ifndef HV_EFAULT
 #define HV_EFAULT 14
 #endif
+#ifndef HV_EBUSY
+#define HV_EBUSY 16
+#endif
 #ifndef HV_ENODEV
 #define HV_ENODEV 19
 #endif
 #ifndef HV_EINVAL
 #define HV_EINVAL 22
 #endif
+#ifndef HV_ENFILE
+#define HV_ENFILE 23
+#endif
 #ifndef HV_EMFILE
 #define HV_EMFILE 24
 #endif
+#ifndef HV_EFBIG
+#define HV_EFBIG 27
+#endif
 #ifndef HV_ENOSPC
 #define HV_ENOSPC 28
+#endif
+#ifndef HV_EROFS
+#define HV_EROFS 30
 #endif
 #ifndef HV_ENAMETOOLONG
 #define HV_ENAMETOOLONG 36
 #endif
 #ifndef HV_ENOSYS
 #define HV_ENOSYS 38
+#endif
+#ifndef HV_EDQUOT
+#define HV_EDQUOT 122
 #endif
 
 /* The disk's status block: where the guest asks for it, written by the host. */

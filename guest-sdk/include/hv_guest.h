@@ -240,7 +240,8 @@ static inline int puts(const char *s)
 /*
  * Opens the file `name` with `mode`: "r" (read from the start), "w" (write, truncating the guest's
  * own copy) or "a" (append to it); a trailing 'b' is accepted and ignored. Returns an fd >= 0, or
- * -HV_ENOENT (no such file), -HV_ENAMETOOLONG (over HV_MAX_NAME bytes), -HV_EMFILE, ... One exit;
+ * -HV_ENOENT (no such file), -HV_ENAMETOOLONG (over HV_MAX_NAME bytes, or a component over
+ * HV_MAX_NAME_COMPONENT), -HV_EMFILE, ... One exit;
  * none for an invalid mode or a NULL argument, which return -HV_EINVAL.
  */
 static inline int fopen(const char *name, const char *mode)
@@ -285,7 +286,8 @@ static inline long fread(int fd, void *buf, unsigned long len)
 
 /*
  * Writes `len` bytes from `buf` to `fd`. Returns the bytes written, or -HV_EBADF, -HV_EFAULT,
- * -HV_ENOSPC, -HV_EIO. One exit whatever `len`.
+ * -HV_EFBIG (the write quota is used up), -HV_ENOSPC, -HV_EIO, ... One exit whatever `len`. As in
+ * POSIX the count may be short (the quota, or a host error part-way); the next call then fails.
  */
 static inline long fwrite(int fd, const void *buf, unsigned long len)
 {

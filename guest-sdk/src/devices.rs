@@ -13,7 +13,7 @@
 //! let mut sector = [0u8; 512];
 //! disk.read_sector(0, &mut sector)?;
 //! sector[..5].copy_from_slice(b"hello");
-//! disk.write_sector(0, &sector)?; // lands in this guest's own copy of the image
+//! disk.write_sector(0, &sector)?; // lands in the image (with --disk-cow: this guest's copy)
 //! writeln!(Serial, "the disk has {} bytes", disk.size()).ok();
 //! ```
 //!
@@ -85,8 +85,8 @@ fn dma_addr<T>(p: *const T) -> Result<u32, Errno> {
 /// The disk, set up with its status block.
 ///
 /// The host writes the status block in place after every command, so it stays borrowed for
-/// as long as the `Disk` lives. There is one disk per guest: setting up a second `Disk` moves
-/// the host's status block to it, and the first one's results are then stale.
+/// as long as the `Disk` lives. There is one disk per guest, set up once: a second setup is
+/// refused (`EBUSY`, reported in the first status block, which stays in use).
 #[derive(Debug)]
 pub struct Disk<'s> {
     status: NonNull<Status>,
@@ -148,8 +148,8 @@ impl<'s> Disk<'s> {
         self.command(n, dma_addr(buf.as_mut_ptr())?, DiskCmd::Read)
     }
 
-    /// Writes `buf` to sector `n` (of this guest's own copy of the image). `EINVAL` past the
-    /// end of the disk.
+    /// Writes `buf` to sector `n` (of the image, or with `--disk-cow` of this guest's copy).
+    /// `EINVAL` past the end of the disk, `EFBIG` once the guest's write quota is used up.
     pub fn write_sector(&mut self, n: u32, buf: &[u8; SECTOR_SIZE]) -> Result<(), Errno> {
         self.command(n, dma_addr(buf.as_ptr())?, DiskCmd::Write)
     }

@@ -44,7 +44,8 @@ pub fn fread(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
         .map(|n| n as usize)
 }
 
-/// Writes `buf`; returns the bytes written (all of them, unless an error is returned).
+/// Writes `buf`; returns the bytes written: all of them, unless the write quota or a host
+/// error cut it short (as in POSIX), in which case the next call returns the error.
 pub fn fwrite(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
     result(arch::file_call(FileOp::Write, &[fd as u64, buf.as_ptr() as u64, buf.len() as u64]))
         .map(|n| n as usize)

@@ -309,9 +309,9 @@ impl<'c> Vm<'c> {
         if !outcome.is_success() {
             self.log_registers();
         }
-        let Devices { id, mut stats, files, .. } = self.dev;
-        stats.file_bytes_read = files.bytes_read;
-        stats.file_bytes_written = files.bytes_written;
+        let Devices { id, mut stats, files, mut disk, .. } = self.dev;
+        disk.finish();
+        files.report(&mut stats);
         GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats }
     }
 

@@ -25,12 +25,14 @@
 
 mod console;
 mod devices;
+mod diag;
 mod files;
 mod guest;
 mod hypercall;
 mod kick;
 mod memory;
 mod outcome;
+mod quota;
 mod sandbox;
 mod sched;
 mod stats;
@@ -49,6 +51,7 @@ pub use console::Console;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
+pub use quota::{DEFAULT_QUOTA, parse_size};
 pub use sched::{DEFAULT_QUANTUM, Sched};
 pub use stats::{ExitStats, stats_table};
 
@@ -149,6 +152,37 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// A shared file or disk image has a name the host gives files it creates for guests
+    /// (itself, or the file a symlink there leads to).
+    #[error(
+        "{role} {name:?} is or leads to a name hv gives files it creates for guests (.local<ID> or .cow<ID>), so a guest could replace it; rename it"
+    )]
+    HostReservedName {
+        /// "shared file" or "disk image".
+        role: &'static str,
+        /// The name as given.
+        name: String,
+    },
+    /// The disk image is also a shared file.
+    #[error(
+        "disk image {disk} is the same file as shared file {shared}: guests would write the shared original through the disk"
+    )]
+    DiskIsShared {
+        /// The disk image.
+        disk: String,
+        /// The shared file.
+        shared: PathBuf,
+    },
+    /// Several guests would write one disk image in place.
+    #[error(
+        "disk image {disk} is written in place, so only one guest may have it, not {guests}; give --disk-cow for a copy per guest"
+    )]
+    DiskForSeveral {
+        /// The disk image.
+        disk: String,
+        /// Guests given.
+        guests: usize,
+    },
     /// The disk image is not a whole number of sectors.
     #[error("disk image {path} is {size} bytes; a disk must be a non-zero multiple of 512 bytes")]
     DiskSize {
@@ -187,6 +221,8 @@ pub struct Builder {
     images: Vec<PathBuf>,
     shared_files: Vec<PathBuf>,
     disk: Option<PathBuf>,
+    disk_cow: bool,
+    quota: u64,
     devices: DeviceIo,
     prefix_ids: bool,
     output: Option<Box<dyn Write + Send>>,
@@ -209,6 +245,8 @@ impl std::fmt::Debug for Builder {
             .field("weights", &self.weights)
             .field("timeout", &self.timeout)
             .field("disk", &self.disk)
+            .field("disk_cow", &self.disk_cow)
+            .field("quota", &self.quota)
             .field("devices", &self.devices)
             .finish_non_exhaustive()
     }
@@ -239,10 +277,24 @@ impl Builder {
         self
     }
 
-    /// Attaches the disk image `path` to every guest (the seed's DMA disk). Guests never
-    /// modify it: each one's first write makes its own copy, `<path>.local<ID>`.
+    /// Attaches the disk image `path` to every guest (the seed's DMA disk). Guests write it
+    /// in place, so only one guest may have it, unless [`Builder::disk_cow`] is on.
     pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
         self.disk = Some(path.into());
+        self
+    }
+
+    /// With `on`, the disk image is never written: each guest's writes go to its own copy,
+    /// `<path>.cow<ID>`, made lazily, sector by sector (default: off).
+    pub fn disk_cow(mut self, on: bool) -> Self {
+        self.disk_cow = on;
+        self
+    }
+
+    /// The most bytes each guest may make the host write, to files and the disk together
+    /// (default: [`DEFAULT_QUOTA`]). A write past it fails with `EFBIG` in the guest.
+    pub fn quota(mut self, bytes: u64) -> Self {
+        self.quota = bytes;
         self
     }
 
@@ -320,22 +372,35 @@ impl Builder {
             let name = GuestName::parse(path.as_os_str().as_encoded_bytes()).map_err(|reason| {
                 ConfigError::SharedName { name: path.display().to_string(), reason }
             })?;
-            match std::fs::File::open(&path).and_then(|f| f.metadata()) {
-                Ok(m) if m.is_file() => shared.insert(name, path),
-                Ok(_) => {
-                    let source = std::io::Error::other("not a regular file");
-                    return Err(ConfigError::SharedUnreadable { path, source });
-                }
-                Err(source) => return Err(ConfigError::SharedUnreadable { path, source }),
+            if name.is_host_reserved() || sandbox::resolves_to_reserved(&path) {
+                return Err(ConfigError::HostReservedName {
+                    role: "shared file",
+                    name: name.to_string(),
+                });
+            }
+            if let Err(source) = shared.open(name, path.clone()) {
+                return Err(ConfigError::SharedUnreadable { path, source });
             }
         }
-        let disk = self.disk.map(DiskImage::open).transpose()?.map(Arc::new);
+        let disk = self.disk.map(|d| DiskImage::open(d, self.disk_cow)).transpose()?;
+        if let Some(disk) = &disk {
+            if let Some(path) = shared.path_of(disk.identity()) {
+                let disk = disk.name().to_string();
+                return Err(ConfigError::DiskIsShared { disk, shared: path.to_path_buf() });
+            }
+            if !disk.is_cow() && images.len() > 1 {
+                let disk = disk.name().to_string();
+                return Err(ConfigError::DiskForSeveral { disk, guests: images.len() });
+            }
+        }
+        let disk = disk.map(Arc::new);
         let console = Console::new(
             self.output.unwrap_or_else(|| Box::new(std::io::stdout())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
-        Ok(Hypervisor { layout, images, shared: Arc::new(shared), disk, console, plan })
+        let quota = self.quota;
+        Ok(Hypervisor { layout, images, shared: Arc::new(shared), disk, console, plan, quota })
     }
 }
 
@@ -400,6 +465,7 @@ pub struct Hypervisor {
     disk: Option<Arc<DiskImage>>,
     console: Console,
     plan: sched::Plan,
+    quota: u64,
 }
 
 impl Hypervisor {
@@ -411,6 +477,8 @@ impl Hypervisor {
             images: Vec::new(),
             shared_files: Vec::new(),
             disk: None,
+            disk_cow: false,
+            quota: DEFAULT_QUOTA,
             devices: DeviceIo::Ports,
             prefix_ids: false,
             output: None,
@@ -433,8 +501,8 @@ impl Hypervisor {
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
-        let Hypervisor { layout, images, console, shared, plan, disk } = self;
-        let run = Run { kvm: &kvm, layout, console: &console, shared, disk, sandbox };
+        let Hypervisor { layout, images, console, shared, plan, disk, quota } = self;
+        let run = Run { kvm: &kvm, layout, console: &console, shared, disk, sandbox, quota };
         if plan.mode == Sched::Single {
             return run.on_one_thread(&images, &plan);
         }
@@ -478,13 +546,23 @@ struct Run<'a> {
     shared: Arc<SharedFiles>,
     disk: Option<Arc<DiskImage>>,
     sandbox: Arc<Sandbox>,
+    /// Each guest's write quota, in bytes.
+    quota: u64,
 }
 
 impl Run<'_> {
     /// Guest `id`'s VM, with its own file table and disk, ready to run.
     fn vm(&self, id: u32, image: &Image) -> Result<guest::Vm<'_>, GuestError> {
-        let files = files::FileTable::new(id, self.shared.clone(), self.sandbox.clone());
-        let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone());
+        let quota = Arc::new(quota::Quota::new(self.quota));
+        let diag = Arc::new(diag::Diag::new(id));
+        let files = files::FileTable::new(
+            id,
+            self.shared.clone(),
+            self.sandbox.clone(),
+            quota.clone(),
+            diag.clone(),
+        );
+        let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone(), quota, diag);
         guest::Vm::new(self.kvm, id, self.layout, &image.bytes, self.console, files, disk)
     }
 

@@ -57,11 +57,21 @@ struct Cli {
     #[argh(switch)]
     stats: bool,
 
-    /// disk image attached to every guest (the seed's DMA disk): a relative path, a non-zero
-    /// multiple of 512 bytes; never modified: a guest's first write makes its own copy,
-    /// <disk>.local<ID>
+    /// disk image attached to the guest (the seed's DMA disk): a relative path, a non-zero
+    /// multiple of 512 bytes; the guest writes it in place, so only one guest may have it,
+    /// unless --disk-cow is given
     #[argh(option)]
     disk: Option<String>,
+
+    /// with --disk: never write the image; each guest writes its own copy, <disk>.cow<ID>,
+    /// made lazily sector by sector (so several guests may share one image)
+    #[argh(switch)]
+    disk_cow: bool,
+
+    /// the most bytes each guest may write to host files and the disk together, e.g. 64K,
+    /// 100M, 2G (default 1G); a write past it fails with EFBIG in the guest
+    #[argh(option, from_str_fn(parse_quota))]
+    quota: Option<u64>,
 
     /// serve the serial port and the disk memory-mapped in the device window instead of on
     /// ports
@@ -112,6 +122,12 @@ fn expand_lists(args: &[String]) -> Vec<String> {
         out.push(option.to_string());
     }
     out
+}
+
+fn parse_quota(v: &str) -> Result<u64, String> {
+    hv_host::parse_size(v).ok_or_else(|| {
+        format!("invalid quota '{v}': use a number of bytes, optionally with K, M, G or T")
+    })
 }
 
 fn parse_sched(v: &str) -> Result<Sched, String> {
@@ -200,7 +216,10 @@ fn main() -> ExitCode {
         builder = builder.shared_file(f);
     }
     if let Some(disk) = &cli.disk {
-        builder = builder.disk(disk);
+        builder = builder.disk(disk).disk_cow(cli.disk_cow);
+    }
+    if let Some(quota) = cli.quota {
+        builder = builder.quota(quota);
     }
     let hv = match builder.build() {
         Ok(hv) => hv,
@@ -215,6 +234,11 @@ fn main() -> ExitCode {
     };
     if cli.stats {
         eprint!("{}", hv_host::stats_table(&reports));
+    }
+    for report in &reports {
+        for note in report.stats.notes() {
+            eprintln!("guest {} ({}): {note}", report.id, report.image.display());
+        }
     }
     let mut ok = true;
     for report in reports.iter().filter(|r| !r.outcome.is_success()) {

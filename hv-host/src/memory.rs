@@ -100,15 +100,22 @@ impl GuestRam {
         Ok(done)
     }
 
-    /// Writes all of a checked range to `file`, straight from guest memory.
-    pub(crate) fn drain_to(
+    /// Writes a checked range to `file` with one `write` system call, straight from guest
+    /// memory; returns what the kernel took (possibly less than the range: a short write).
+    pub(crate) fn write_some_to(
         &self,
         range: GuestRange,
         file: &mut std::fs::File,
-    ) -> std::io::Result<()> {
-        self.mem
-            .write_all_volatile_to(GuestAddress(range.start().as_u64()), file, range.len() as usize)
-            .map_err(io_error)
+    ) -> std::io::Result<u64> {
+        use vm_memory::WriteVolatile;
+        let slice = self
+            .mem
+            .get_slice(GuestAddress(range.start().as_u64()), range.len() as usize)
+            .map_err(io_error)?;
+        file.write_volatile(&slice).map(|n| n as u64).map_err(|e| match e {
+            vm_memory::VolatileMemoryError::IOError(io) => io,
+            other => std::io::Error::other(other.to_string()),
+        })
     }
 
     /// Copies the guest's image to address 0.

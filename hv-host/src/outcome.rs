@@ -216,6 +216,30 @@ pub struct GuestStats {
     /// How often the scheduler's timer took the CPU from the guest at the end of a quantum
     /// (`--sched single` only: with a thread per guest, the host kernel preempts, unseen).
     pub preemptions: u64,
+    /// The guest's write quota in bytes (`--quota`), files and disk together.
+    pub quota: u64,
+    /// Writes refused (`EFBIG`) because the quota was used up.
+    pub quota_refused: u64,
+    /// Host warnings about the guest that were counted but not printed (rate limit).
+    pub diagnostics_suppressed: u64,
+}
+
+impl GuestStats {
+    /// What the report adds about limits the guest ran into, one line each (none if it ran
+    /// into none): its quota, and warnings the host did not print.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.quota_refused > 0 {
+            notes.push(format!(
+                "write quota of {} bytes used up; {} write(s) refused with EFBIG",
+                self.quota, self.quota_refused
+            ));
+        }
+        if self.diagnostics_suppressed > 0 {
+            notes.push(format!("{} more warning(s) not printed", self.diagnostics_suppressed));
+        }
+        notes
+    }
 }
 
 /// What the host reports about one guest once it has ended.

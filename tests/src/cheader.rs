@@ -18,7 +18,7 @@ use std::fmt::Write;
 
 use hv_core::layout::{MIN_STACK, RESERVED_SIZE};
 use hv_core::proto::errno::Errno;
-use hv_core::proto::file::{FileOp, MAX_NAME, MAX_OPEN_FILES, OpenMode};
+use hv_core::proto::file::{FileOp, MAX_NAME, MAX_NAME_COMPONENT, MAX_OPEN_FILES, OpenMode};
 use hv_core::proto::hv_page::{
     BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, MAILBOX_OFFSET, Mailbox, SCRATCH_OFFSET, SCRATCH_SIZE,
 };
@@ -296,6 +296,11 @@ pub fn generate() -> String {
         "Limits of the file service.",
         &[
             Define::new("HV_MAX_NAME", MAX_NAME.to_string(), "longest file name, in bytes"),
+            Define::new(
+                "HV_MAX_NAME_COMPONENT",
+                MAX_NAME_COMPONENT.to_string(),
+                "longest component of a file name (between two '/'), in bytes",
+            ),
             Define::new(
                 "HV_MAX_OPEN_FILES",
                 MAX_OPEN_FILES.to_string(),

@@ -3,7 +3,7 @@
 //! the disk and expects `EINVAL`. Works with the devices on ports and with `--mmio`.
 //!
 //! Run: `truncate -s 8K disk.img && hv-host -m 2 -p 4 -g disk --disk disk.img [--mmio]`.
-//! `disk.img` is never modified: the writes land in `disk.img.local0`, which after a good run
+//! After a good run the disk (`disk.img`, or with `--disk-cow` each guest's `disk.img.cow<ID>`)
 //! holds check 7's pattern over the whole disk, byte `o` being `PATTERN[(o + 7) % 59]`.
 #![no_std]
 #![no_main]

@@ -31,16 +31,19 @@
 //!   (its RAM up to and including the hv page);
 //! - `EINVAL`: the sector is at or past the end of the disk;
 //! - `ENOSYS`: an unknown command byte;
-//! - `EIO`, `ENOSPC`, `EACCES`: the host failed to read the disk or to make the guest's copy.
+//! - `EFBIG`: a write, once the guest's write quota (`--quota`) is used up; nothing is written;
+//! - `EIO`, `ENOSPC`, `EDQUOT`, `EROFS`, `EACCES`: the host failed to read or write the disk or
+//!   the guest's copy (the host's own code).
 //!
 //! Checks run in that order. A command before any setup has nowhere to report to: the host
-//! ends the guest. Setup again moves the status block to the new address (the old one is no
-//! longer written); if the new address is bad, `EFAULT` goes to the old block, which stays.
-//! The seed says setup "may be called only once"; moving is the one useful meaning of a second
-//! call, and no seed guest makes one.
+//! ends the guest. Setup may be called only once, as the seed says: a second setup, at any
+//! address, reports `EBUSY` in the status block in use, which stays where it was; nothing is
+//! written at the new address.
 //!
-//! Writes never reach the image given with `--disk`: a guest's first write makes its own copy,
-//! `<image>.local<ID>`, as for shared files; reads come from that copy once it exists.
+//! Writes go to the image given with `--disk` (the disk keeps them, as the seed's does; only
+//! one guest may then have the disk). With `--disk-cow` they go to the guest's own copy,
+//! `<image>.cow<ID>`, made lazily one sector at a time; reads come from the copy for the
+//! sectors the guest wrote, from the image for the others.
 //!
 //! Costs: a sector read or write is three register writes, so three exits, in both modes;
 //! setup is two; a serial byte is one.
@@ -157,8 +160,8 @@ wire_enum! {
     pub enum DiskCmd : "HV_DISK_CMD_" {
         /// Copy sector `sector` of the disk to the [`SECTOR_SIZE`] bytes at `addr`.
         Read = 0 => "READ",
-        /// Copy the [`SECTOR_SIZE`] bytes at `addr` to sector `sector` of the disk (of this
-        /// guest's own copy of it).
+        /// Copy the [`SECTOR_SIZE`] bytes at `addr` to sector `sector` of the disk (with
+        /// `--disk-cow`, of this guest's own copy of it).
         Write = 1 => "WRITE",
         /// Make the [`DiskStatus`] at `addr` the status block; `sector` is ignored.
         Setup = 2 => "SETUP",

@@ -16,23 +16,35 @@ wire_enum! {
         Eio = 5 => "EIO",
         /// The fd is not open, was invalidated, or is open in the other direction.
         Ebadf = 9 => "EBADF",
-        /// The path would leave the working directory (a symlink on the way), or the host
-        /// refused access.
+        /// The path would leave the working directory (a symlink on the way), the file is not
+        /// a regular file with one link, or the host refused access.
         Eacces = 13 => "EACCES",
         /// A guest address or length lies outside the guest's user memory.
         Efault = 14 => "EFAULT",
+        /// The resource is already set up and may be set up only once (a second disk setup).
+        Ebusy = 16 => "EBUSY",
         /// No such device: the disk was not attached (`--disk` not given).
         Enodev = 19 => "ENODEV",
         /// An argument is invalid (bad mode, bad name, bad size, bad sector, ...).
         Einval = 22 => "EINVAL",
-        /// The guest has too many files open.
+        /// The host's table of open files is full.
+        Enfile = 23 => "ENFILE",
+        /// The guest has too many files open, or the host process has.
         Emfile = 24 => "EMFILE",
+        /// The guest's write quota (`--quota`) is used up, or the host refused a file that
+        /// large.
+        Efbig = 27 => "EFBIG",
         /// The host ran out of space.
         Enospc = 28 => "ENOSPC",
-        /// The file name is longer than 255 bytes.
+        /// The host's file system is read-only.
+        Erofs = 30 => "EROFS",
+        /// The file name is longer than [`MAX_NAME`](super::file::MAX_NAME) bytes, or one of
+        /// its components longer than [`MAX_NAME_COMPONENT`](super::file::MAX_NAME_COMPONENT).
         Enametoolong = 36 => "ENAMETOOLONG",
         /// Unknown opcode.
         Enosys = 38 => "ENOSYS",
+        /// The host's disk quota (of the user `hv-host` runs as) is used up.
+        Edquot = 122 => "EDQUOT",
     }
 }
 
@@ -59,12 +71,17 @@ impl Errno {
             Errno::Ebadf => "bad file descriptor",
             Errno::Eacces => "permission denied",
             Errno::Efault => "bad guest address",
+            Errno::Ebusy => "already set up",
             Errno::Enodev => "no such device",
             Errno::Einval => "invalid argument",
+            Errno::Enfile => "too many open files in the host",
             Errno::Emfile => "too many open files",
+            Errno::Efbig => "write quota used up",
             Errno::Enospc => "no space left on host",
+            Errno::Erofs => "read-only file system",
             Errno::Enametoolong => "file name too long",
             Errno::Enosys => "unknown operation",
+            Errno::Edquot => "host disk quota exceeded",
         }
     }
 }

@@ -25,7 +25,8 @@ wire_enum! {
     pub enum OpenMode : "HV_MODE_" {
         /// `"r"`: read from the start.
         Read = 0 => "READ",
-        /// `"w"`: write, truncating (or creating) the guest's own copy.
+        /// `"w"`: write, truncating (or creating) the guest's own copy. Writes count against
+        /// the guest's quota: one that crosses it is short, the next fails with `EFBIG`.
         Write = 1 => "WRITE",
         /// `"a"`: write at the end of the guest's own copy.
         Append = 2 => "APPEND",
@@ -49,7 +50,15 @@ impl OpenMode {
     }
 }
 
-/// Longest file name, in bytes.
+/// Longest file name, in bytes (directories included).
 pub const MAX_NAME: u64 = 255;
+/// The longest suffix the host adds to a name's last component: `.local` and a guest ID of up
+/// to ten digits (`u32::MAX`). Disk copies (`.cow<ID>`) are shorter.
+pub const LOCAL_SUFFIX_MAX: u64 = ".local".len() as u64 + 10;
+/// Longest component of a file name (the text between two `/`), in bytes: what keeps the
+/// host's `<name>.local<ID>` within Linux's 255-byte `NAME_MAX` for every guest ID.
+pub const MAX_NAME_COMPONENT: u64 = 255 - LOCAL_SUFFIX_MAX;
+
+const _: () = assert!(MAX_NAME_COMPONENT == 239);
 /// Most files one guest may hold open at once.
 pub const MAX_OPEN_FILES: usize = 32;

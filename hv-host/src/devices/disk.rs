@@ -1,17 +1,29 @@
 //! The seed's DMA disk: the image given with `--disk`, and one guest's registers, status block
-//! and copy of it.
+//! and, with `--disk-cow`, its copy of the image.
 //!
 //! The protocol (registers, commands, which error when) is specified in
-//! [`hv_core::proto::devices`]; this is its state machine. The image is opened once, read-only,
-//! and shared by every guest; each guest reads it with positional reads (`pread`), so guests
-//! never share a file offset. A guest's first write makes its own copy, `<image>.local<ID>`,
-//! through the [`Sandbox`] like any local file, and from then on it reads and writes that.
+//! [`hv_core::proto::devices`]; this is its state machine. The image is opened once, at start
+//! (without blocking; only a regular file is accepted), and every guest reads it with positional
+//! reads (`pread`), so no file offset is shared.
+//!
+//! - **Written in place** (the default, like the seed's disk and QEMU's or Firecracker's
+//!   drives): writes go to the image. Only one guest may then have the disk.
+//! - **Copy on write** (`--disk-cow`): the image is never written. A guest's first write
+//!   creates its copy `<image>.cow<ID>`, a fresh sparse file of the image's size, and writes
+//!   that one sector into it; a bitmap in the host remembers which sectors the guest wrote,
+//!   and reads of the others come from the image. So a write costs one sector whatever the
+//!   image's size, and inside an exit nothing is ever copied. When the guest has ended the copy
+//!   is completed from the image, sector runs the guest did not write, skipping the image's
+//!   holes (`SEEK_DATA`/`SEEK_HOLE`): holes stay holes, and the copy is then the guest's disk.
 //!
 //! Data moves one 512-byte sector per command through a stack buffer, with the guest side only
-//! ever touched through [`GuestRam`] with a checked range.
+//! ever touched through [`GuestRam`] with a checked range. Every sector written counts 512
+//! bytes against the guest's [`Quota`].
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,10 +35,12 @@ use hv_core::proto::devices::{
 use hv_core::proto::errno::Errno;
 
 use crate::ConfigError;
+use crate::diag::Diag;
 use crate::files::io_errno;
 use crate::memory::GuestRam;
 use crate::outcome::GuestError;
-use crate::sandbox::{Access, GuestName, Sandbox};
+use crate::quota::Quota;
+use crate::sandbox::{self, GuestName, Identity, Sandbox};
 
 /// One sector, as the host moves it.
 type Sector = [u8; SECTOR_SIZE];
@@ -36,41 +50,84 @@ const SECTOR: u64 = SECTOR_SIZE as u64;
 /// The disk image given with `--disk`, checked and opened once for every guest.
 #[derive(Debug)]
 pub(crate) struct DiskImage {
-    /// The name guests' copies are made from: `<name>.local<ID>`.
+    /// The name guests' copies are made from: `<name>.cow<ID>`.
     name: GuestName,
-    /// The original, read-only. Only positional reads: guests share this descriptor.
+    /// The image: read-write when written in place, read-only with copy on write. Only
+    /// positional reads and writes: guests share this descriptor.
     file: File,
+    /// Which inode it is (to keep it apart from shared files).
+    identity: Identity,
     /// Size in bytes: a non-zero multiple of [`SECTOR_SIZE`].
     size: u64,
+    /// True with `--disk-cow`: each guest writes its own copy.
+    cow: bool,
 }
 
 impl DiskImage {
     /// Checks `--disk`'s argument (a relative path inside the working directory, since the
-    /// guests' copies go beside it, like shared files) and opens the image.
-    pub(crate) fn open(path: PathBuf) -> Result<Self, ConfigError> {
+    /// guests' copies go beside it, like shared files) and opens the image: for writing
+    /// unless `cow`.
+    pub(crate) fn open(path: PathBuf, cow: bool) -> Result<Self, ConfigError> {
         let name = GuestName::parse(path.as_os_str().as_encoded_bytes())
             .map_err(|reason| ConfigError::DiskName { name: path.display().to_string(), reason })?;
-        Self::open_named(name, path)
+        if name.is_host_reserved() || sandbox::resolves_to_reserved(&path) {
+            return Err(ConfigError::HostReservedName {
+                role: "disk image",
+                name: name.to_string(),
+            });
+        }
+        Self::open_named(name, path, cow)
     }
 
     /// Opens the image at `path`, whose guests' copies are named after `name`.
-    fn open_named(name: GuestName, path: PathBuf) -> Result<Self, ConfigError> {
-        let opened = File::open(&path).and_then(|f| {
-            let meta = f.metadata()?;
-            if meta.is_file() {
-                Ok((f, meta.len()))
-            } else {
-                Err(io::Error::other("not a regular file"))
-            }
-        });
-        let (file, size) = match opened {
+    fn open_named(name: GuestName, path: PathBuf, cow: bool) -> Result<Self, ConfigError> {
+        let (file, identity) = match sandbox::open_given(&path, !cow) {
             Ok(v) => v,
+            Err(source) => return Err(ConfigError::DiskUnreadable { path, source }),
+        };
+        let size = match file.metadata() {
+            Ok(m) => m.len(),
             Err(source) => return Err(ConfigError::DiskUnreadable { path, source }),
         };
         if size == 0 || !size.is_multiple_of(SECTOR) {
             return Err(ConfigError::DiskSize { path, size });
         }
-        Ok(DiskImage { name, file, size })
+        Ok(DiskImage { name, file, identity, size, cow })
+    }
+
+    /// Which inode the image is.
+    pub(crate) fn identity(&self) -> Identity {
+        self.identity
+    }
+
+    /// True with `--disk-cow`.
+    pub(crate) fn is_cow(&self) -> bool {
+        self.cow
+    }
+
+    /// The name as given.
+    pub(crate) fn name(&self) -> &GuestName {
+        &self.name
+    }
+}
+
+/// A guest's copy of the image (`--disk-cow`): a sparse file holding the sectors it wrote,
+/// and which those are.
+#[derive(Debug)]
+struct Copy {
+    file: File,
+    /// Bit `s % 64` of word `s / 64` is set once sector `s` is in `file`. Sparse: a word
+    /// exists only where the guest wrote, so its size is bounded by the guest's quota.
+    written: BTreeMap<u64, u64>,
+}
+
+impl Copy {
+    fn has(&self, sector: u64) -> bool {
+        self.written.get(&(sector / 64)).is_some_and(|w| w & (1 << (sector % 64)) != 0)
+    }
+
+    fn mark(&mut self, sector: u64) {
+        *self.written.entry(sector / 64).or_default() |= 1 << (sector % 64);
     }
 }
 
@@ -81,20 +138,28 @@ pub(crate) struct Disk {
     /// `None`: no disk attached; every command reports `ENODEV`.
     image: Option<Arc<DiskImage>>,
     sandbox: Arc<Sandbox>,
+    quota: Arc<Quota>,
+    diag: Arc<Diag>,
     /// The sector register.
     sector: u32,
     /// The DMA address register.
     addr: u32,
     /// The status block, checked when it was set up; `None` before setup.
     status: Option<GuestRange>,
-    /// This guest's own copy, once it has written.
-    copy: Option<File>,
+    /// This guest's own copy (`--disk-cow`), once it has written.
+    copy: Option<Copy>,
 }
 
 impl Disk {
     /// Guest `id`'s disk: `image`, or none.
-    pub(crate) fn new(id: u32, image: Option<Arc<DiskImage>>, sandbox: Arc<Sandbox>) -> Self {
-        Disk { id, image, sandbox, sector: 0, addr: 0, status: None, copy: None }
+    pub(crate) fn new(
+        id: u32,
+        image: Option<Arc<DiskImage>>,
+        sandbox: Arc<Sandbox>,
+        quota: Arc<Quota>,
+        diag: Arc<Diag>,
+    ) -> Self {
+        Disk { id, image, sandbox, quota, diag, sector: 0, addr: 0, status: None, copy: None }
     }
 
     /// A write to the sector register.
@@ -111,8 +176,10 @@ impl Disk {
     /// status block; only a command with no status block to report to ends the guest.
     pub(crate) fn command(&mut self, ram: &GuestRam, raw: u8) -> Result<(), GuestError> {
         let result = match (DiskCmd::try_from(raw), self.status) {
-            (Ok(DiskCmd::Setup), _) => return self.setup(ram),
+            (Ok(DiskCmd::Setup), None) => return self.setup(ram),
             (_, None) => return Err(GuestError::DiskNotSetUp { cmd: raw }),
+            // "May be called only once": the block stays where it is and says so.
+            (Ok(DiskCmd::Setup), Some(_)) => Err(Errno::Ebusy),
             (Ok(DiskCmd::Read), Some(_)) => self.read(ram),
             (Ok(DiskCmd::Write), Some(_)) => self.write(ram),
             (Err(_), Some(_)) => Err(Errno::Enosys),
@@ -121,28 +188,21 @@ impl Disk {
         Ok(())
     }
 
-    /// Setup: the status block moves to the address register (the first time: is put there).
+    /// The first setup: the status block goes at the address register.
     fn setup(&mut self, ram: &GuestRam) -> Result<(), GuestError> {
         let addr = u64::from(self.addr);
-        match (ram.user_range(addr, DISK_STATUS_SIZE), self.status) {
-            (Ok(status), _) => {
-                self.status = Some(status);
-                let (size, result) = match &self.image {
-                    Some(image) => (image.size, Ok(())),
-                    None => (0, Err(Errno::Enodev)),
-                };
-                let size_offset = core::mem::offset_of!(DiskStatus, size) as u64;
-                store(ram, status, size_offset, &size.to_le_bytes());
-                self.report(ram, result);
-                Ok(())
-            }
-            // A bad new address: tell the old block, which stays.
-            (Err(e), Some(_)) => {
-                self.report(ram, Err(e));
-                Ok(())
-            }
-            (Err(_), None) => Err(GuestError::DiskStatusOutside { addr }),
-        }
+        let status = ram
+            .user_range(addr, DISK_STATUS_SIZE)
+            .map_err(|_| GuestError::DiskStatusOutside { addr })?;
+        self.status = Some(status);
+        let (size, result) = match &self.image {
+            Some(image) => (image.size, Ok(())),
+            None => (0, Err(Errno::Enodev)),
+        };
+        let size_offset = core::mem::offset_of!(DiskStatus, size) as u64;
+        store(ram, status, size_offset, &size.to_le_bytes());
+        self.report(ram, result);
+        Ok(())
     }
 
     /// Writes a command's result into the status block's `err`: 0, or the positive code.
@@ -158,69 +218,135 @@ impl Disk {
 
     /// The checks every transfer makes, in the documented order: a disk (`ENODEV`), a DMA
     /// range wholly in user RAM (`EFAULT`), a sector inside the disk (`EINVAL`). Returns the
-    /// image, the DMA range and the sector's byte offset.
+    /// image, the DMA range and the sector's number.
     fn transfer(&self, ram: &GuestRam) -> Result<(Arc<DiskImage>, GuestRange, u64), Errno> {
         let image = self.image.clone().ok_or(Errno::Enodev)?;
         let dma = ram.user_range(u64::from(self.addr), SECTOR)?;
-        let offset = u64::from(self.sector) * SECTOR;
-        if offset >= image.size {
+        let sector = u64::from(self.sector);
+        if sector * SECTOR >= image.size {
             return Err(Errno::Einval);
         }
-        Ok((image, dma, offset))
+        Ok((image, dma, sector))
     }
 
-    /// Read: one sector of this guest's copy, or of the original while it has none.
+    /// Read: one sector of this guest's copy if it wrote that sector there, else of the image.
     fn read(&mut self, ram: &GuestRam) -> Result<(), Errno> {
-        let (image, dma, offset) = self.transfer(ram)?;
-        let mut sector: Sector = [0; SECTOR_SIZE];
-        let from = self.copy.as_ref().unwrap_or(&image.file);
-        from.read_exact_at(&mut sector, offset)
+        let (image, dma, sector) = self.transfer(ram)?;
+        let mut buf: Sector = [0; SECTOR_SIZE];
+        let from = match &self.copy {
+            Some(copy) if copy.has(sector) => &copy.file,
+            _ => &image.file,
+        };
+        from.read_exact_at(&mut buf, sector * SECTOR)
             .map_err(|e| self.host_error("reading", &image, &e))?;
-        ram.write_range(dma, &sector)
+        ram.write_range(dma, &buf)
     }
 
-    /// Write: one sector into this guest's copy, made first if need be.
+    /// Write: one sector, into the image or into this guest's copy (made first if need be).
     fn write(&mut self, ram: &GuestRam) -> Result<(), Errno> {
-        let (image, dma, offset) = self.transfer(ram)?;
-        let mut sector: Sector = [0; SECTOR_SIZE];
-        ram.read_range(dma, &mut sector)?;
-        if self.copy.is_none() {
-            self.copy = Some(self.make_copy(&image)?);
+        let (image, dma, sector) = self.transfer(ram)?;
+        let mut buf: Sector = [0; SECTOR_SIZE];
+        ram.read_range(dma, &mut buf)?;
+        self.quota.reserve_all(SECTOR)?;
+        let written = self.write_sector(&image, sector, &buf);
+        if written.is_err() {
+            self.quota.refund(SECTOR);
         }
-        let Some(copy) = &self.copy else {
+        written
+    }
+
+    fn write_sector(&mut self, image: &DiskImage, sector: u64, buf: &Sector) -> Result<(), Errno> {
+        if !image.cow {
+            return image
+                .file
+                .write_all_at(buf, sector * SECTOR)
+                .map_err(|e| self.host_error("writing", image, &e));
+        }
+        if self.copy.is_none() {
+            self.copy = Some(self.make_copy(image)?);
+        }
+        let Some(copy) = &mut self.copy else {
             return Err(Errno::Eio);
         };
-        copy.write_all_at(&sector, offset).map_err(|e| self.host_error("writing", &image, &e))
-    }
-
-    /// Creates `<image>.local<ID>` (replacing a stale one) as a copy of the original. If that
-    /// fails half-way the guest keeps reading the original and its next write tries again.
-    fn make_copy(&self, image: &DiskImage) -> Result<File, Errno> {
-        let copy = self
-            .sandbox
-            .open(&image.name.local(self.id), Access::ReadWrite)
-            .map_err(|e| self.host_error("creating the copy of", image, &e))?;
-        let mut chunk = vec![0u8; 64 << 10];
-        let mut done = 0;
-        while done < image.size {
-            let n = usize::try_from(image.size - done)
-                .map_or(chunk.len(), |left| left.min(chunk.len()));
-            let chunk = &mut chunk[..n];
-            image
-                .file
-                .read_exact_at(chunk, done)
-                .and_then(|()| copy.write_all_at(chunk, done))
-                .map_err(|e| self.host_error("copying", image, &e))?;
-            done += n as u64;
+        match copy.file.write_all_at(buf, sector * SECTOR) {
+            Ok(()) => {
+                copy.mark(sector);
+                Ok(())
+            }
+            Err(e) => Err(self.host_error("writing the copy of", image, &e)),
         }
-        Ok(copy)
     }
 
-    /// Logs a host I/O failure and turns it into the code the guest gets.
+    /// Creates `<image>.cow<ID>`: a fresh, sparse file of the image's size (replacing whatever
+    /// was at the name). Costs no data: the sectors come as the guest writes them.
+    fn make_copy(&self, image: &DiskImage) -> Result<Copy, Errno> {
+        let name = image.name.disk_copy(self.id);
+        self.sandbox
+            .create_fresh(&name)
+            .and_then(|(file, _)| file.set_len(image.size).map(|()| file))
+            .map(|file| Copy { file, written: BTreeMap::new() })
+            .map_err(|e| self.host_error("creating the copy of", image, &e))
+    }
+
+    /// The guest has ended: completes its copy, if it made one, from the image (see the
+    /// module docs). Outside any exit, so it delays no guest; a failure is logged.
+    pub(crate) fn finish(&mut self) {
+        let (Some(image), Some(copy)) = (&self.image, &self.copy) else { return };
+        if let Err(e) = complete(image, copy) {
+            self.diag.warn(format_args!("completing the copy of disk {}: {e}", image.name));
+        }
+    }
+
+    /// Logs a host I/O failure (rate-limited) and turns it into the code the guest gets.
     fn host_error(&self, what: &str, image: &DiskImage, e: &io::Error) -> Errno {
-        log::warn!("guest {}: {what} disk {}: {e}", self.id, image.name);
+        self.diag.warn(format_args!("{what} disk {}: {e}", image.name));
         io_errno(e)
     }
+}
+
+/// `lseek(fd, offset, whence)` for `SEEK_DATA`/`SEEK_HOLE`; `None` past the last data.
+fn seek(file: &File, offset: u64, whence: i32) -> io::Result<Option<u64>> {
+    let offset = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: lseek on a descriptor this function borrows; it touches no memory. Positional
+    // I/O is all that is done with the image's descriptor, so its offset is free to move.
+    let at = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
+    if at >= 0 {
+        return Ok(Some(at as u64));
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENXIO) { Ok(None) } else { Err(e) }
+}
+
+/// Copies into `copy` every sector of the image's data that the guest did not write.
+fn complete(image: &DiskImage, copy: &Copy) -> io::Result<()> {
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut at = 0;
+    while at < image.size {
+        let Some(data) = seek(&image.file, at, libc::SEEK_DATA)? else { break };
+        let hole = seek(&image.file, data, libc::SEEK_HOLE)?.unwrap_or(image.size).min(image.size);
+        let (first, end) = (data / SECTOR, hole.div_ceil(SECTOR));
+        let mut sector = first;
+        while sector < end {
+            if copy.has(sector) {
+                sector += 1;
+                continue;
+            }
+            // A run of sectors the guest did not write, at most one chunk long.
+            let mut run = 1;
+            while sector + run < end
+                && !copy.has(sector + run)
+                && (run + 1) * SECTOR <= chunk.len() as u64
+            {
+                run += 1;
+            }
+            let buf = &mut chunk[..(run * SECTOR) as usize];
+            image.file.read_exact_at(buf, sector * SECTOR)?;
+            copy.file.write_all_at(buf, sector * SECTOR)?;
+            sector += run;
+        }
+        at = end * SECTOR;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` at `offset` in the status block. The block was checked at setup and the
@@ -249,6 +375,10 @@ mod tests {
         sandbox: Arc<Sandbox>,
     }
 
+    fn limits(id: u32, quota: u64) -> (Arc<Quota>, Arc<Diag>) {
+        (Arc::new(Quota::new(quota)), Arc::new(Diag::new(id)))
+    }
+
     /// Sectors in the test image (the read test walks them with a `u8`).
     const SECTORS: u64 = 4;
     const STATUS: u32 = 0x1000;
@@ -256,6 +386,10 @@ mod tests {
 
     impl Fixture {
         fn new(test: &str) -> Self {
+            Self::with(test, true)
+        }
+
+        fn with(test: &str, cow: bool) -> Self {
             let dir = std::env::temp_dir().join(format!("hv-disk-{}-{test}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
@@ -263,7 +397,7 @@ mod tests {
                 (0..SECTORS * SECTOR).map(|i| u8::try_from(i / SECTOR).unwrap()).collect();
             std::fs::write(dir.join("disk.img"), bytes).unwrap();
             let name = GuestName::parse(b"disk.img").unwrap();
-            let image = Arc::new(DiskImage::open_named(name, dir.join("disk.img")).unwrap());
+            let image = Arc::new(DiskImage::open_named(name, dir.join("disk.img"), cow).unwrap());
             Fixture {
                 ram: GuestRam::new(Layout::new(MemSize::Mib2, PageSize::Kib4)).unwrap(),
                 sandbox: Arc::new(Sandbox::at(&dir).unwrap()),
@@ -273,7 +407,12 @@ mod tests {
         }
 
         fn disk(&self, id: u32) -> Disk {
-            Disk::new(id, Some(self.image.clone()), self.sandbox.clone())
+            self.disk_with_quota(id, 1 << 30)
+        }
+
+        fn disk_with_quota(&self, id: u32, quota: u64) -> Disk {
+            let (quota, diag) = limits(id, quota);
+            Disk::new(id, Some(self.image.clone()), self.sandbox.clone(), quota, diag)
         }
 
         fn file(&self, name: &str) -> Vec<u8> {
@@ -381,12 +520,14 @@ mod tests {
     }
 
     #[test]
-    fn first_write_makes_a_copy_and_the_original_never_changes() {
+    fn copy_on_write_is_lazy_and_the_original_never_changes() {
         let f = Fixture::new("cow");
         let ram = &f.ram;
         let original = f.file("disk.img");
-        // A stale copy from an earlier run is ignored, then replaced.
-        std::fs::write(f.dir.join("disk.img.local0"), b"stale").unwrap();
+        // A stale copy from an earlier run, and a guest's local file named like the image,
+        // are other files: neither is read nor written.
+        std::fs::write(f.dir.join("disk.img.cow0"), b"stale").unwrap();
+        std::fs::write(f.dir.join("disk.img.local0"), b"local").unwrap();
         let mut disk = f.disk(0);
         let mut other = f.disk(1);
         set_up(&mut disk, ram);
@@ -394,47 +535,121 @@ mod tests {
         assert_eq!(guest_bytes(ram, BUF, 4), [1; 4]);
         fill(ram, BUF, 0xAB);
         assert_eq!(cmd(&mut disk, ram, 2, BUF, DiskCmd::Write), 0);
-        fill(ram, BUF, 0);
-        assert_eq!(cmd(&mut disk, ram, 2, BUF, DiskCmd::Read), 0);
-        assert_eq!(guest_bytes(ram, BUF, SECTOR_SIZE), vec![0xAB; 512]);
-        let mut want = original.clone();
-        want[1024..1536].fill(0xAB);
-        assert_eq!(f.file("disk.img.local0"), want);
-        assert_eq!(f.file("disk.img"), original);
+        // The copy holds the written sector only, as a sparse file of the image's size.
+        let copy = f.file("disk.img.cow0");
+        assert_eq!(copy.len(), original.len());
+        assert_eq!(copy[1024..1536], [0xAB; 512]);
+        assert_eq!(copy[..1024], [0; 1024]);
+        // Reads: the written sector from the copy, the others still from the image.
+        for (s, want) in [(2, 0xAB), (1, 1), (3, 3)] {
+            fill(ram, BUF, 0);
+            assert_eq!(cmd(&mut disk, ram, s, BUF, DiskCmd::Read), 0);
+            assert_eq!(guest_bytes(ram, BUF, SECTOR_SIZE), vec![want; 512], "sector {s}");
+        }
         // Another guest still reads the original.
         set_up(&mut other, ram);
         assert_eq!(cmd(&mut other, ram, 2, BUF, DiskCmd::Read), 0);
         assert_eq!(guest_bytes(ram, BUF, 4), [2; 4]);
-        assert!(!f.dir.join("disk.img.local1").exists());
+        assert!(!f.dir.join("disk.img.cow1").exists());
+        // At the end the copy is completed: the image with the guest's sector.
+        disk.finish();
+        let mut want = original.clone();
+        want[1024..1536].fill(0xAB);
+        assert_eq!(f.file("disk.img.cow0"), want);
+        assert_eq!(f.file("disk.img"), original);
+        assert_eq!(f.file("disk.img.local0"), b"local");
     }
 
     #[test]
-    fn setup_again_moves_the_status_block() {
+    fn a_first_write_to_a_huge_sparse_image_costs_one_sector() {
+        let dir = std::env::temp_dir().join(format!("hv-disk-{}-sparse", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = dir.join("big.img");
+        let size: u64 = 2 << 30;
+        let file = File::create(&img).unwrap();
+        file.set_len(size).unwrap();
+        file.write_all_at(b"DATA", 1 << 20).unwrap();
+        drop(file);
+        let name = GuestName::parse(b"big.img").unwrap();
+        let image = Arc::new(DiskImage::open_named(name, img, true).unwrap());
+        let ram = GuestRam::new(Layout::new(MemSize::Mib2, PageSize::Kib4)).unwrap();
+        let (quota, diag) = limits(0, 1 << 30);
+        let sandbox = Arc::new(Sandbox::at(&dir).unwrap());
+        let mut disk = Disk::new(0, Some(image), sandbox, quota, diag);
+        set_up(&mut disk, &ram);
+        fill(&ram, BUF, 0x5A);
+        let start = std::time::Instant::now();
+        assert_eq!(cmd(&mut disk, &ram, 4_000_000, BUF, DiskCmd::Write), 0);
+        let took = start.elapsed();
+        // Generous: the old full copy took 17 s here; one sector takes well under 1 ms.
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+        disk.finish();
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dir.join("big.img.cow0")).unwrap();
+        assert_eq!(meta.len(), size);
+        // Allocated: the guest's sector and the image's one data block, not 2 GiB.
+        assert!(meta.blocks() * 512 <= 1 << 20, "{} bytes allocated", meta.blocks() * 512);
+        let copy = File::open(dir.join("big.img.cow0")).unwrap();
+        let mut b = [0u8; 4];
+        copy.read_exact_at(&mut b, 1 << 20).unwrap();
+        assert_eq!(&b, b"DATA");
+        copy.read_exact_at(&mut b, 4_000_000 * SECTOR).unwrap();
+        assert_eq!(b, [0x5A; 4]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn without_cow_the_image_itself_is_written() {
+        let f = Fixture::with("in-place", false);
+        let ram = &f.ram;
+        let mut disk = f.disk(0);
+        set_up(&mut disk, ram);
+        fill(ram, BUF, 0xCD);
+        assert_eq!(cmd(&mut disk, ram, 3, BUF, DiskCmd::Write), 0);
+        disk.finish();
+        let image = f.file("disk.img");
+        assert_eq!(image[3 * 512..], [0xCD; 512]);
+        assert_eq!(image[2 * 512..3 * 512], [2; 512]);
+        assert!(!f.dir.join("disk.img.cow0").exists());
+    }
+
+    #[test]
+    fn sector_writes_count_against_the_quota() {
+        let f = Fixture::with("quota", false);
+        let ram = &f.ram;
+        let mut disk = f.disk_with_quota(0, 1000);
+        set_up(&mut disk, ram);
+        assert_eq!(cmd(&mut disk, ram, 0, BUF, DiskCmd::Write), 0);
+        assert_eq!(cmd(&mut disk, ram, 1, BUF, DiskCmd::Write), Errno::Efbig as i32);
+        assert_eq!(cmd(&mut disk, ram, 1, BUF, DiskCmd::Read), 0);
+        assert_eq!(f.file("disk.img")[512..516], [1; 4], "the refused write wrote nothing");
+    }
+
+    #[test]
+    fn a_second_setup_is_refused_and_the_block_stays() {
         let f = Fixture::new("resetup");
         let ram = &f.ram;
         let mut disk = f.disk(0);
         set_up(&mut disk, ram);
         assert_eq!(cmd(&mut disk, ram, 99, BUF, DiskCmd::Read), EINVAL);
-        // Moved: the new block gets the size and err 0, the old keeps its last err.
-        disk.set_addr(0x3000);
-        disk.command(ram, DiskCmd::Setup as u8).unwrap();
-        assert_eq!(status(ram, 0x3000), (SECTORS * SECTOR, 0));
-        assert_eq!(status(ram, STATUS).1, EINVAL);
-        // A bad new address: EFAULT in the current block, which stays.
-        disk.set_addr(0x20_0000);
-        disk.command(ram, DiskCmd::Setup as u8).unwrap();
-        assert_eq!(status(ram, 0x3000).1, EFAULT);
-        disk.set_sector(0);
-        disk.set_addr(BUF);
-        disk.command(ram, DiskCmd::Read as u8).unwrap();
-        assert_eq!(status(ram, 0x3000).1, 0);
+        fill(ram, 0x3000, 0xEE);
+        // Refused, at a good or a bad address: EBUSY in the block, which stays.
+        for addr in [0x3000, 0x20_0000] {
+            disk.set_addr(addr);
+            disk.command(ram, DiskCmd::Setup as u8).unwrap();
+            assert_eq!(status(ram, STATUS), (SECTORS * SECTOR, Errno::Ebusy as i32));
+        }
+        assert_eq!(guest_bytes(ram, 0x3000, 16), [0xEE; 16], "nothing written at the new address");
+        assert_eq!(cmd(&mut disk, ram, 0, BUF, DiskCmd::Read), 0);
     }
 
     #[test]
     fn without_a_disk_everything_is_enodev() {
         let f = Fixture::new("nodisk");
         let ram = &f.ram;
-        let mut disk = Disk::new(0, None, f.sandbox.clone());
+        let (quota, diag) = limits(0, 1 << 30);
+        let mut disk = Disk::new(0, None, f.sandbox.clone(), quota, diag);
         fill(ram, STATUS, 0xEE);
         set_up(&mut disk, ram);
         let enodev = Errno::Enodev as i32;
@@ -449,19 +664,23 @@ mod tests {
         let open = |name: &str, len: usize| {
             std::fs::write(f.dir.join(name), vec![0; len]).unwrap();
             let n = GuestName::parse(name.as_bytes()).unwrap();
-            DiskImage::open_named(n, f.dir.join(name)).map(|i| i.size)
+            DiskImage::open_named(n, f.dir.join(name), true).map(|i| i.size)
         };
         assert_eq!(open("a.img", 8192).unwrap(), 8192);
         assert!(matches!(open("b.img", 0), Err(ConfigError::DiskSize { size: 0, .. })));
         assert!(matches!(open("c.img", 513), Err(ConfigError::DiskSize { size: 513, .. })));
         let missing = GuestName::parse(b"none.img").unwrap();
         assert!(matches!(
-            DiskImage::open_named(missing, f.dir.join("none.img")),
+            DiskImage::open_named(missing, f.dir.join("none.img"), true),
             Err(ConfigError::DiskUnreadable { .. })
         ));
         assert!(matches!(
-            DiskImage::open(Path::new("/etc/passwd").into()),
+            DiskImage::open(Path::new("/etc/passwd").into(), true),
             Err(ConfigError::DiskName { reason: Errno::Einval, .. })
+        ));
+        assert!(matches!(
+            DiskImage::open(Path::new("a.img.local0").into(), true),
+            Err(ConfigError::HostReservedName { role: "disk image", .. })
         ));
     }
 }

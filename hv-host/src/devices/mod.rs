@@ -151,6 +151,8 @@ mod tests {
         let sink = Sink::default();
         let console = Console::new(Box::new(sink.clone()), Box::new(std::io::empty()), false);
         let sandbox = Arc::new(Sandbox::at(&std::env::temp_dir()).unwrap());
+        let quota = Arc::new(crate::quota::Quota::new(1 << 20));
+        let diag = Arc::new(crate::diag::Diag::new(0));
         let layout = Layout::new(MemSize::Mib2, PageSize::Kib4).with_devices(io);
         let mut dev = Devices {
             id: 0,
@@ -159,8 +161,14 @@ mod tests {
             line: LineBuffer::new(0, &console),
             stats: Default::default(),
             scratch: Vec::new(),
-            files: FileTable::new(0, Arc::new(SharedFiles::default()), sandbox.clone()),
-            disk: Disk::new(0, None, sandbox),
+            files: FileTable::new(
+                0,
+                Arc::new(SharedFiles::default()),
+                sandbox.clone(),
+                quota.clone(),
+                diag.clone(),
+            ),
+            disk: Disk::new(0, None, sandbox, quota, diag),
         };
         f(&mut dev);
         dev.line.flush(&console);
