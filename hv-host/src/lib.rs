@@ -28,12 +28,16 @@ mod devices;
 mod files;
 mod guest;
 mod hypercall;
+mod input;
 mod kick;
 mod memory;
 mod outcome;
+mod registers;
 mod sandbox;
 mod sched;
+pub mod signals;
 mod stats;
+mod stop;
 pub mod vcpu;
 
 use std::io::{Read, Write};
@@ -51,6 +55,7 @@ pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use sched::{DEFAULT_QUANTUM, Sched};
 pub use stats::{ExitStats, stats_table};
+pub use stop::{StopReason, Stopper};
 
 /// Why a configuration was refused before any guest started.
 #[derive(Debug, thiserror::Error)]
@@ -331,7 +336,7 @@ impl Builder {
         }
         let disk = self.disk.map(DiskImage::open).transpose()?.map(Arc::new);
         let console = Console::new(
-            self.output.unwrap_or_else(|| Box::new(std::io::stdout())),
+            self.output.unwrap_or_else(|| Box::new(console::Stdout::new())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
@@ -422,6 +427,13 @@ impl Hypervisor {
         }
     }
 
+    /// A handle that stops this run's guests from any thread (signals, an embedding program);
+    /// the run also stops by itself when its console output fails. After [`Hypervisor::run`],
+    /// [`Stopper::reason`] says whether and why it was stopped.
+    pub fn stopper(&self) -> Stopper {
+        self.console.stopper().clone()
+    }
+
     /// The guest memory layout every guest gets.
     pub fn layout(&self) -> Layout {
         self.layout
@@ -502,7 +514,7 @@ impl Run<'_> {
                         .zip(images)
                         .map(|(id, image)| (id, image.path.as_path(), self.vm(id, image)))
                         .collect();
-                    sched::run_single(seats, plan)
+                    sched::run_single(seats, plan, self.console.stopper())
                 })
                 .map_err(HostError::Thread)?;
             Ok(handle.join().unwrap_or_else(|_| {
