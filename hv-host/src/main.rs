@@ -216,21 +216,26 @@ fn fail_usage(reason: &str) -> ExitCode {
     Status::Usage.into()
 }
 
-/// Makes sure file descriptors 0, 1 and 2 are open, on /dev/null if they were closed, so that
-/// no file the host opens later (a guest's file, /dev/kvm) takes their number and receives
-/// console output. Returns true if stdout was closed.
-fn reserve_std_fds() -> bool {
-    let mut stdout_closed = false;
-    for fd in 0..=2 {
-        // SAFETY: F_GETFD on any number only reads the descriptor's flags.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            stdout_closed |= fd == 1;
-            // SAFETY: a NUL-terminated path; the lowest free number (this one, as the lower
-            // ones are open) is taken and kept for the life of the process.
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        }
+/// True if stdout was closed when the process started.
+///
+/// The Rust runtime opens /dev/null (read-write) on any of fds 0, 1 and 2 that is closed
+/// before `main`, so no later file takes their number (and receives console output). A
+/// closed stdout therefore shows up as /dev/null opened read-write; a shell redirection
+/// (`> /dev/null`) opens it write-only.
+fn stdout_was_closed() -> bool {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
+    if flags == -1 {
+        return true;
     }
-    stdout_closed
+    // SAFETY: `stat` is plain old data, filled in by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and out-pointer.
+    if unsafe { libc::fstat(1, &mut st) } != 0 {
+        return true;
+    }
+    let dev_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+    dev_null && flags & libc::O_ACCMODE == libc::O_RDWR
 }
 
 /// The output of a run whose stdout was closed: every write fails as it would have (EBADF).
@@ -247,7 +252,7 @@ impl Write for ClosedStdout {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let stdout_closed = reserve_std_fds();
+    let stdout_closed = stdout_was_closed();
     let argv: Vec<String> = std::env::args().collect();
     let args = expand_lists(&argv[1..]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
