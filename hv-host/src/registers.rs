@@ -14,12 +14,9 @@ use kvm_bindings::{kvm_regs, kvm_sregs};
 
 /// One line: guest `id`'s registers, from `frame` where the guest faulted.
 pub(crate) fn dump(id: u32, r: &kvm_regs, s: &kvm_sregs, frame: Option<&ExceptionFrame>) -> String {
-    let mut line = format!("guest {id} registers");
+    let mut line = format!("guest {id} registers:");
     let (rip, rsp, rflags, cs, ss, rdx) = match frame {
-        Some(f) => {
-            let _ = write!(line, " at the fault (vector {})", f.vector);
-            (f.rip, f.rsp, f.rflags, f.cs, f.ss, None)
-        }
+        Some(f) => (f.rip, f.rsp, f.rflags, f.cs, f.ss, None),
         None => (
             r.rip,
             r.rsp,
@@ -29,7 +26,7 @@ pub(crate) fn dump(id: u32, r: &kvm_regs, s: &kvm_sregs, frame: Option<&Exceptio
             Some(r.rdx),
         ),
     };
-    let _ = write!(line, ": rip={rip:#x} rsp={rsp:#x} rflags={rflags:#x} rax={:#x}", r.rax);
+    let _ = write!(line, " rip={rip:#x} rsp={rsp:#x} rflags={rflags:#x} rax={:#x}", r.rax);
     let _ = write!(line, " rbx={:#x} rcx={:#x}", r.rbx, r.rcx);
     match rdx {
         Some(rdx) => {
@@ -53,6 +50,9 @@ pub(crate) fn dump(id: u32, r: &kvm_regs, s: &kvm_sregs, frame: Option<&Exceptio
         let _ = write!(line, " {name}={v:#x}");
     }
     let _ = write!(line, " cr2={:#x} cr3={:#x} cs={cs:#x} ss={ss:#x}", s.cr2, s.cr3);
+    if let Some(f) = frame {
+        let _ = write!(line, " (at exception {}, from its frame)", f.vector);
+    }
     line
 }
 
@@ -83,9 +83,17 @@ mod tests {
             ss: 0x23,
         };
         let line = dump(3, &regs, &sregs, Some(&frame));
-        assert!(line.starts_with("guest 3 registers at the fault (vector 14): rip=0x1a2f rsp=0x7ff000 rflags=0x202 rax=0x7 "), "{line}");
+        assert!(
+            line.starts_with("guest 3 registers: rip=0x1a2f rsp=0x7ff000 rflags=0x202 rax=0x7 "),
+            "{line}"
+        );
         assert!(line.contains(" rdx=? ") && line.contains(" r15=0x9 "), "{line}");
-        assert!(line.ends_with("cr2=0x40000000 cr3=0x0 cs=0x2b ss=0x23"), "{line}");
+        assert!(
+            line.ends_with(
+                "cr2=0x40000000 cr3=0x0 cs=0x2b ss=0x23 (at exception 14, from its frame)"
+            ),
+            "{line}"
+        );
         assert!(!line.contains("0x1fc0e7") && !line.contains("cs=0x8"), "{line}");
         // Without a fault: the vCPU's state as it is.
         let line = dump(3, &regs, &sregs, None);
