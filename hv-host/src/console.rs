@@ -154,8 +154,19 @@ impl Stdout {
 }
 
 impl Write for Stdout {
+    /// One `write(2)`; if stdout was left non-blocking by whoever gave it to us, waits until it
+    /// takes more instead of failing the run with `EAGAIN`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut fd = libc::pollfd { fd: 1, events: libc::POLLOUT, revents: 0 };
+                    // SAFETY: one valid pollfd; a failed poll just retries the write.
+                    unsafe { libc::poll(&mut fd, 1, -1) };
+                }
+                result => return result,
+            }
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

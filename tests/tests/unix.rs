@@ -130,10 +130,11 @@ fn a_closed_stdout_fails_the_run_with_one_line() {
     assert_eq!(r.stderr, "hv-host: writing the output failed: Bad file descriptor (os error 9)\n");
 }
 
-/// Runs two `partial` guests and a `hello` with `--prefix --stats`, sends `name` once hello's
-/// line is out, and checks the whole end of the run.
+/// Runs two `partial` guests, a `hello` and a `prompt` that waits for input nobody types, with
+/// `--prefix --stats`; sends `name` once hello's line is out, and checks the whole end of the
+/// run.
 fn stopped_by(name: &str, signo: i32, sched: &str) {
-    let (partial, hello) = (guest("partial"), guest("hello"));
+    let (partial, hello, prompt) = (guest("partial"), guest("hello"), guest("prompt"));
     let args = [
         "-m",
         "2",
@@ -147,6 +148,7 @@ fn stopped_by(name: &str, signo: i32, sched: &str) {
         s(&partial),
         s(&hello),
         s(&partial),
+        s(&prompt),
     ];
     let mut child = spawn(&args, Stdio::piped());
     let rx = lines_of(&mut child);
@@ -169,7 +171,8 @@ fn stopped_by(name: &str, signo: i32, sched: &str) {
         [
             "[0] guest 0 working...",
             "[1] Hello from guest 1! 2 MiB of RAM, 4 KiB pages.",
-            "[2] guest 2 working..."
+            "[2] guest 2 working...",
+            "[3] guest 3 name? ",
         ],
         "{what}: {out:?}"
     );
@@ -183,6 +186,7 @@ fn stopped_by(name: &str, signo: i32, sched: &str) {
             format!("guest 0 ({}): interrupted", s(&partial)),
             format!("guest 1 ({}): exited with status 0", s(&hello)),
             format!("guest 2 ({}): interrupted", s(&partial)),
+            format!("guest 3 ({}): interrupted", s(&prompt)),
         ],
         "{what}: {stderr}"
     );
@@ -203,6 +207,25 @@ fn sigint_and_sighup_stop_the_run_too() {
     }
     stopped_by("-INT", 2, "single");
     stopped_by("-HUP", 1, "threads");
+}
+
+#[test]
+fn a_second_signal_exits_at_once_even_with_the_output_stuck() {
+    if !kvm_or_skip("a_second_signal_exits_at_once_even_with_the_output_stuck") {
+        return;
+    }
+    let yes = guest("yes");
+    // Stdout is a pipe nobody reads: once it is full, the host is stuck writing to it, and a
+    // first signal cannot end the run cleanly.
+    let child = spawn(&["-m", "2", "-p", "4", "-g", s(&yes)], Stdio::piped());
+    std::thread::sleep(Duration::from_millis(1000));
+    signal(&child, "-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    signal(&child, "-INT");
+    let (code, _, took) = finish(child, sent, "second signal");
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
 #[test]
