@@ -301,7 +301,7 @@ impl LineBuffer {
     /// Writes out everything, the unfinished line too (before the guest waits for input).
     pub(crate) fn flush(&mut self, console: &Console) {
         if std::mem::take(&mut self.held_c2) {
-            self.line.push(0xC2);
+            self.put(console, &[0xC2]);
         }
         self.write_batch(console);
         if self.content_len() > 0 {

@@ -269,7 +269,9 @@ impl Builder {
         self
     }
 
-    /// Where console input comes from (default: stdin).
+    /// Where console input comes from (default: stdin). It is read by a thread of its own,
+    /// started when a guest first asks for input; that thread may outlive the run while it
+    /// waits in `read`.
     pub fn input(mut self, input: impl Read + Send + 'static) -> Self {
         self.input = Some(Box::new(input));
         self

@@ -363,6 +363,17 @@ mod tests {
     }
 
     #[test]
+    fn exit_statuses_follow_the_shell_conventions() {
+        assert_eq!(Status::Success.code(), 0);
+        assert_eq!(Status::Failed.code(), 1);
+        assert_eq!(Status::Usage.code(), 2);
+        assert_eq!(Status::BrokenPipe.code(), 141);
+        assert_eq!(Status::Signal(libc::SIGHUP).code(), 129);
+        assert_eq!(Status::Signal(libc::SIGINT).code(), 130);
+        assert_eq!(Status::Signal(libc::SIGTERM).code(), 143);
+    }
+
+    #[test]
     fn scheduling_values_are_checked() {
         assert_eq!(parse_sched("single"), Ok(Sched::Single));
         assert_eq!(parse_sched("threads"), Ok(Sched::Threads));
