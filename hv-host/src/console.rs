@@ -1,25 +1,63 @@
 //! The console every guest shares: one output, one input.
 //!
-//! Output is assembled per guest into lines ([`LineBuffer`]) and each line is written to the
-//! shared output with a single `write_all` under its lock, so lines of different guests never
-//! interleave inside a line. Input is one byte stream (the host's stdin) that all guests read
-//! from; who gets which byte is first come, first served.
+//! Output is assembled per guest into lines ([`LineBuffer`]); what one guest writes out goes
+//! to the shared output with one `write_all` under its lock, so the lines of different guests
+//! never interleave inside a line. Input is one byte stream (the host's stdin) that all guests
+//! read from, first come, first served (see `input`).
+//!
+//! # Whole lines
+//!
+//! A guest's unfinished line is written out when the guest waits for input (so its prompt is
+//! visible), when the line reaches [`MAX_LINE`] bytes (it goes out in pieces), and when the
+//! guest ends. The console remembers whose unfinished line was written last ("the open
+//! line"):
+//! - if another guest's output must go out, a `\n` ends the open line first, so every line on
+//!   the output belongs to one guest;
+//! - if the same guest goes on, its text continues the line, without a new prefix;
+//! - with `--prefix`, a guest that ends leaves no open line behind (a `\n` ends it).
+//!
+//! Without `--prefix` the only bytes the host ever adds are those `\n` between two guests'
+//! output, so one guest's output is byte-exact. With `--prefix`, control characters other than
+//! `\n` and `\t` (and the C1 controls of UTF-8) are shown escaped, as `\xHH` (`\u{HH}`), so no
+//! guest can forge another's prefix (`\r[1] `) or drive the terminal (ANSI escapes).
+//!
+//! # Bounded memory
+//!
+//! A guest's line and its batch of completed lines are capped ([`MAX_LINE`], [`BATCH_CAP`]): a
+//! large write is processed in pieces, so a guest's console buffers never grow with the size of
+//! its calls.
+//!
+//! # Output errors
+//!
+//! The first failed write stops the run (see `stop`): a closed pipe (`EPIPE`, as in
+//! `hv-host ... | head`) quietly, any other error with one message from the command line.
+//! Nothing more is written after it; every guest is stopped at its next exit or kick.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::sync::Mutex;
 
 use hv_core::proto::console::MAX_LINE;
 
+use crate::input::Input;
+use crate::stop::{StopReason, Stopper};
+
+/// Bytes of completed lines a guest's buffer holds at most before they are written out.
+pub(crate) const BATCH_CAP: usize = 16 * 1024;
+
 /// The console shared by all guests of one run.
 pub struct Console {
-    output: Mutex<Box<dyn Write + Send>>,
-    input: Mutex<Input>,
+    output: Mutex<Output>,
+    pub(crate) input: Input,
     prefix_ids: bool,
+    stopper: Stopper,
 }
 
-struct Input {
-    reader: BufReader<Box<dyn Read + Send>>,
-    eof: bool,
+struct Output {
+    writer: Box<dyn Write + Send>,
+    /// The guest whose unfinished line was the last thing written, if any.
+    open: Option<u32>,
+    /// Set by the first write error: nothing more is written.
+    failed: bool,
 }
 
 impl std::fmt::Debug for Console {
@@ -35,106 +73,247 @@ impl Console {
         input: Box<dyn Read + Send>,
         prefix_ids: bool,
     ) -> Self {
+        let stopper = Stopper::new();
         Console {
-            output: Mutex::new(output),
-            input: Mutex::new(Input { reader: BufReader::new(input), eof: false }),
+            output: Mutex::new(Output { writer: output, open: None, failed: false }),
+            input: Input::new(input, stopper.clone()),
             prefix_ids,
+            stopper,
         }
     }
 
-    /// Writes whole lines (or one partial line) of one guest, with one call.
-    fn write_line(&self, line: &[u8]) -> io::Result<()> {
+    /// The stopper of the run this console belongs to; output errors stop it.
+    pub(crate) fn stopper(&self) -> &Stopper {
+        &self.stopper
+    }
+
+    /// Writes `text` of guest `who`: whole lines, then, if `ends_open`, an unfinished one.
+    /// `text` starts with the guest's prefix (`prefix_len` bytes), left out when it continues
+    /// the guest's own open line.
+    fn emit(&self, who: u32, text: &[u8], prefix_len: usize, ends_open: bool) {
         let mut out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        out.write_all(line)?;
-        out.flush()
+        if out.failed {
+            return;
+        }
+        let text = match out.open {
+            Some(open) if open == who => &text[prefix_len..],
+            Some(_) => {
+                if let Err(e) = out.writer.write_all(b"\n") {
+                    return self.fail(&mut out, e);
+                }
+                text
+            }
+            None => text,
+        };
+        out.open = ends_open.then_some(who);
+        let result = out.writer.write_all(text).and_then(|()| out.writer.flush());
+        if let Err(e) = result {
+            self.fail(&mut out, e);
+        }
     }
 
-    /// Reads the next input byte, or `None` at end of input (or on a read error, which is
-    /// logged: to the guest both mean there is nothing more to read).
-    pub(crate) fn read_byte(&self) -> Option<u8> {
-        let mut input = self.input.lock().unwrap_or_else(|p| p.into_inner());
-        if input.eof {
-            return None;
+    /// Guest `who` has ended: with prefixes, its open line (if any) is ended with `\n`.
+    fn close(&self, who: u32) {
+        if !self.prefix_ids {
+            return;
         }
-        let byte = match input.reader.fill_buf() {
-            Ok([]) => None,
-            Ok(buf) => Some(buf[0]),
-            Err(e) => {
-                log::warn!("reading stdin: {e}; treating it as end of input");
-                None
-            }
+        let mut out = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        if out.failed || out.open != Some(who) {
+            return;
+        }
+        out.open = None;
+        let result = out.writer.write_all(b"\n").and_then(|()| out.writer.flush());
+        if let Err(e) = result {
+            self.fail(&mut out, e);
+        }
+    }
+
+    /// The output failed: no more writes, and the run stops.
+    fn fail(&self, out: &mut Output, e: io::Error) {
+        out.failed = true;
+        let reason = match e.kind() {
+            io::ErrorKind::BrokenPipe => StopReason::BrokenPipe,
+            _ => StopReason::OutputFailed(e.to_string()),
         };
-        match byte {
-            Some(_) => input.reader.consume(1),
-            None => input.eof = true,
-        }
-        byte
+        self.stopper.stop(reason);
     }
 }
 
-/// One guest's output not yet written: the current partial line.
+/// The host's standard output, written with plain `write(2)` calls: no second buffer (the
+/// line buffers batch already), and every error reported (the standard library's `Stdout`
+/// takes `EBADF`, a closed stdout, for success).
+pub(crate) struct Stdout(std::mem::ManuallyDrop<std::fs::File>);
+
+impl Stdout {
+    pub(crate) fn new() -> Stdout {
+        use std::os::fd::FromRawFd;
+        // SAFETY: fd 1 is never closed by this process; `ManuallyDrop` keeps this `File` from
+        // closing it. If fd 1 is not open, writes fail with EBADF, which is reported.
+        Stdout(std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) }))
+    }
+}
+
+impl Write for Stdout {
+    /// One `write(2)`; if stdout was left non-blocking by whoever gave it to us, waits until it
+    /// takes more instead of failing the run with `EAGAIN`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut fd = libc::pollfd { fd: 1, events: libc::POLLOUT, revents: 0 };
+                    // SAFETY: one valid pollfd; a failed poll just retries the write.
+                    unsafe { libc::poll(&mut fd, 1, -1) };
+                }
+                result => return result,
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One guest's output not yet written: the current partial line and completed lines.
 #[derive(Debug)]
 pub(crate) struct LineBuffer {
     id: u32,
-    /// The `[ID] ` prefix (when lines are prefixed), then the partial line. The prefix stays in
-    /// place between lines, so a line is written with one call and no allocation.
+    /// The `[ID] ` prefix (when lines are prefixed), then the partial line (at most
+    /// [`MAX_LINE`] bytes). The prefix stays in place between lines, so a line is moved to the
+    /// batch with one copy.
     line: Vec<u8>,
     prefix_len: usize,
-    /// The lines one push completes, written together: one write per push, not per line.
+    /// Completed lines, each with its prefix, written together: one write per push (or per
+    /// [`BATCH_CAP`] bytes), not per line.
     batch: Vec<u8>,
+    /// With `--prefix`: control characters are escaped.
+    escape: bool,
+    /// A 0xC2 byte held back while escaping: with the next byte it may be a C1 control.
+    held_c2: bool,
 }
 
 impl LineBuffer {
     pub(crate) fn new(id: u32, console: &Console) -> Self {
-        let mut line = Vec::with_capacity(256);
+        let mut line = Vec::new();
         if console.prefix_ids {
             line.extend_from_slice(format!("[{id}] ").as_bytes());
         }
         let prefix_len = line.len();
-        LineBuffer { id, line, prefix_len, batch: Vec::new() }
+        // Full size at once: neither buffer ever grows past these (see `end_line` and `put`).
+        line.reserve_exact(MAX_LINE + 1);
+        let batch = Vec::with_capacity(BATCH_CAP + line.capacity());
+        LineBuffer { id, line, prefix_len, batch, escape: console.prefix_ids, held_c2: false }
     }
 
-    fn is_empty(&self) -> bool {
-        self.line.len() == self.prefix_len
+    fn content_len(&self) -> usize {
+        self.line.len() - self.prefix_len
     }
 
-    /// Adds guest output; writes out every completed line, and pieces of an over-long one.
+    /// Adds guest output; writes out the lines it completes (one write, or one per
+    /// [`BATCH_CAP`] bytes), and pieces of an over-long line.
     ///
     /// The lines completed by one push go out in one write: they are whole lines of this guest
     /// only, so they still cannot interleave with another guest's, and a guest printing 4 KiB
     /// of short lines costs the host one system call instead of one per line.
-    pub(crate) fn push(&mut self, console: &Console, mut bytes: &[u8]) {
-        while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
-            let (head, rest) = bytes.split_at(nl + 1);
-            self.line.extend_from_slice(head);
-            self.batch.extend_from_slice(&self.line);
-            self.line.truncate(self.prefix_len);
-            bytes = rest;
-        }
-        if !self.batch.is_empty() {
-            if let Err(e) = console.write_line(&self.batch) {
-                log::warn!("guest {}: writing console output: {e}", self.id);
+    pub(crate) fn push(&mut self, console: &Console, bytes: &[u8]) {
+        if self.escape {
+            for &b in bytes {
+                self.push_escaped(console, b);
             }
-            self.batch.clear();
+        } else {
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let room = MAX_LINE - self.content_len();
+                let window = &rest[..rest.len().min(room)];
+                if let Some(nl) = window.iter().position(|&b| b == b'\n') {
+                    self.line.extend_from_slice(&window[..=nl]);
+                    self.end_line(console);
+                    rest = &rest[nl + 1..];
+                } else {
+                    self.line.extend_from_slice(window);
+                    rest = &rest[window.len()..];
+                    if self.content_len() == MAX_LINE {
+                        self.cut(console);
+                    }
+                }
+            }
         }
-        self.line.extend_from_slice(bytes);
-        if self.line.len() - self.prefix_len >= MAX_LINE {
-            self.flush(console);
+        self.write_batch(console);
+    }
+
+    /// One byte with `--prefix`: shown as itself unless it is a control character.
+    fn push_escaped(&mut self, console: &Console, b: u8) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hex = |b: u8| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+        if std::mem::take(&mut self.held_c2) {
+            if (0x80..=0x9f).contains(&b) {
+                let [hi, lo] = hex(b);
+                return self.put(console, &[b'\\', b'u', b'{', hi, lo, b'}']);
+            }
+            self.put(console, &[0xC2]);
+        }
+        match b {
+            b'\n' => {
+                self.line.push(b'\n');
+                self.end_line(console);
+            }
+            b'\t' => self.put(console, &[b]),
+            0x00..=0x1f | 0x7f => {
+                let [hi, lo] = hex(b);
+                self.put(console, &[b'\\', b'x', hi, lo]);
+            }
+            0xC2 => self.held_c2 = true,
+            _ => self.put(console, &[b]),
         }
     }
 
-    fn write_out(&mut self, console: &Console) {
-        if let Err(e) = console.write_line(&self.line) {
-            log::warn!("guest {}: writing console output: {e}", self.id);
+    /// Appends text that must stay in one piece (one escaped character) to the line.
+    fn put(&mut self, console: &Console, text: &[u8]) {
+        if self.content_len() + text.len() > MAX_LINE {
+            self.cut(console);
         }
+        self.line.extend_from_slice(text);
+    }
+
+    /// The line (with its `\n`) is complete: into the batch.
+    fn end_line(&mut self, console: &Console) {
+        self.batch.extend_from_slice(&self.line);
+        self.line.truncate(self.prefix_len);
+        if self.batch.len() >= BATCH_CAP {
+            self.write_batch(console);
+        }
+    }
+
+    /// The line is as long as a line gets: the lines before it, then it, go out; the guest's
+    /// next bytes continue it (or start a new line if another guest's output came between).
+    fn cut(&mut self, console: &Console) {
+        self.write_batch(console);
+        console.emit(self.id, &self.line, self.prefix_len, true);
         self.line.truncate(self.prefix_len);
     }
 
-    /// Writes the partial line, if any (before the guest reads input, and when it ends).
-    pub(crate) fn flush(&mut self, console: &Console) {
-        if !self.is_empty() {
-            self.write_out(console);
+    fn write_batch(&mut self, console: &Console) {
+        if !self.batch.is_empty() {
+            console.emit(self.id, &self.batch, self.prefix_len, false);
+            self.batch.clear();
         }
+    }
+
+    /// Writes out everything, the unfinished line too (before the guest waits for input).
+    pub(crate) fn flush(&mut self, console: &Console) {
+        if std::mem::take(&mut self.held_c2) {
+            self.put(console, &[0xC2]);
+        }
+        self.write_batch(console);
+        if self.content_len() > 0 {
+            self.cut(console);
+        }
+    }
+
+    /// The guest has ended: writes out everything; its unfinished line becomes a line of its
+    /// own.
+    pub(crate) fn finish(&mut self, console: &Console) {
+        self.flush(console);
+        console.close(self.id);
     }
 }
 
@@ -155,27 +334,155 @@ mod tests {
         }
     }
 
+    impl Sink {
+        fn writes(&self) -> Vec<Vec<u8>> {
+            self.0.lock().unwrap().clone()
+        }
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.writes().concat()).into_owned()
+        }
+    }
+
+    fn console(prefix: bool) -> (Sink, Console) {
+        let sink = Sink::default();
+        let console = Console::new(Box::new(sink.clone()), Box::new(io::empty()), prefix);
+        (sink, console)
+    }
+
     #[test]
     fn lines_are_written_whole_and_prefixed() {
-        let sink = Sink::default();
-        let console = Console::new(Box::new(sink.clone()), Box::new(io::empty()), true);
+        let (sink, console) = console(true);
         let mut lb = LineBuffer::new(3, &console);
         lb.push(&console, b"he");
         lb.push(&console, b"llo\nwor");
         lb.push(&console, b"ld\n\npartial");
-        lb.flush(&console);
-        let writes = sink.0.lock().unwrap().clone();
+        lb.finish(&console);
+        let writes = sink.writes();
         let writes: Vec<&[u8]> = writes.iter().map(|w| w.as_slice()).collect();
         // The two lines one push completes go out in one write, each with its prefix.
-        assert_eq!(writes, [&b"[3] hello\n"[..], b"[3] world\n[3] \n", b"[3] partial"]);
+        assert_eq!(writes, [&b"[3] hello\n"[..], b"[3] world\n[3] \n", b"[3] partial", b"\n"]);
     }
 
     #[test]
-    fn input_reports_eof_and_stays_there() {
-        let console = Console::new(Box::new(io::sink()), Box::new(&b"ab"[..]), false);
-        assert_eq!(console.read_byte(), Some(b'a'));
-        assert_eq!(console.read_byte(), Some(b'b'));
-        assert_eq!(console.read_byte(), None);
-        assert_eq!(console.read_byte(), None);
+    fn an_unfinished_line_is_never_glued_to_another_guests() {
+        let (sink, console) = console(true);
+        let mut a = LineBuffer::new(0, &console);
+        let mut b = LineBuffer::new(1, &console);
+        a.push(&console, b"name? ");
+        a.flush(&console); // waits for input: the prompt is visible
+        a.push(&console, b"bob\n"); // the same guest goes on: the same line
+        a.push(&console, b"no newline");
+        a.flush(&console);
+        b.push(&console, b"guest one line\n");
+        a.push(&console, b" and more\n");
+        a.push(&console, b"last");
+        a.finish(&console);
+        b.push(&console, b"after\n");
+        assert_eq!(
+            sink.text(),
+            "[0] name? bob\n[0] no newline\n[1] guest one line\n[0]  and more\n[0] last\n[1] after\n"
+        );
+    }
+
+    #[test]
+    fn without_prefix_one_guest_is_byte_exact() {
+        let (sink, console) = console(false);
+        let mut a = LineBuffer::new(0, &console);
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(3 * MAX_LINE + 7).collect();
+        a.push(&console, &bytes);
+        a.flush(&console);
+        a.push(&console, b"\r\x1b[2Jend");
+        a.finish(&console);
+        let mut want = bytes.clone();
+        want.extend_from_slice(b"\r\x1b[2Jend");
+        assert_eq!(sink.writes().concat(), want);
+        // Another guest's output starts on a line of its own.
+        let mut b = LineBuffer::new(1, &console);
+        b.push(&console, b"x\n");
+        assert!(sink.writes().concat().ends_with(b"end\nx\n"));
+    }
+
+    #[test]
+    fn with_prefix_control_characters_are_escaped() {
+        let (sink, console) = console(true);
+        let mut a = LineBuffer::new(0, &console);
+        a.push(&console, b"ok\tfine\r[1] forged\x1b[2J\x7f \xc2");
+        a.push(&console, b"\x9b caf\xc3\xa9 \xc2\xa9\n");
+        assert_eq!(
+            sink.text(),
+            "[0] ok\tfine\\x0d[1] forged\\x1b[2J\\x7f \\u{9b} caf\u{e9} \u{a9}\n"
+        );
+    }
+
+    #[test]
+    fn long_lines_go_out_in_pieces_never_split_by_others() {
+        let (sink, console) = console(true);
+        let mut a = LineBuffer::new(0, &console);
+        let mut b = LineBuffer::new(1, &console);
+        a.push(&console, &vec![b'a'; MAX_LINE + 10]);
+        b.push(&console, b"b\n");
+        a.push(&console, b"\n");
+        let text = sink.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text:?}");
+        assert_eq!(lines[0], format!("[0] {}", "a".repeat(MAX_LINE)));
+        assert_eq!(lines[1], "[1] b");
+        assert_eq!(lines[2], format!("[0] {}", "a".repeat(10)));
+    }
+
+    #[test]
+    fn buffers_stay_bounded_whatever_one_call_writes() {
+        for prefix in [false, true] {
+            let (sink, console) = console(prefix);
+            let mut a = LineBuffer::new(12, &console);
+            // 8 MiB in one call: short lines, then one huge line.
+            let mut big: Vec<u8> =
+                b"a short line\n".iter().copied().cycle().take(4 << 20).collect();
+            big.extend(std::iter::repeat_n(b'x', 4 << 20));
+            a.push(&console, &big);
+            a.finish(&console);
+            let cap = BATCH_CAP + MAX_LINE + 32;
+            assert!(a.line.capacity() <= MAX_LINE + 32, "{}", a.line.capacity());
+            assert!(a.batch.capacity() <= cap, "{}", a.batch.capacity());
+            assert!(sink.writes().iter().all(|w| w.len() <= cap));
+            let want = if prefix { 8 << 20 } else { big.len() };
+            assert!(sink.writes().concat().len() >= want);
+        }
+    }
+
+    /// A writer that fails every write with `kind`, counting the attempts.
+    struct Broken(io::ErrorKind, Arc<Mutex<usize>>);
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            *self.1.lock().unwrap() += 1;
+            Err(io::Error::from(self.0))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_first_output_error_stops_the_run_and_ends_all_writing() {
+        for (kind, reason) in [
+            (io::ErrorKind::BrokenPipe, StopReason::BrokenPipe),
+            (
+                io::ErrorKind::StorageFull,
+                StopReason::OutputFailed(io::Error::from(io::ErrorKind::StorageFull).to_string()),
+            ),
+        ] {
+            let attempts = Arc::new(Mutex::new(0));
+            let console = Console::new(
+                Box::new(Broken(kind, attempts.clone())),
+                Box::new(io::empty()),
+                false,
+            );
+            let mut a = LineBuffer::new(0, &console);
+            for _ in 0..100 {
+                a.push(&console, b"line\n");
+            }
+            assert_eq!(*attempts.lock().unwrap(), 1);
+            assert_eq!(console.stopper().reason(), Some(reason));
+        }
     }
 }

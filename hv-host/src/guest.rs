@@ -27,6 +27,7 @@ use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 use crate::console::{Console, LineBuffer};
 use crate::devices::Disk;
 use crate::files::FileTable;
+use crate::input::Poll;
 use crate::kick::KickFlag;
 use crate::memory::GuestRam;
 use crate::outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
@@ -39,6 +40,8 @@ pub(crate) enum Flow {
     Continue,
     /// The guest has ended.
     Stop(Outcome),
+    /// The guest waits for console input: it is parked (not re-entered) until input arrives.
+    Wait,
 }
 
 /// What one [`Vm::step`] came to.
@@ -52,6 +55,9 @@ pub(crate) enum Step {
     Preempted,
     /// The guest has ended; [`Vm::finish`] makes its report.
     Ended(Outcome),
+    /// The guest waits for console input and was not run; step it again once
+    /// [`Vm::input_ready`] says so (or to find that out).
+    Waiting,
 }
 
 /// An exit, decoded and owned.
@@ -131,7 +137,9 @@ impl Devices<'_> {
             (CONSOLE_PORT, 1 | 4) => {
                 // What was printed so far must be visible before the guest waits for input.
                 self.line.flush(self.console);
-                let byte = self.console.read_byte();
+                let Poll::Ready(byte) = self.console.input.poll(self.id) else {
+                    return Flow::Wait;
+                };
                 if byte.is_some() {
                     self.stats.console_bytes_in += 1;
                 }
@@ -185,6 +193,10 @@ pub(crate) struct Vm<'c> {
     coalesce: Coalesce,
     /// Console `out`s that exited so far (to decide when to start coalescing).
     console_out_exits: u32,
+    /// The size of the console `in` the guest is parked in, not answered yet.
+    waiting_in: Option<usize>,
+    /// The frame of the exception that ended the guest, for the register dump.
+    fault_frame: Option<ExceptionFrame>,
 }
 
 impl<'c> Vm<'c> {
@@ -238,7 +250,16 @@ impl<'c> Vm<'c> {
             disk,
         };
         let kick = KickFlag::of(&mut vcpu);
-        Ok(Vm { vcpu, kick, vm, dev, coalesce, console_out_exits: 0 })
+        Ok(Vm {
+            vcpu,
+            kick,
+            vm,
+            dev,
+            coalesce,
+            console_out_exits: 0,
+            waiting_in: None,
+            fault_frame: None,
+        })
     }
 
     /// The flag a kick sets to stop this guest's `KVM_RUN`; valid as long as this `Vm`.
@@ -262,8 +283,32 @@ impl<'c> Vm<'c> {
         &mut self.dev.stats
     }
 
+    /// True if a guest parked in a console read can go on (input or end of input is there for
+    /// it), or is not parked at all.
+    pub(crate) fn input_ready(&self) -> bool {
+        self.waiting_in.is_none() || self.dev.console.input.ready_for(self.dev.id)
+    }
+
+    /// The stopper of this guest's run.
+    pub(crate) fn stopper(&self) -> &crate::stop::Stopper {
+        self.dev.console.stopper()
+    }
+
     /// Runs the guest to its next exit and handles it: one `KVM_RUN`, decoded and dispatched.
+    /// A guest parked in a console read is first given its byte, or stays parked
+    /// ([`Step::Waiting`]) without running.
     pub(crate) fn step(&mut self) -> Step {
+        if let Some(size) = self.waiting_in {
+            let mut data = [0u8; 8];
+            match self.dev.io_in(CONSOLE_PORT, &mut data[..size]) {
+                Flow::Wait => return Step::Waiting,
+                Flow::Continue => {
+                    self.waiting_in = None;
+                    self.answer_in(&data[..size]);
+                }
+                Flow::Stop(outcome) => return Step::Ended(outcome),
+            }
+        }
         let exit = self.next_exit();
         self.dev.stats.exits.count(exit.kind());
         // Console bytes the guest wrote without exiting come before whatever this exit does.
@@ -273,6 +318,12 @@ impl<'c> Vm<'c> {
             Exit::In { port, size } => {
                 let mut data = [0u8; 8];
                 let flow = self.dev.io_in(port, &mut data[..size]);
+                if let Flow::Wait = flow {
+                    // Answered when input comes (the `kvm_run` page keeps this exit until the
+                    // next KVM_RUN, which only happens after the answer).
+                    self.waiting_in = Some(size);
+                    return Step::Waiting;
+                }
                 self.answer_in(&data[..size]);
                 flow
             }
@@ -292,6 +343,8 @@ impl<'c> Vm<'c> {
         match flow {
             Flow::Continue => Step::Continue,
             Flow::Stop(outcome) => Step::Ended(outcome),
+            // Only console reads wait, and those are handled above.
+            Flow::Wait => Step::Waiting,
         }
     }
 
@@ -305,7 +358,10 @@ impl<'c> Vm<'c> {
         run_time: Duration,
     ) -> GuestReport {
         self.drain_console_ring();
-        self.dev.line.flush(self.dev.console);
+        self.dev.line.finish(self.dev.console);
+        if self.waiting_in.is_some() {
+            self.dev.console.input.cancel(self.dev.id);
+        }
         if !outcome.is_success() {
             self.log_registers();
         }
@@ -471,6 +527,7 @@ impl<'c> Vm<'c> {
             )));
         };
         log::debug!("guest {}: exception frame {frame:x?}", self.dev.id);
+        self.fault_frame = Some(frame);
         let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
         let from_ring3 = frame.cs & 3 == 3;
         // The seed's guests end with `hlt`, which faults with #GP in ring 3: that is a halt.
@@ -503,31 +560,8 @@ impl<'c> Vm<'c> {
         }
         if let (Ok(r), Ok(s)) = (self.vcpu.get_regs(), self.vcpu.get_sregs()) {
             log::debug!(
-                "guest {} registers: rip={:#x} rsp={:#x} rflags={:#x} rax={:#x} rbx={:#x} rcx={:#x} \
-                 rdx={:#x} rsi={:#x} rdi={:#x} rbp={:#x} r8={:#x} r9={:#x} r10={:#x} r11={:#x} \
-                 r12={:#x} r13={:#x} r14={:#x} r15={:#x} cr2={:#x} cr3={:#x} cs={:#x}",
-                self.dev.id,
-                r.rip,
-                r.rsp,
-                r.rflags,
-                r.rax,
-                r.rbx,
-                r.rcx,
-                r.rdx,
-                r.rsi,
-                r.rdi,
-                r.rbp,
-                r.r8,
-                r.r9,
-                r.r10,
-                r.r11,
-                r.r12,
-                r.r13,
-                r.r14,
-                r.r15,
-                s.cr2,
-                s.cr3,
-                s.cs.selector
+                "{}",
+                crate::registers::dump(self.dev.id, &r, &s, self.fault_frame.as_ref())
             );
         }
     }

@@ -29,13 +29,17 @@ mod diag;
 mod files;
 mod guest;
 mod hypercall;
+mod input;
 mod kick;
 mod memory;
 mod outcome;
 mod quota;
+mod registers;
 mod sandbox;
 mod sched;
+pub mod signals;
 mod stats;
+mod stop;
 pub mod vcpu;
 
 use std::io::{Read, Write};
@@ -54,6 +58,7 @@ pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use quota::{DEFAULT_QUOTA, parse_size};
 pub use sched::{DEFAULT_QUANTUM, Sched};
 pub use stats::{ExitStats, stats_table};
+pub use stop::{StopReason, Stopper};
 
 /// Why a configuration was refused before any guest started.
 #[derive(Debug, thiserror::Error)]
@@ -316,7 +321,9 @@ impl Builder {
         self
     }
 
-    /// Where console input comes from (default: stdin).
+    /// Where console input comes from (default: stdin). It is read by a thread of its own,
+    /// started when a guest first asks for input; that thread may outlive the run while it
+    /// waits in `read`.
     pub fn input(mut self, input: impl Read + Send + 'static) -> Self {
         self.input = Some(Box::new(input));
         self
@@ -395,7 +402,7 @@ impl Builder {
         }
         let disk = disk.map(Arc::new);
         let console = Console::new(
-            self.output.unwrap_or_else(|| Box::new(std::io::stdout())),
+            self.output.unwrap_or_else(|| Box::new(console::Stdout::new())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
@@ -490,6 +497,13 @@ impl Hypervisor {
         }
     }
 
+    /// A handle that stops this run's guests from any thread (signals, an embedding program);
+    /// the run also stops by itself when its console output fails. After [`Hypervisor::run`],
+    /// [`Stopper::reason`] says whether and why it was stopped.
+    pub fn stopper(&self) -> Stopper {
+        self.console.stopper().clone()
+    }
+
     /// The guest memory layout every guest gets.
     pub fn layout(&self) -> Layout {
         self.layout
@@ -580,7 +594,7 @@ impl Run<'_> {
                         .zip(images)
                         .map(|(id, image)| (id, image.path.as_path(), self.vm(id, image)))
                         .collect();
-                    sched::run_single(seats, plan)
+                    sched::run_single(seats, plan, self.console.stopper())
                 })
                 .map_err(HostError::Thread)?;
             Ok(handle.join().unwrap_or_else(|_| {

@@ -1,15 +1,70 @@
 //! `hv-host`: the command line over the [`hv_host`] library.
+//!
+//! It behaves like a Unix tool: see [`Status`] for what its exit status means. It never dies
+//! of SIGPIPE, SIGINT, SIGTERM or SIGHUP: a broken output or one of those signals stops every
+//! guest, and the run ends with its unfinished lines written and a status that says why.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use argh::FromArgs;
-use hv_host::{DeviceIo, Hypervisor, MemSize, PageSize, Sched};
+use hv_host::{DeviceIo, Hypervisor, MemSize, PageSize, Sched, StopReason};
+
+/// What hv-host's exit status means (also in `--help` and the README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// Every guest ended with status 0.
+    Success,
+    /// A guest failed, or writing the output failed (one line on stderr says so).
+    Failed,
+    /// The command line or the configuration was refused; no guest ran.
+    Usage,
+    /// The output was closed by its reader (`EPIPE`): the status of a process killed by
+    /// SIGPIPE, and nothing is printed, as `... | head` expects.
+    BrokenPipe,
+    /// Stopped by this signal (SIGINT, SIGTERM or SIGHUP): 128 + its number.
+    Signal(i32),
+}
+
+impl Status {
+    fn code(self) -> u8 {
+        match self {
+            Status::Success => 0,
+            Status::Failed => 1,
+            Status::Usage => 2,
+            Status::BrokenPipe => 128 + libc::SIGPIPE as u8,
+            Status::Signal(signo) => u8::try_from(128 + signo).unwrap_or(1),
+        }
+    }
+}
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> ExitCode {
+        ExitCode::from(status.code())
+    }
+}
 
 /// Run tiny 64-bit guests, each in its own KVM virtual machine, on a thread each or all on one.
 ///
 /// Example: hv-host -m 4 -p 2 -g guest1.img guest2.img -f shared.txt
 #[derive(FromArgs, Debug)]
+#[argh(
+    error_code(0, "every guest ended with status 0"),
+    error_code(
+        1,
+        "a guest failed (a non-zero status, a fault, a panic, a timeout), or writing the output failed"
+    ),
+    error_code(2, "usage: the command line or configuration was refused; no guest ran"),
+    error_code(129, "stopped by SIGHUP"),
+    error_code(130, "stopped by SIGINT (Ctrl-C; a second one exits at once)"),
+    error_code(
+        141,
+        "the output was closed (broken pipe, as in '| head'); nothing more is printed"
+    ),
+    error_code(143, "stopped by SIGTERM"),
+    note = "A signal stops every guest at its next exit; their unfinished lines are written, --stats is printed if asked, and each guest gets a report line ('interrupted')."
+)]
 struct Cli {
     /// guest RAM in MiB: 2, 4 or 8 (mandatory)
     #[argh(option, short = 'm', from_str_fn(parse_memory))]
@@ -166,22 +221,62 @@ fn parse_timeout(v: &str) -> Result<Duration, String> {
 const USAGE_HINT: &str =
     "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...]; run 'hv-host --help' for more.";
 
+/// Writes to stderr; a failure there has nowhere to be reported, so it is ignored (the
+/// standard `eprintln!` would panic).
+fn say(text: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().write_fmt(text);
+}
+
 fn fail_usage(reason: &str) -> ExitCode {
-    eprintln!("hv-host: {}", reason.trim_end());
-    eprintln!("{USAGE_HINT}");
-    ExitCode::from(2)
+    say(format_args!("hv-host: {}\n{USAGE_HINT}\n", reason.trim_end()));
+    Status::Usage.into()
+}
+
+/// True if stdout was closed when the process started.
+///
+/// The Rust runtime opens /dev/null (read-write) on any of fds 0, 1 and 2 that is closed
+/// before `main`, so no later file takes their number (and receives console output). A
+/// closed stdout therefore shows up as /dev/null opened read-write; a shell redirection
+/// (`> /dev/null`) opens it write-only.
+fn stdout_was_closed() -> bool {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
+    if flags == -1 {
+        return true;
+    }
+    // SAFETY: `stat` is plain old data, filled in by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and out-pointer.
+    if unsafe { libc::fstat(1, &mut st) } != 0 {
+        return true;
+    }
+    let dev_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+    dev_null && flags & libc::O_ACCMODE == libc::O_RDWR
+}
+
+/// The output of a run whose stdout was closed: every write fails as it would have (EBADF).
+struct ClosedStdout;
+
+impl Write for ClosedStdout {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::from_raw_os_error(libc::EBADF))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let stdout_closed = stdout_was_closed();
     let argv: Vec<String> = std::env::args().collect();
     let args = expand_lists(&argv[1..]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cli = match Cli::from_args(&["hv-host"], &args) {
         Ok(cli) => cli,
         Err(early) if early.status.is_ok() => {
-            print!("{}", early.output);
-            return ExitCode::SUCCESS;
+            let _ = std::io::stdout().write_all(early.output.as_bytes());
+            return Status::Success.into();
         }
         // argh may spread one error over several lines ("Required options not provided:" and
         // then the options); the user gets it as one line.
@@ -221,31 +316,56 @@ fn main() -> ExitCode {
     if let Some(quota) = cli.quota {
         builder = builder.quota(quota);
     }
+    if stdout_closed {
+        builder = builder.output(ClosedStdout);
+    }
     let hv = match builder.build() {
         Ok(hv) => hv,
         Err(e) => return fail_usage(&e.to_string()),
     };
+    let stopper = hv.stopper();
+    // Before the run starts any thread: they all inherit the blocked signals.
+    if let Err(e) = hv_host::signals::forward_to(stopper.clone()) {
+        say(format_args!("hv-host: cannot handle signals ({e}); they will kill the run\n"));
+    }
     let reports = match hv.run() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("hv-host: {e}");
-            return ExitCode::FAILURE;
+            say(format_args!("hv-host: {e}\n"));
+            return Status::Failed.into();
         }
     };
     if cli.stats {
-        eprint!("{}", hv_host::stats_table(&reports));
+        say(format_args!("{}", hv_host::stats_table(&reports)));
     }
     for report in &reports {
         for note in report.stats.notes() {
-            eprintln!("guest {} ({}): {note}", report.id, report.image.display());
+            say(format_args!("guest {} ({}): {note}\n", report.id, report.image.display()));
         }
     }
-    let mut ok = true;
-    for report in reports.iter().filter(|r| !r.outcome.is_success()) {
-        eprintln!("{report}");
-        ok = false;
-    }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    let status = match stopper.reason() {
+        Some(StopReason::BrokenPipe) => Status::BrokenPipe,
+        Some(StopReason::OutputFailed(e)) => {
+            say(format_args!("hv-host: writing the output failed: {e}\n"));
+            Status::Failed
+        }
+        Some(StopReason::Signal(signo)) => {
+            // One line for every guest: "interrupted" for those the signal stopped.
+            for report in &reports {
+                say(format_args!("{report}\n"));
+            }
+            Status::Signal(signo)
+        }
+        None => {
+            let mut status = Status::Success;
+            for report in reports.iter().filter(|r| !r.outcome.is_success()) {
+                say(format_args!("{report}\n"));
+                status = Status::Failed;
+            }
+            status
+        }
+    };
+    status.into()
 }
 
 #[cfg(test)]
@@ -264,6 +384,17 @@ mod tests {
         );
         assert_eq!(expand(&["-m", "4", "5"]), ["-m", "4", "5"]);
         assert_eq!(expand(&["-g"]), ["-g"]);
+    }
+
+    #[test]
+    fn exit_statuses_follow_the_shell_conventions() {
+        assert_eq!(Status::Success.code(), 0);
+        assert_eq!(Status::Failed.code(), 1);
+        assert_eq!(Status::Usage.code(), 2);
+        assert_eq!(Status::BrokenPipe.code(), 141);
+        assert_eq!(Status::Signal(libc::SIGHUP).code(), 129);
+        assert_eq!(Status::Signal(libc::SIGINT).code(), 130);
+        assert_eq!(Status::Signal(libc::SIGTERM).code(), 143);
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use hv_core::idt::Exception;
 
+use crate::stop::StopReason;
+
 /// How one guest ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -21,9 +23,12 @@ pub enum Outcome {
     Error(GuestError),
     /// The guest was still running when its time (`--timeout`) ran out, and was stopped.
     TimedOut {
-        /// The time limit it exceeded, counted from when the host started running it.
+        /// How long it had really run when it was stopped (at least the limit), counted from
+        /// when the host started running it.
         after: Duration,
     },
+    /// The run was stopped (a signal, or the output failed) while the guest was still running.
+    Interrupted(StopReason),
 }
 
 impl Outcome {
@@ -41,9 +46,14 @@ impl fmt::Display for Outcome {
             Outcome::Fault(fault) => fault.fmt(f),
             Outcome::Panicked(msg) => write!(f, "panicked: {msg}"),
             Outcome::Error(e) => e.fmt(f),
+            // Tenths of a second, rounded down: "after 2.0 s" means it ran 2.0 s and less than
+            // 2.1 s, so the limit never reads as exceeded by rounding alone.
             Outcome::TimedOut { after } => {
-                write!(f, "timed out after {:.1} s", after.as_secs_f64())
+                let tenths = after.as_millis() / 100;
+                write!(f, "timed out after {}.{} s", tenths / 10, tenths % 10)
             }
+            Outcome::Interrupted(StopReason::Signal(_)) => f.write_str("interrupted"),
+            Outcome::Interrupted(reason) => write!(f, "stopped: {reason}"),
         }
     }
 }
@@ -293,5 +303,9 @@ mod tests {
         assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 2.0 s");
         let after = Duration::from_millis(1500);
         assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 1.5 s");
+        let after = Duration::from_millis(8_399);
+        assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 8.3 s");
+        let after = Duration::from_millis(17_050);
+        assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 17.0 s");
     }
 }

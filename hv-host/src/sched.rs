@@ -26,10 +26,17 @@
 //! Every guest starts with zero CPU time, so a guest that does little (hello) is picked at every
 //! one of its exits until it has caught up, and finishes quickly even beside a spinning one.
 //!
-//! Note (blocking): the exit handlers block the thread that runs them. In single mode a guest
-//! waiting for console input (`getchar`) therefore stops every guest until input arrives; so
-//! does a guest's file call for the time it takes. Timeouts cannot fire meanwhile either: a
-//! guest is only stopped when the host gets the thread back.
+//! # Input waits and stops
+//!
+//! A guest waiting for console input (`getchar`) is parked: its vCPU is not re-entered until a
+//! byte (or the end of input) is there for it (see `input`). With a thread per guest, its thread
+//! sleeps until input comes, the run is stopped, or its timeout; in single mode it is simply
+//! not picked, and the others go on (when every guest left waits, the thread sleeps the same
+//! way). A stopped run (see `stop`) ends every guest at its next exit or kick.
+//!
+//! Note (blocking): other exit handlers still block the thread that runs them: a guest's file
+//! call stops every guest in single mode for the time it takes, and a timeout is only seen
+//! when the host gets the thread back.
 
 use std::cmp::Ordering;
 use std::path::Path;
@@ -38,6 +45,7 @@ use std::time::{Duration, Instant};
 use crate::guest::{Step, Vm};
 use crate::kick::Kicker;
 use crate::outcome::{GuestError, GuestReport, Outcome};
+use crate::stop::Stopper;
 
 /// How guests are mapped to host threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,13 +98,29 @@ pub(crate) struct Plan {
 /// A guest ready for [`run_single`]: its ID, image, and VM (or why it could not be set up).
 pub(crate) type Seat<'c, 'i> = (u32, &'i Path, Result<Vm<'c>, GuestError>);
 
-/// Runs one guest on the calling thread until it ends or its `timeout` passes.
+/// Runs one guest on the calling thread until it ends, its `timeout` passes or the run is
+/// stopped.
 pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>) -> GuestReport {
     let start = Instant::now();
     let deadline = timeout.map(|t| later(start, t));
-    let mut kicker: Option<Kicker> = None;
+    // Aimed at the vCPU from the start, so that a stop (see `stop`) reaches it wherever it is.
+    let kicker = match kicker_for(&vm) {
+        Ok(k) => k,
+        Err(e) => {
+            return vm.finish(
+                Outcome::Error(GuestError::Timer(e.to_string())),
+                image,
+                start.elapsed(),
+            );
+        }
+    };
+    let stopper = vm.stopper().clone();
+    let registered = stopper.register_this_thread();
     let mut armed: Option<Instant> = None;
     let outcome = loop {
+        if let Some(reason) = stopper.requested().then(|| stopper.reason()).flatten() {
+            break Outcome::Interrupted(reason);
+        }
         // Wake-ups: the timeout, and, while console output is queued in the coalesced-PIO ring,
         // a drain every CONSOLE_DRAIN so a guest that prints and then computes is not silent.
         // The timer is re-armed only when it has fired or an earlier wake-up is needed: no
@@ -106,30 +130,38 @@ pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>)
         if let Some(when) = [deadline, drain].into_iter().flatten().min()
             && armed.is_none_or(|a| a <= now || when < a)
         {
-            if kicker.is_none() {
-                match kicker_for(&vm) {
-                    Ok(k) => kicker = Some(k),
-                    Err(e) => break Outcome::Error(GuestError::Timer(e.to_string())),
-                }
-            }
-            if let Some(Err(e)) = kicker.as_ref().map(|k| k.kick_at(when)) {
+            if let Err(e) = kicker.kick_at(when) {
                 break Outcome::Error(GuestError::Timer(e.to_string()));
             }
             armed = Some(when);
         }
-        if let Step::Ended(outcome) = vm.step() {
-            break outcome;
+        match vm.step() {
+            Step::Ended(outcome) => break outcome,
+            Step::Waiting => park(&vm, &stopper, deadline),
+            Step::Continue | Step::Preempted => {}
         }
         // The timer only guarantees that a step returns by then; the clock decides.
         if let Some(after) = timeout
             && start.elapsed() >= after
         {
-            break Outcome::TimedOut { after };
+            break Outcome::TimedOut { after: start.elapsed() };
         }
     };
     // The kicker (and its aim at this vCPU) goes before the vCPU does.
+    drop(registered);
     drop(kicker);
     vm.finish(outcome, image, start.elapsed())
+}
+
+/// Parks the calling thread while `vm` waits for input: until input comes for it, the run is
+/// stopped, or `deadline`.
+fn park(vm: &Vm<'_>, stopper: &Stopper, deadline: Option<Instant>) {
+    // The generation is read before the checks: a wake-up after them ends the wait at once.
+    let seen = stopper.generation();
+    if vm.input_ready() || stopper.requested() {
+        return;
+    }
+    stopper.wait(seen, deadline);
 }
 
 /// How long console output may wait in the coalesced-PIO ring of a guest that does not exit.
@@ -146,7 +178,11 @@ fn kicker_for(vm: &Vm<'_>) -> std::io::Result<Kicker> {
 
 /// Runs every guest on the calling thread (see the module docs) until all have ended; reports
 /// come back in the order of `seats`.
-pub(crate) fn run_single(seats: Vec<Seat<'_, '_>>, plan: &Plan) -> Vec<GuestReport> {
+pub(crate) fn run_single(
+    seats: Vec<Seat<'_, '_>>,
+    plan: &Plan,
+    stopper: &Stopper,
+) -> Vec<GuestReport> {
     let start = Instant::now();
     let mut reports: Vec<Option<GuestReport>> = Vec::with_capacity(seats.len());
     let mut guests = Vec::with_capacity(seats.len());
@@ -181,13 +217,43 @@ pub(crate) fn run_single(seats: Vec<Seat<'_, '_>>, plan: &Plan) -> Vec<GuestRepo
         deadline: plan.timeout.map(|t| later(start, t)),
         turn: None,
     };
-    while let Some(i) = sched.fair.pick(|i| guests[i].is_some()) {
+    let registered = stopper.register_this_thread();
+    // Guests parked in a console read: not picked until input comes for them.
+    let mut waiting = vec![false; guests.len()];
+    loop {
+        let over = stopper.requested() || sched.deadline.is_some_and(|d| Instant::now() >= d);
+        let runnable = |i: usize| match &guests[i] {
+            Some((_, vm)) => over || !waiting[i] || vm.input_ready(),
+            None => false,
+        };
+        let Some(i) = sched.fair.pick(runnable) else {
+            if guests.iter().all(Option::is_none) {
+                break;
+            }
+            // Every guest left waits for input: park until something changes.
+            let seen = stopper.generation();
+            let ready = guests.iter().flatten().any(|(_, vm)| vm.input_ready());
+            if !(ready || stopper.requested()) {
+                stopper.wait(seen, sched.deadline);
+            }
+            continue;
+        };
         let Some((_, vm)) = guests[i].as_mut() else {
             break; // unreachable: `pick` only returns seated guests
         };
-        let ended = match plan.timeout {
-            Some(after) if start.elapsed() >= after => Some(Outcome::TimedOut { after }),
-            _ => sched.step(i, vm),
+        let ended = if let Some(reason) = stopper.requested().then(|| stopper.reason()).flatten() {
+            Some(Outcome::Interrupted(reason))
+        } else {
+            match plan.timeout {
+                Some(_) if over => Some(Outcome::TimedOut { after: start.elapsed() }),
+                _ => match sched.step(i, vm) {
+                    Step::Ended(outcome) => Some(outcome),
+                    step => {
+                        waiting[i] = matches!(step, Step::Waiting);
+                        None
+                    }
+                },
+            }
         };
         if let Some(outcome) = ended {
             sched.release();
@@ -198,6 +264,7 @@ pub(crate) fn run_single(seats: Vec<Seat<'_, '_>>, plan: &Plan) -> Vec<GuestRepo
             }
         }
     }
+    drop(registered);
     // The kicker (and its aim) goes before the guests do.
     drop(sched);
     reports.into_iter().flatten().collect()
@@ -216,31 +283,26 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    /// Runs guest `i` for one step, in the current turn if it holds it, else in a new one;
-    /// returns how the guest ended, if it did.
-    fn step(&mut self, i: usize, vm: &mut Vm<'_>) -> Option<Outcome> {
+    /// Runs guest `i` for one step, in the current turn if it holds it, else in a new one.
+    fn step(&mut self, i: usize, vm: &mut Vm<'_>) -> Step {
         let turn_end = match self.turn {
             Some((held, end)) if held == i && Instant::now() < end => end,
             _ => match self.new_turn(i, vm) {
                 Ok(end) => end,
-                Err(e) => return Some(Outcome::Error(GuestError::Timer(e.to_string()))),
+                Err(e) => return Step::Ended(Outcome::Error(GuestError::Timer(e.to_string()))),
             },
         };
         let used = vm.stats().cpu_time;
         let step = vm.step();
         self.fair.charge(i, vm.stats().cpu_time.saturating_sub(used));
-        match step {
-            Step::Continue => None,
-            Step::Preempted => {
-                // A kick may be stale or early (see `kick`): only the clock says the turn is over.
-                if Instant::now() >= turn_end {
-                    vm.stats_mut().preemptions += 1;
-                    self.turn = None;
-                }
-                None
+        if let Step::Preempted = step {
+            // A kick may be stale or early (see `kick`): only the clock says the turn is over.
+            if Instant::now() >= turn_end {
+                vm.stats_mut().preemptions += 1;
+                self.turn = None;
             }
-            Step::Ended(outcome) => Some(outcome),
         }
+        step
     }
 
     /// Gives guest `i` the CPU for a quantum (less if the deadline comes first): aims the

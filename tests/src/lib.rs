@@ -139,19 +139,30 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Run {
     let feeder = std::thread::spawn(move || {
         let _ = input.write_all(&data);
     });
+    // Both outputs are read while hv-host runs: a guest that prints more than a pipe holds must
+    // not stall the host on a full pipe the test only reads afterwards.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hv-host {args:?} did not finish within 60 s (a hang)");
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    if child.try_wait().unwrap().is_none() {
-        let _ = child.kill();
-        panic!("hv-host {args:?} did not finish within 60 s (a hang)");
-    }
+    };
     feeder.join().unwrap();
-    child.wait_with_output().unwrap().into()
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }.into()
 }
 
 /// Runs `hv-host` with `args` in the current directory with empty stdin.

@@ -180,6 +180,7 @@ mod tests {
             Flow::Continue => None,
             Flow::Stop(Outcome::Error(e)) => Some(e),
             Flow::Stop(other) => panic!("unexpected outcome {other:?}"),
+            Flow::Wait => panic!("unexpected wait"),
         }
     }
 
