@@ -28,7 +28,8 @@ pub mod console;
 pub mod devices;
 pub mod fs;
 pub mod hc;
-mod rt;
+#[doc(hidden)]
+pub mod rt;
 
 pub use hv_core;
 pub use hv_core::proto::errno::Errno;
@@ -64,6 +65,10 @@ pub fn guest_id() -> u32 {
 }
 
 /// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status.
+///
+/// It also installs the SDK's panic handler, except when the guest crate is compiled as a host
+/// test harness (`cfg(test)`, as `cargo clippy --all-targets` does for every binary), where
+/// `std` has its own.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
@@ -71,6 +76,12 @@ macro_rules! entry {
         extern "C" fn __hv_main() -> i32 {
             let main: fn() -> i32 = $main;
             main()
+        }
+
+        #[cfg(not(test))]
+        #[panic_handler]
+        fn __hv_panic(info: &::core::panic::PanicInfo<'_>) -> ! {
+            $crate::rt::panic(info)
         }
     };
 }

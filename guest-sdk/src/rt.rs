@@ -51,8 +51,10 @@ extern "C" fn rust_start(hv_page: u64) -> ! {
     crate::exit(status)
 }
 
-#[panic_handler]
-fn panic(info: &PanicInfo<'_>) -> ! {
+/// The panic handler, installed by [`entry!`](crate::entry) in the guest's own crate (so that a
+/// guest crate compiled as a host test, where `std` brings its own, can leave it out).
+#[doc(hidden)]
+pub fn panic(info: &PanicInfo<'_>) -> ! {
     crate::console::flush();
     let mut msg = heapless::String::<512>::new();
     // A message too long for the buffer is cut, which is better than no report at all.
