@@ -19,7 +19,9 @@
 //! (zeroes `.bss`, aligns the stack, announces its ABI version, calls your `main`, exits with
 //! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
 //! and location to the host, the `mem*` functions the compiler calls, files on the host
-//! ([`fs`]) and the seed's serial port and disk ([`devices`]).
+//! ([`fs`]) and the seed's serial port and disk ([`devices`]), the embedded I/O traits on files
+//! and the console ([`io`]), and with the cargo feature `heap` a global allocator ([`heap`]):
+//! `extern crate alloc;` then gives `Vec`, `String` and `format!`.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -28,6 +30,9 @@ pub mod console;
 pub mod devices;
 pub mod fs;
 pub mod hc;
+#[cfg(feature = "heap")]
+pub mod heap;
+pub mod io;
 #[doc(hidden)]
 pub mod rt;
 

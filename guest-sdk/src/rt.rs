@@ -46,6 +46,8 @@ extern "C" fn rust_start(hv_page: u64) -> ! {
             "image too large: .bss ends at {bss_end:#x}, the stack needs {stack_floor:#x} and up"
         );
     }
+    #[cfg(feature = "heap")]
+    crate::heap::init();
     // SAFETY: `entry!` defines `__hv_main` with this signature.
     let status = unsafe { __hv_main() };
     crate::exit(status)
@@ -71,6 +73,15 @@ pub fn panic(info: &PanicInfo<'_>) -> ! {
 /// Referenced by the precompiled `core`; never called with `panic = "abort"`.
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
+
+/// Referenced by the precompiled `alloc` (built to unwind); never called with
+/// `panic = "abort"`, since nothing unwinds. Should it be, the guest ends.
+#[unsafe(no_mangle)]
+extern "C" fn _Unwind_Resume() -> ! {
+    loop {
+        arch::hlt();
+    }
+}
 
 // The precompiled compiler_builtins for this target has no mem* functions. `rep movsb` and
 // `rep stosb` are fast on every CPU since Ivy Bridge, and being asm they cannot be turned back
