@@ -123,6 +123,29 @@ fn c_guests_link_as_elf_and_faults_name_the_function() {
 }
 
 #[test]
+fn elf_images_are_entered_at_e_entry() {
+    // `.start` goes first in the image (linker/guest-elf.ld keeps it there for seed-style
+    // guests), so this image begins with `trap`, and `_start` comes after it. A host that
+    // entered at 0, or at the first segment, would slide through the zero page into `trap`.
+    let source = r#"#include "hv_guest.h"
+__attribute__((section(".start"), used)) void trap(void) { hv_panic("entered before e_entry"); }
+int main(void) { puts("entered at e_entry"); return 0; }
+"#;
+    let scratch = Scratch::new("elf_entry");
+    let elf = build_c_elf(scratch.path(), "entry", source);
+    let entry = e_entry(&elf);
+    assert!(entry > 0x1000, "e_entry {entry:#x} is past trap at 0x1000");
+    if !kvm_or_skip("elf_images_are_entered_at_e_entry") {
+        return;
+    }
+    let r = run_in(scratch.path(), &["-m", "2", "-p", "4", "-g", s(&elf)], b"");
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (Some(0), "entered at e_entry\n", "")
+    );
+}
+
+#[test]
 fn elf_segments_must_fit_below_the_stack() {
     let scratch = Scratch::new("elf_fit");
     // 3 MiB of .bss: too much for 2 MiB of RAM, fine in 8 MiB.
