@@ -15,7 +15,9 @@
 //! }
 //! ```
 //!
-//! Link with `linker/guest.ld` (see `guest-examples/build.rs`). The SDK provides `_start`
+//! The SDK's build script publishes the link arguments (`DEP_HV_GUEST_LINK_ARGS`: the flags
+//! and the path of `linker/guest.ld`, or `linker/guest-elf.ld` with `HV_GUEST_FORMAT=elf`); a
+//! guest's `build.rs` passes them on, as `guest-template/build.rs` does. The SDK provides `_start`
 //! (zeroes `.bss`, aligns the stack, announces its ABI version, calls your `main`, exits with
 //! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
 //! and location to the host, the `mem*` functions the compiler calls, files on the host
