@@ -59,3 +59,38 @@ fn the_template_builds_offline_in_its_own_folder_and_runs() {
     assert_eq!(r.stdout, format!("Hello from my guest, guest 0!\n{greeting}wrote greeting.txt\n"));
     assert_eq!(String::from_utf8(scratch.read("greeting.txt.local0")).unwrap(), greeting);
 }
+
+/// `(name, version)` of every package in a Cargo.lock.
+fn locked(path: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split("[[package]]")
+        .skip(1)
+        .map(|p| {
+            let field = |key: &str| {
+                p.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key} = \"")))
+                    .map(|v| v.trim_end_matches('"').to_string())
+                    .unwrap()
+            };
+            (field("name"), field("version"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_template_pins_the_workspace_versions() {
+    let workspace = locked(&root().join("Cargo.lock"));
+    let template = locked(&root().join("guest-template/Cargo.lock"));
+    assert!(template.iter().any(|(n, _)| n == "linked_list_allocator"), "{template:?}");
+    for package in &template {
+        if package.0 == "my-guest" {
+            continue;
+        }
+        // An offline build of the template finds exactly what building hv fetched.
+        assert!(
+            workspace.contains(package),
+            "guest-template/Cargo.lock has {package:?}, hv's Cargo.lock does not: copy hv's \
+             Cargo.lock into guest-template/ and build it once to trim it"
+        );
+    }
+}
