@@ -78,3 +78,25 @@ fn files_and_console_work_through_the_embedded_io_traits() {
         assert_eq!(scratch.read("input.txt"), b"alpha\nbeta\n");
     }
 }
+
+#[test]
+fn every_file_in_src_bin_is_a_guest_without_a_cargo_toml_entry() {
+    let manifest = std::fs::read_to_string(hv_tests::root().join("guest-examples/Cargo.toml"));
+    assert!(!manifest.unwrap().contains("[[bin]]"), "examples are found, not listed");
+    let dir = hv_tests::root().join("guest-examples/src/bin");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() > 20 && names.contains(&"crash".to_string()), "{names:?}");
+    for name in &names {
+        // `guest` asserts the image exists; `elf_guest` the same for the ELF build.
+        let (flat, elf) = (guest(name), elf_guest(name));
+        let magic = |p: &std::path::Path| std::fs::read(p).unwrap()[..4].to_vec();
+        assert_eq!(magic(&elf), b"\x7fELF", "{name}");
+        assert_ne!(magic(&flat), b"\x7fELF", "{name}: a flat image");
+    }
+}
