@@ -1,7 +1,7 @@
 //! The embedded ecosystem's I/O traits on files and the console, so that generic `no_std` code
 //! (parsers, formatters, protocol crates written against [`embedded_io`]) works on them.
 //!
-//! - [`File`](crate::fs::File) implements [`embedded_io::Read`], [`embedded_io::Write`] and
+//! - [`File`] implements [`embedded_io::Read`], [`embedded_io::Write`] and
 //!   [`core::fmt::Write`]; its errors are [`Error`], which wraps the [`Errno`] the host returned.
 //! - [`Stdout`] implements [`embedded_io::Write`] and [`core::fmt::Write`]: one exit per call,
 //!   whatever its length.

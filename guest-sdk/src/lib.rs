@@ -22,7 +22,7 @@
 //! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
 //! and location to the host, the `mem*` functions the compiler calls, files on the host
 //! ([`fs`]) and the seed's serial port and disk ([`devices`]), the embedded I/O traits on files
-//! and the console ([`io`]), and with the cargo feature `heap` a global allocator ([`heap`]):
+//! and the console ([`io`]), and with the cargo feature `heap` a global allocator (module `heap`):
 //! `extern crate alloc;` then gives `Vec`, `String` and `format!`.
 #![no_std]
 #![deny(missing_docs)]
