@@ -226,3 +226,45 @@ fn the_printf_example_prints_what_the_readme_shows() {
          hypervisor: strchr visor, strrchr r, strstr visor, cmp 1\n"
     );
 }
+
+#[test]
+fn translation_units_share_one_printf_buffer_and_one_heap() {
+    let scratch = Scratch::new("libc_units");
+    let main = scratch.path().join("main.c");
+    let other = scratch.path().join("other.c");
+    std::fs::write(
+        &main,
+        r#"#include "hv_guest.h"
+char *finish(char *p);
+int main(void) {
+    char *p = malloc(32);
+    strcpy(p, "from main");
+    printf("main says: ");           /* the line is finished in other.c */
+    char *q = finish(p);             /* frees p, allocates q of the same size */
+    return q == p ? 0 : 1;           /* first fit: the same block */
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &other,
+        r#"#include "hv_guest.h"
+char *finish(char *p) {
+    printf("%s, finished in other.c\n", p);
+    free(p);
+    return malloc(32);
+}
+"#,
+    )
+    .unwrap();
+    let image = build_c(&[main, other], "-O2", scratch.path(), "units");
+    if !kvm_or_skip("translation_units_share_one_printf_buffer_and_one_heap") {
+        return;
+    }
+    let r = run_in(scratch.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&image)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stdout, "main says: from main, finished in other.c\n");
+    // ABI version, the one line, exit.
+    let row = r.stderr.lines().nth(1).unwrap();
+    assert_eq!(row.split_whitespace().nth(2), Some("3"), "{}", r.stderr);
+}
