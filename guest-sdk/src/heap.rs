@@ -38,7 +38,9 @@ pub fn range() -> core::ops::Range<usize> {
 /// Hands the free RAM to the allocator; called once by `_start`, before `main`.
 pub(crate) fn init() {
     let range = range();
-    if range.is_empty() {
+    // Too small to hold the allocator's first free-list entry: leave the heap empty, so that
+    // every allocation fails (and is reported) instead of `init` panicking before `main`.
+    if range.len() < 64 {
         return;
     }
     // SAFETY: the range is guest RAM that nothing else uses: above every section of the image
