@@ -393,7 +393,7 @@ __attribute__((weak)) char *__hv_heap_start;
 __attribute__((weak)) char *__hv_heap_top;
 __attribute__((weak)) char *__hv_heap_end;
 
-static inline int __hv_heap_init(void)
+static inline void __hv_heap_init(void)
 {
     if (!__hv_heap_start) {
         uintptr_t start = ((uintptr_t)__bss_end + 15) & ~(uintptr_t)15;
@@ -404,7 +404,6 @@ static inline int __hv_heap_init(void)
         __hv_heap_start = __hv_heap_top = (char *)start;
         __hv_heap_end = (char *)(end & ~(uintptr_t)15);
     }
-    return 1;
 }
 
 __attribute__((weak)) void *malloc(size_t n)
