@@ -214,3 +214,16 @@ fn oversized_flat_images_report_their_real_size() {
         "big.img is 1073741824 bytes; at most 1966080 fit in 2 MiB",
     );
 }
+
+#[test]
+fn the_elf_linker_script_has_the_flat_scripts_size_limit() {
+    // tests/c_header.rs ties guest.ld's limit to hv-core's largest image; this ties the ELF
+    // script to guest.ld.
+    let limit = |name: &str| {
+        let script = std::fs::read_to_string(hv_tests::root().join("linker").join(name)).unwrap();
+        let at = script.find("ASSERT(_end <= ").unwrap_or_else(|| panic!("{name} asserts _end"));
+        script[at..].split([' ', ',']).nth(2).unwrap().to_string()
+    };
+    assert_eq!(limit("guest-elf.ld"), limit("guest.ld"));
+    assert_eq!(limit("guest.ld"), "0x7E0000");
+}
