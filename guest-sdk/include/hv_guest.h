@@ -33,6 +33,8 @@
 
 /* The guest's entry point, defined by the program. Its return value is the exit status. */
 int main(void);
+/* Sends what printf buffered (hv_libc.h, included at the end); called before exit and input. */
+void __hv_stdout_flush(void);
 
 /*
  * Guest address of the hv page, as the host passed it in rdi. Weak so that every translation
@@ -144,6 +146,7 @@ static inline int guest_id(void)
  */
 __attribute__((noreturn)) static inline void exit(int status)
 {
+    __hv_stdout_flush();
     __hv_hypercall(HV_HC_EXIT, (uint32_t)status, 0);
     /* The host never resumes a guest that exited; should it, hlt (a fault in ring 3) ends it. */
     for (;;)
@@ -156,6 +159,7 @@ __attribute__((noreturn)) static inline void exit(int status)
  */
 __attribute__((noreturn)) static inline void hv_panic(const char *msg)
 {
+    __hv_stdout_flush();
     __hv_hypercall(HV_HC_PANIC, (uint64_t)(uintptr_t)msg,
                    __hv_strnlen(msg, HV_MAX_PANIC_MESSAGE));
     for (;;)
@@ -193,6 +197,7 @@ static inline int putchar(int c)
 /* Reads one byte of input. Returns it (0..255), or HV_EOF (-1) at end of input. One exit. */
 static inline int getchar(void)
 {
+    __hv_stdout_flush();
     int32_t value;
     /* The 4-byte in, which tells a 0xFF byte from the end of input. */
     __asm__ __volatile__("inl %1, %0" : "=a"(value) : "Nd"((unsigned short)HV_CONSOLE_PORT));
@@ -394,5 +399,7 @@ static inline uint64_t hv_gva_to_hva(uint64_t gva, uint64_t *gpa)
         *gpa = __hv_mailbox()->ret2;
     return hva;
 }
+
+#include "hv_libc.h" /* printf, snprintf, malloc, free, the string.h basics */
 
 #endif /* HV_GUEST_H */

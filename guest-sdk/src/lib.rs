@@ -15,11 +15,15 @@
 //! }
 //! ```
 //!
-//! Link with `linker/guest.ld` (see `guest-examples/build.rs`). The SDK provides `_start`
+//! The SDK's build script publishes the link arguments (`DEP_HV_GUEST_LINK_ARGS`: the flags
+//! and the path of `linker/guest.ld`, or `linker/guest-elf.ld` with `HV_GUEST_FORMAT=elf`); a
+//! guest's `build.rs` passes them on, as `guest-template/build.rs` does. The SDK provides `_start`
 //! (zeroes `.bss`, aligns the stack, announces its ABI version, calls your `main`, exits with
 //! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
 //! and location to the host, the `mem*` functions the compiler calls, files on the host
-//! ([`fs`]) and the seed's serial port and disk ([`devices`]).
+//! ([`fs`]) and the seed's serial port and disk ([`devices`]), the embedded I/O traits on files
+//! and the console ([`io`]), and with the cargo feature `heap` a global allocator (module `heap`):
+//! `extern crate alloc;` then gives `Vec`, `String` and `format!`.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -28,7 +32,11 @@ pub mod console;
 pub mod devices;
 pub mod fs;
 pub mod hc;
-mod rt;
+#[cfg(feature = "heap")]
+pub mod heap;
+pub mod io;
+#[doc(hidden)]
+pub mod rt;
 
 pub use hv_core;
 pub use hv_core::proto::errno::Errno;
@@ -64,6 +72,10 @@ pub fn guest_id() -> u32 {
 }
 
 /// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status.
+///
+/// It also installs the SDK's panic handler, except when the guest crate is compiled as a host
+/// test harness (`cfg(test)`, as `cargo clippy --all-targets` does for every binary), where
+/// `std` has its own.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
@@ -71,6 +83,12 @@ macro_rules! entry {
         extern "C" fn __hv_main() -> i32 {
             let main: fn() -> i32 = $main;
             main()
+        }
+
+        #[cfg(not(test))]
+        #[panic_handler]
+        fn __hv_panic(info: &::core::panic::PanicInfo<'_>) -> ! {
+            $crate::rt::panic(info)
         }
     };
 }

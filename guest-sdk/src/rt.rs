@@ -46,13 +46,17 @@ extern "C" fn rust_start(hv_page: u64) -> ! {
             "image too large: .bss ends at {bss_end:#x}, the stack needs {stack_floor:#x} and up"
         );
     }
+    #[cfg(feature = "heap")]
+    crate::heap::init();
     // SAFETY: `entry!` defines `__hv_main` with this signature.
     let status = unsafe { __hv_main() };
     crate::exit(status)
 }
 
-#[panic_handler]
-fn panic(info: &PanicInfo<'_>) -> ! {
+/// The panic handler, installed by [`entry!`](crate::entry) in the guest's own crate (so that a
+/// guest crate compiled as a host test, where `std` brings its own, can leave it out).
+#[doc(hidden)]
+pub fn panic(info: &PanicInfo<'_>) -> ! {
     crate::console::flush();
     let mut msg = heapless::String::<512>::new();
     // A message too long for the buffer is cut, which is better than no report at all.
@@ -69,6 +73,15 @@ fn panic(info: &PanicInfo<'_>) -> ! {
 /// Referenced by the precompiled `core`; never called with `panic = "abort"`.
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
+
+/// Referenced by the precompiled `alloc` (built to unwind); never called with
+/// `panic = "abort"`, since nothing unwinds. Should it be, the guest ends.
+#[unsafe(no_mangle)]
+extern "C" fn _Unwind_Resume() -> ! {
+    loop {
+        arch::hlt();
+    }
+}
 
 // The precompiled compiler_builtins for this target has no mem* functions. `rep movsb` and
 // `rep stosb` are fast on every CPU since Ivy Bridge, and being asm they cannot be turned back

@@ -44,7 +44,8 @@ pub const RFLAGS: u64 = (1 << 1) | RFlags::IOPL_LOW.bits() | RFlags::IOPL_HIGH.b
 /// guest back to ring 0.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct EntryState {
-    /// RIP: the image is loaded at 0 and entered at 0.
+    /// RIP: 0 for a flat image (loaded at 0, entered at 0, the seed's way); an ELF image's
+    /// entry point otherwise (see [`EntryState::at`]).
     pub rip: u64,
     /// RSP: the top of the stack.
     pub rsp: u64,
@@ -72,6 +73,11 @@ impl EntryState {
             cs: selector(USER_CODE_INDEX).0,
             ss: selector(USER_DATA_INDEX).0,
         }
+    }
+
+    /// The same state, entered at `rip` instead of 0.
+    pub const fn at(self, rip: u64) -> Self {
+        EntryState { rip, ..self }
     }
 }
 

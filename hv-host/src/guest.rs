@@ -11,6 +11,7 @@
 //! `kvm_run` before the next `KVM_RUN`, so they are answered while decoding.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hv_core::Gpa;
@@ -27,6 +28,7 @@ use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 use crate::console::{Console, LineBuffer};
 use crate::devices::Disk;
 use crate::files::FileTable;
+use crate::image::{Image, Symbols};
 use crate::input::Poll;
 use crate::kick::KickFlag;
 use crate::memory::GuestRam;
@@ -197,15 +199,17 @@ pub(crate) struct Vm<'c> {
     waiting_in: Option<usize>,
     /// The frame of the exception that ended the guest, for the register dump.
     fault_frame: Option<ExceptionFrame>,
+    /// The image's function symbols, to name the code a fault happened in.
+    symbols: Arc<Symbols>,
 }
 
 impl<'c> Vm<'c> {
-    /// Creates the VM, loads `image` at 0, writes the reserved region and the entry state.
+    /// Creates the VM, loads `image`'s segments, writes the reserved region and the entry state.
     pub(crate) fn new(
         kvm: &Kvm,
         id: u32,
         layout: Layout,
-        image: &[u8],
+        image: &Image,
         console: &'c Console,
         files: FileTable,
         disk: Disk,
@@ -214,7 +218,10 @@ impl<'c> Vm<'c> {
             |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
         let vm = kvm.create_vm().map_err(|e| setup("KVM_CREATE_VM", &e))?;
         let mut ram = GuestRam::new(layout).map_err(|e| setup("guest RAM", &e))?;
-        ram.load_image(image).map_err(|e| setup("loading the image", &e))?;
+        for segment in &image.segments {
+            ram.load_image(segment.addr, &segment.bytes)
+                .map_err(|e| setup("loading the image", &e))?;
+        }
         if !boot::install(&mut ram, layout, id) {
             return Err(GuestError::Setup("the reserved region does not fit guest RAM".into()));
         }
@@ -230,7 +237,8 @@ impl<'c> Vm<'c> {
         unsafe { vm.set_user_memory_region(region) }
             .map_err(|e| setup("KVM_SET_USER_MEMORY_REGION", &e))?;
         let mut vcpu = vm.create_vcpu(0).map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
-        crate::vcpu::load_entry_state(&vcpu, layout).map_err(|e| setup("vCPU state", &e))?;
+        crate::vcpu::load_entry_state_at(&vcpu, layout, image.entry)
+            .map_err(|e| setup("vCPU state", &e))?;
         // Console output without an exit per byte, where KVM offers it (KVM_CAP_COALESCED_PIO):
         // the ring is mapped now, the port is registered once the guest shows it needs it.
         let coalesce =
@@ -250,6 +258,7 @@ impl<'c> Vm<'c> {
             disk,
         };
         let kick = KickFlag::of(&mut vcpu);
+        let symbols = image.symbols.clone();
         Ok(Vm {
             vcpu,
             kick,
@@ -259,6 +268,7 @@ impl<'c> Vm<'c> {
             console_out_exits: 0,
             waiting_in: None,
             fault_frame: None,
+            symbols,
         })
     }
 
@@ -544,6 +554,7 @@ impl<'c> Vm<'c> {
             rip: frame.rip,
             address: sregs.cr2,
             cpl: (frame.cs & 3) as u8,
+            symbol: self.symbols.describe(frame.rip),
         }))
     }
 

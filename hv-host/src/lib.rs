@@ -29,6 +29,7 @@ mod diag;
 mod files;
 mod guest;
 mod hypercall;
+mod image;
 mod input;
 mod kick;
 mod memory;
@@ -49,10 +50,12 @@ use std::time::Duration;
 
 use devices::DiskImage;
 use files::SharedFiles;
+use image::Image;
 use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
+pub use image::{ImageError, MAX_ELF_FILE};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use quota::{DEFAULT_QUOTA, parse_size};
@@ -79,6 +82,14 @@ pub enum ConfigError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// An image is no file hv can run (not a regular file, a bad or unfitting ELF file).
+    #[error("guest image {path}: {reason}")]
+    BadImage {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        reason: ImageError,
     },
     /// An image is empty.
     #[error("guest image {path} is empty")]
@@ -210,13 +221,6 @@ pub enum HostError {
     /// A guest thread could not be spawned.
     #[error("cannot start a guest thread: {0}")]
     Thread(std::io::Error),
-}
-
-/// An image, read and checked.
-#[derive(Debug)]
-struct Image {
-    path: PathBuf,
-    bytes: Vec<u8>,
 }
 
 /// Collects a configuration; see [`Hypervisor::builder`].
@@ -448,19 +452,14 @@ fn plan(
 }
 
 fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(source) => return Err(ConfigError::ImageUnreadable { path, source }),
-    };
-    let size = bytes.len() as u64;
-    if size == 0 {
-        return Err(ConfigError::ImageEmpty { path });
-    }
-    let max = layout.max_image_size();
-    if size > max {
-        return Err(ConfigError::ImageTooLarge { path, size, max, mib: layout.mem().mib() });
-    }
-    Ok(Image { path, bytes })
+    image::read(&path, layout).map_err(|e| match e {
+        image::ReadError::Io(source) => ConfigError::ImageUnreadable { path, source },
+        image::ReadError::Empty => ConfigError::ImageEmpty { path },
+        image::ReadError::TooLarge { size, max } => {
+            ConfigError::ImageTooLarge { path, size, max, mib: layout.mem().mib() }
+        }
+        image::ReadError::Invalid(reason) => ConfigError::BadImage { path, reason },
+    })
 }
 
 /// A checked configuration, ready to run.
@@ -577,7 +576,7 @@ impl Run<'_> {
             diag.clone(),
         );
         let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone(), quota, diag);
-        guest::Vm::new(self.kvm, id, self.layout, &image.bytes, self.console, files, disk)
+        guest::Vm::new(self.kvm, id, self.layout, image, self.console, files, disk)
     }
 
     /// `--sched single`: sets up every guest's VM on one new thread and schedules them there.

@@ -74,8 +74,8 @@ struct Cli {
     #[argh(option, short = 'p', from_str_fn(parse_page))]
     page: PageSize,
 
-    /// guest image(s): one VM per image, IDs 0, 1, 2, ... in this order; the list runs to the
-    /// next option (at least one)
+    /// guest image(s), flat binaries or ELF64 executables: one VM per image, IDs 0, 1, 2, ...
+    /// in this order; the list runs to the next option (at least one)
     #[argh(option, short = 'g')]
     guest: Vec<String>,
 

@@ -118,9 +118,9 @@ impl GuestRam {
         })
     }
 
-    /// Copies the guest's image to address 0.
-    pub(crate) fn load_image(&self, image: &[u8]) -> Result<(), Errno> {
-        let range = self.user_range(0, image.len() as u64)?;
+    /// Copies a piece of the guest's image to guest address `addr`.
+    pub(crate) fn load_image(&self, addr: u64, image: &[u8]) -> Result<(), Errno> {
+        let range = self.user_range(addr, image.len() as u64)?;
         self.write_range(range, image)
     }
 

@@ -59,7 +59,7 @@ impl fmt::Display for Outcome {
 }
 
 /// A CPU exception, as the ring-0 stub reported it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
     /// The exception vector (an [`Exception`] when it is one of the architectural ones).
     pub vector: u8,
@@ -71,6 +71,8 @@ pub struct Fault {
     pub address: u64,
     /// Privilege level the guest ran at when it faulted.
     pub cpl: u8,
+    /// `rip` as `function+0xoffset`, when the image has a symbol table that covers it.
+    pub symbol: Option<String>,
 }
 
 impl fmt::Display for Fault {
@@ -94,6 +96,9 @@ impl fmt::Display for Fault {
             write!(f, " (error code {:#x})", self.error_code)?;
         }
         write!(f, " at rip {:#x}", self.rip)?;
+        if let Some(symbol) = &self.symbol {
+            write!(f, " ({symbol})")?;
+        }
         if self.cpl == 0 {
             f.write_str(" in ring 0")?;
         }
@@ -279,12 +284,21 @@ mod tests {
 
     #[test]
     fn page_fault_reads_like_a_sentence() {
-        let fault =
-            Fault { vector: 14, error_code: 0x6, rip: 0x1a2f, address: 0x4000_0000, cpl: 3 };
+        let fault = Fault {
+            vector: 14,
+            error_code: 0x6,
+            rip: 0x1a2f,
+            address: 0x4000_0000,
+            cpl: 3,
+            symbol: None,
+        };
         assert_eq!(fault.to_string(), "page fault writing 0x40000000 at rip 0x1a2f");
-        let ud = Fault { vector: 6, error_code: 0, rip: 0x10, address: 0, cpl: 3 };
+        let named = Fault { rip: 0x46, symbol: Some("crash_here+0x6".into()), ..fault };
+        assert_eq!(named.to_string(), "page fault writing 0x40000000 at rip 0x46 (crash_here+0x6)");
+        let ud = Fault { vector: 6, error_code: 0, rip: 0x10, address: 0, cpl: 3, symbol: None };
         assert_eq!(ud.to_string(), "invalid opcode at rip 0x10");
-        let gp = Fault { vector: 13, error_code: 0x18, rip: 0x20, address: 0, cpl: 3 };
+        let gp =
+            Fault { vector: 13, error_code: 0x18, rip: 0x20, address: 0, cpl: 3, symbol: None };
         assert_eq!(gp.to_string(), "general protection fault (error code 0x18) at rip 0x20");
     }
 

@@ -39,9 +39,18 @@ fn segment(entries: &[u64; GDT_ENTRIES], index: u16) -> kvm_segment {
     }
 }
 
-/// Puts the vCPU in 64-bit long mode, ring 3, at the guest's entry point.
+/// Puts the vCPU in 64-bit long mode, ring 3, at guest address 0 (a flat image's entry).
 pub fn load_entry_state(vcpu: &VcpuFd, layout: Layout) -> Result<(), kvm_ioctls::Error> {
-    let entry = EntryState::new(layout);
+    load_entry_state_at(vcpu, layout, 0)
+}
+
+/// Puts the vCPU in 64-bit long mode, ring 3, at `rip` (an ELF image's `e_entry`).
+pub fn load_entry_state_at(
+    vcpu: &VcpuFd,
+    layout: Layout,
+    rip: u64,
+) -> Result<(), kvm_ioctls::Error> {
+    let entry = EntryState::new(layout).at(rip);
     let entries = gdt::gdt_entries(layout);
 
     let mut sregs = vcpu.get_sregs()?;

@@ -52,6 +52,28 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
+/// The same Rust example guest built as an ELF image (`HV_GUEST_FORMAT=elf`, linked with
+/// `linker/guest-elf.ld`), in its own target directory; all are built once per test process.
+pub fn elf_guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let target = release_dir().parent().unwrap().join("elf-guests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root())
+            .env("HV_GUEST_FORMAT", "elf")
+            .env("CARGO_TARGET_DIR", &target)
+            .args(["build", "--release", "-p", "guest-examples"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release (ELF guests) failed");
+        target.join("release")
+    });
+    let path = dir.join(name);
+    assert!(path.exists(), "no ELF guest image {}", path.display());
+    path
+}
+
 /// True if KVM is usable; otherwise prints a loud SKIPPED line for `test` and returns false.
 pub fn kvm_or_skip(test: &str) -> bool {
     if hv_host::kvm_available() {
