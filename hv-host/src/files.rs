@@ -133,60 +133,7 @@ impl FileTable {
         let mut raw = [0u8; MAX_NAME as usize];
         let raw = &mut raw[..name_len as usize];
         ram.read_range(range, raw)?;
-        let name = GuestName::parse(raw)?;
-        let free = self.open.iter().position(Option::is_none).ok_or(Errno::Emfile)?;
-        let local = name.local(self.id);
-        // Failures here are mostly the guest's doing (a missing directory, a symlink in the
-        // way): worth a debug line, not a warning.
-        let host_err = |e: io::Error, what: &str| {
-            log::debug!("guest {}: {what} {local}: {e}", self.id);
-            io_errno(&e)
-        };
-        let shared = self.shared.get(&name);
-        let (file, direction, reads_shared_original) =
-            match (mode, self.own.contains(&name), shared) {
-                (OpenMode::Read, true, _) => (
-                    self.sandbox.open(&local, Access::Read).map_err(|e| host_err(e, "opening"))?,
-                    Direction::Read,
-                    false,
-                ),
-                (OpenMode::Read, false, Some(path)) => {
-                    let file = File::open(path).map_err(|e| {
-                        log::warn!("guest {}: opening shared {}: {e}", self.id, path.display());
-                        io_errno(&e)
-                    })?;
-                    (file, Direction::Read, true)
-                }
-                (OpenMode::Read, false, None) => return Err(Errno::Enoent),
-                (OpenMode::Write | OpenMode::Append, _, _) => {
-                    let first_copy = !self.own.contains(&name) && shared.is_some();
-                    let access =
-                        if mode == OpenMode::Append { Access::Append } else { Access::Create };
-                    // A copy of a shared file starts empty; for "a" it then gets the original's bytes.
-                    let create = if first_copy { Access::Create } else { access };
-                    let mut file =
-                        self.sandbox.open(&local, create).map_err(|e| host_err(e, "creating"))?;
-                    if let (true, OpenMode::Append, Some(path)) = (first_copy, mode, shared) {
-                        let mut original =
-                            File::open(path).map_err(|e| host_err(e, "copying to"))?;
-                        io::copy(&mut original, &mut file)
-                            .map_err(|e| host_err(e, "copying to"))?;
-                    }
-                    if first_copy {
-                        // Its reads of the original would now see a file it no longer uses.
-                        for f in self.open.iter_mut().flatten() {
-                            if f.name == name && f.reads_shared_original {
-                                f.valid = false;
-                            }
-                        }
-                    }
-                    self.own.insert(name.clone());
-                    (file, Direction::Write, false)
-                }
-            };
-        self.open[free] =
-            Some(OpenFile { file, direction, name, reads_shared_original, valid: true });
-        Ok(free as u64)
+        self.open_bytes(raw, mode)
     }
 
     fn close(&mut self, fd: Fd) -> Result<u64, Errno> {
@@ -249,5 +196,116 @@ impl Devices<'_> {
             FileOp::Write => Fd::parse(a0).and_then(|fd| files.write(ram, fd, a1, a2)),
         };
         self.reply(result)
+    }
+}
+
+/// Host-side entry points that take names and data as host slices, for front ends that do not
+/// pass guest buffers (seed 000's byte protocol, see `seed::files`). Same fds, sandbox, local
+/// copies and invalidation as the one-exit calls above.
+impl FileTable {
+    /// Opens `name` (the guest's bytes, no NUL) with `mode`; returns the fd.
+    pub(crate) fn open_bytes(&mut self, name: &[u8], mode: OpenMode) -> Result<u64, Errno> {
+        let raw = name;
+        let name = GuestName::parse(raw)?;
+        let free = self.open.iter().position(Option::is_none).ok_or(Errno::Emfile)?;
+        let local = name.local(self.id);
+        // Failures here are mostly the guest's doing (a missing directory, a symlink in the
+        // way): worth a debug line, not a warning.
+        let host_err = |e: io::Error, what: &str| {
+            log::debug!("guest {}: {what} {local}: {e}", self.id);
+            io_errno(&e)
+        };
+        let shared = self.shared.get(&name);
+        let (file, direction, reads_shared_original) =
+            match (mode, self.own.contains(&name), shared) {
+                (OpenMode::Read, true, _) => (
+                    self.sandbox.open(&local, Access::Read).map_err(|e| host_err(e, "opening"))?,
+                    Direction::Read,
+                    false,
+                ),
+                (OpenMode::Read, false, Some(path)) => {
+                    let file = File::open(path).map_err(|e| {
+                        log::warn!("guest {}: opening shared {}: {e}", self.id, path.display());
+                        io_errno(&e)
+                    })?;
+                    (file, Direction::Read, true)
+                }
+                (OpenMode::Read, false, None) => return Err(Errno::Enoent),
+                (OpenMode::Write | OpenMode::Append, _, _) => {
+                    let first_copy = !self.own.contains(&name) && shared.is_some();
+                    let access =
+                        if mode == OpenMode::Append { Access::Append } else { Access::Create };
+                    // A copy of a shared file starts empty; for "a" it then gets the original's bytes.
+                    let create = if first_copy { Access::Create } else { access };
+                    let mut file =
+                        self.sandbox.open(&local, create).map_err(|e| host_err(e, "creating"))?;
+                    if let (true, OpenMode::Append, Some(path)) = (first_copy, mode, shared) {
+                        let mut original =
+                            File::open(path).map_err(|e| host_err(e, "copying to"))?;
+                        io::copy(&mut original, &mut file)
+                            .map_err(|e| host_err(e, "copying to"))?;
+                    }
+                    if first_copy {
+                        // Its reads of the original would now see a file it no longer uses.
+                        for f in self.open.iter_mut().flatten() {
+                            if f.name == name && f.reads_shared_original {
+                                f.valid = false;
+                            }
+                        }
+                    }
+                    self.own.insert(name.clone());
+                    (file, Direction::Write, false)
+                }
+            };
+        self.open[free] =
+            Some(OpenFile { file, direction, name, reads_shared_original, valid: true });
+        Ok(free as u64)
+    }
+
+    /// Reads from `fd` until `buf` is full or the file ends; returns the bytes read (0 at end
+    /// of file).
+    pub(crate) fn read_into(&mut self, fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        use std::io::Read;
+        let id = self.id;
+        let f = self.slot(Fd::parse(fd)?)?;
+        if !f.valid || f.direction != Direction::Read {
+            return Err(Errno::Ebadf);
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            match f.file.read(&mut buf[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if done == 0 => {
+                    log::warn!("guest {id}: reading {}: {e}", f.name);
+                    return Err(io_errno(&e));
+                }
+                Err(_) => break,
+            }
+        }
+        self.bytes_read += done as u64;
+        Ok(done)
+    }
+
+    /// Writes all of `buf` to `fd`; returns its length.
+    pub(crate) fn write_from(&mut self, fd: u64, buf: &[u8]) -> Result<usize, Errno> {
+        use std::io::Write;
+        let id = self.id;
+        let f = self.slot(Fd::parse(fd)?)?;
+        if !f.valid || f.direction != Direction::Write {
+            return Err(Errno::Ebadf);
+        }
+        f.file.write_all(buf).map_err(|e| {
+            log::warn!("guest {id}: writing {}: {e}", f.name);
+            io_errno(&e)
+        })?;
+        self.bytes_written += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    /// Closes `fd`.
+    pub(crate) fn close_fd(&mut self, fd: u64) -> Result<(), Errno> {
+        self.close(Fd::parse(fd)?).map(|_| ())
     }
 }

@@ -31,8 +31,10 @@ mod hypercall;
 mod kick;
 mod memory;
 mod outcome;
+mod privileged;
 mod sandbox;
 mod sched;
+mod seed;
 mod stats;
 pub mod vcpu;
 
