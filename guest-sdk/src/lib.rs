@@ -17,7 +17,9 @@
 //!
 //! Link with `linker/guest.ld` (see `guest-examples/build.rs`). The SDK provides `_start`
 //! (zeroes `.bss`, aligns the stack, announces its ABI version, calls your `main`, exits with
-//! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
+//! its status; with `default-features = false`, which turns off the `start` feature, the guest
+//! keeps its own `_start` and needs no `entry!`: the SDK finds the host's page at its fixed
+//! alias), the console, `exit`, the guest's ID, a panic handler that reports the message
 //! and location to the host, the `mem*` functions the compiler calls, files on the host
 //! ([`fs`]) and the seed's serial port and disk ([`devices`]).
 #![no_std]
@@ -63,7 +65,8 @@ pub fn guest_id() -> u32 {
     boot_info().guest_id
 }
 
-/// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status.
+/// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status. (With
+/// the default `start` feature; a guest with its own `_start` calls the SDK from there.)
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
