@@ -34,12 +34,7 @@ pub(crate) struct ControlRegs {
 impl ControlRegs {
     /// The guest's control registers, from its mode and its CR2/CR3.
     pub(crate) fn of(cr2: u64, cr3: u64) -> Self {
-        ControlRegs {
-            cr0: hv_core::boot::CR0.bits(),
-            cr2,
-            cr3,
-            cr4: hv_core::boot::CR4.bits(),
-        }
+        ControlRegs { cr0: hv_core::boot::CR0.bits(), cr2, cr3, cr4: hv_core::boot::CR4.bits() }
     }
 
     /// The value of `cr`, for the control registers a read may name (CR8, the task priority,
@@ -145,10 +140,12 @@ pub(crate) fn apply(regs: &mut kvm_regs, e: Emulation) {
 /// consecutively; its own register info needs a feature this host does not build.)
 fn gpr(reg: Register) -> Option<(u32, u8)> {
     let r = reg as u32;
-    [(Register::RAX, 8), (Register::EAX, 4), (Register::AX, 2)].into_iter().find_map(|(base, size)| {
-        let index = r.checked_sub(base as u32).filter(|&i| i < 16)?;
-        Some((index, size))
-    })
+    [(Register::RAX, 8), (Register::EAX, 4), (Register::AX, 2)].into_iter().find_map(
+        |(base, size)| {
+            let index = r.checked_sub(base as u32).filter(|&i| i < 16)?;
+            Some((index, size))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -190,7 +187,10 @@ mod tests {
             Some(Emulation { dest: Register::EAX, value: 0x8001_0033, len: 3 })
         );
         // smsw ax
-        assert_eq!(emulate(&[0x66, 0x0F, 0x01, 0xE0]).map(|e| (e.dest, e.len)), Some((Register::AX, 4)));
+        assert_eq!(
+            emulate(&[0x66, 0x0F, 0x01, 0xE0]).map(|e| (e.dest, e.len)),
+            Some((Register::AX, 4))
+        );
     }
 
     #[test]

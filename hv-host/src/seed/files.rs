@@ -195,8 +195,11 @@ impl Decoder {
     pub(crate) fn input(&mut self) -> (u8, Option<Malformed>) {
         match self.state {
             State::Reply { bytes, len, pos } => {
-                self.state =
-                    if pos + 1 < len { State::Reply { bytes, len, pos: pos + 1 } } else { State::Idle };
+                self.state = if pos + 1 < len {
+                    State::Reply { bytes, len, pos: pos + 1 }
+                } else {
+                    State::Idle
+                };
                 (bytes[pos], None)
             }
             State::Idle => (SEED_ERROR_BYTE, Some(Malformed::InWithoutRequest)),
