@@ -327,3 +327,36 @@ void __attribute__((noreturn)) __attribute__((section(".start"))) _start(void)
         }
     }
 }
+
+/// A Rust guest with its own `_start` (the SDK without its `start` feature) uses the SDK: the
+/// console, the guest's ID and a file, with no `rdi` and no `entry!`.
+#[test]
+fn rust_guest_with_its_own_start_uses_the_sdk() {
+    let target = hv_tests::release_dir().parent().unwrap().join("seed-own-start");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root().join("tests/seeds/rust"))
+        .args(["build", "--release", "--locked", "--target-dir", s(&target)])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building tests/seeds/rust failed");
+    let image = target.join("release/own_start");
+    if !kvm_or_skip("rust_guest_with_its_own_start_uses_the_sdk") {
+        return;
+    }
+    let dir = Scratch::new("rust-own-start");
+    for mem in ["2", "4", "8"] {
+        let r = run_in(dir.path(), &["-m", mem, "-p", "2", "-g", s(&image), s(&image)], b"");
+        assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
+        let mut lines: Vec<&str> = r.stdout.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(
+            lines,
+            ["file: ok", "file: ok", "own _start, guest 0", "own _start, guest 1"],
+            "{r:?}"
+        );
+        for id in 0..2 {
+            assert_eq!(dir.read(&format!("rust.txt.local{id}")), b"written without rdi\n");
+        }
+    }
+}
