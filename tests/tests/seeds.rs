@@ -360,3 +360,51 @@ fn rust_guest_with_its_own_start_uses_the_sdk() {
         }
     }
 }
+
+/// Sector `sector` as seed 003's test guest writes it (`fill` in `tests/seeds/003/guest.c`).
+fn seed003_sector(seed: u8) -> Vec<u8> {
+    (0..512u32).map(|i| seed.wrapping_add((i * 7) as u8)).collect()
+}
+
+/// The disk semantics seed 003's guest expects, as QEMU's and Firecracker's drives behave:
+/// `--disk FILE` writes to FILE; `--disk-cow` gives each guest its own copy instead; a second
+/// setup is refused with the status block left where it was.
+#[test]
+#[ignore = "needs the writable disk from issue 11's branch"]
+fn seed003_disk_keeps_what_the_guest_writes() {
+    let dir = Scratch::new("seed003-disk");
+    copy_seed("003", dir.path());
+    let ports = build_seed003(dir.path(), "", "payload-ports.bin");
+    let mmio = build_seed003(dir.path(), "-DUSE_MMIO", "payload-mmio.bin");
+    let twice = build_seed003(dir.path(), "-DSECOND_SETUP", "payload-twice.bin");
+    if !kvm_or_skip("seed003_disk_keeps_what_the_guest_writes") {
+        return;
+    }
+    let mut written = vec![0u8; 8192];
+    written[..512].copy_from_slice(&seed003_sector(1));
+    written[8192 - 512..].copy_from_slice(&seed003_sector(2));
+    for (image, extra) in [(&ports, None), (&mmio, Some("--mmio"))] {
+        // The disk file itself holds what the guest wrote.
+        dir.write("disk.raw", &[0; 8192]);
+        let mut args = vec!["-m", "2", "-p", "4", "--disk", "disk.raw", "-g", s(image)];
+        args.extend(extra);
+        let r = run_in(dir.path(), &args, b"");
+        assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{args:?}: {r:?}");
+        assert_eq!(r.stdout.lines().collect::<Vec<_>>(), SEED003_LINES, "{r:?}");
+        assert_eq!(dir.read("disk.raw"), written, "{args:?}");
+        assert!(!dir.path().join("disk.raw.local0").exists(), "{args:?}");
+        // With --disk-cow the file is untouched and the guest's copy has the writes.
+        dir.write("disk.raw", &[0; 8192]);
+        args.push("--disk-cow");
+        let r = run_in(dir.path(), &args, b"");
+        assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{args:?}: {r:?}");
+        assert_eq!(dir.read("disk.raw"), [0; 8192], "{args:?}");
+        assert_eq!(dir.read("disk.raw.local0"), written, "{args:?}");
+        std::fs::remove_file(dir.path().join("disk.raw.local0")).unwrap();
+    }
+    // A second setup is refused, as the seed says.
+    dir.write("disk.raw", &[0; 8192]);
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--disk", "disk.raw", "-g", s(&twice)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("all 8 checks passed\nsecond setup refused: ok\n"), "{r:?}");
+}

@@ -72,6 +72,20 @@ int main(void) {
 
 	serial_puts(passed == 8 ? "all 8 checks passed\n" : "some checks FAILED\n");
 
+#ifdef SECOND_SETUP
+	/* "The setup operation ... may be called only once": a second one is refused, reported in
+	 * the status block, which stays where it was; the new block is left alone. */
+	{
+		struct hdd_status *other = heap_alloc(sizeof *other);
+		other->size = 77;
+		other->err = -1;
+		disk_setup(other);
+		serial_puts(status->err != 0 && other->size == 77 && other->err == -1
+				? "second setup refused: ok\n"
+				: "second setup refused: FAILED\n");
+	}
+#endif
+
 	/* What the loader does next, observed: CR0 as the guest's mode implies it, and every other
 	 * register kept across the emulated read. */
 	asm volatile("mov $0x1234, %%rdx\n\tmov %%cr0, %%rax\n\tmov %%rdx, %1"
