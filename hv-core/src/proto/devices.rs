@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(DeviceReg::from_mmio_offset(0x10), None);
         assert_eq!(DeviceReg::from_mmio_offset(0x81), None);
         assert_eq!(DeviceReg::from_mmio_offset(0x104), None);
-        assert_eq!(DeviceReg::from_mmio_offset(u64::MAX & !7), None);
+        assert_eq!(DeviceReg::from_mmio_offset(!7), None);
     }
 
     #[test]

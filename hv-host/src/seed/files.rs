@@ -353,7 +353,7 @@ mod tests {
         d.reply(&[0]);
         assert_eq!(read(&mut d, 1), [0]);
         send(&mut d, &[4, 0, 0, 1, 2], Request::Read { fd: 0x102 });
-        d.reply(&[b'x']);
+        d.reply(b"x");
         assert_eq!(read(&mut d, 1), [b'x']);
         send(&mut d, &[5, 0xFF, 0xFF, 0xFF, 0xFF, b'y'], Request::Write { fd: -1, byte: b'y' });
         assert_eq!(table_fd(-1), Err(Errno::Ebadf));
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(read(&mut d, 1), [0]);
         // hv's own opcode after an unread reply: the reply is dropped, once.
         send(&mut d, &[4, 0, 0, 0, 0], Request::Read { fd: 0 });
-        d.reply(&[b'z']);
+        d.reply(b"z");
         assert!(d.between_requests());
         assert_eq!(d.abandon_reply(), Some(Malformed::OutDuringReply { unread: 1 }));
         assert_eq!(d.abandon_reply(), None);
@@ -430,7 +430,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 let _ = d.input();
             } else if let Some(Request::Open { .. }) = d.out((x >> 8) as u8 % 8).request {
                 d.reply(&[0; 4]);

@@ -21,8 +21,8 @@ core::arch::global_asm!(
 
 extern "C" fn own_main() {
     println!("own _start, guest {}", hv_guest::guest_id());
-    let written = File::open("rust.txt", Mode::Write)
-        .and_then(|mut f| f.write_all(b"written without rdi\n"));
+    let written =
+        File::open("rust.txt", Mode::Write).and_then(|mut f| f.write_all(b"written without rdi\n"));
     println!("file: {}", if written.is_ok() { "ok" } else { "failed" });
     hv_guest::exit(if written.is_ok() { 0 } else { 1 });
 }
