@@ -153,12 +153,12 @@ fn seed000_hostile_byte_sequences_are_dropped() {
     );
     // Each malformed sequence got a diagnostic on the host's stderr (rate-limited per guest).
     for what in [
-        "file protocol: unknown request byte 0x07; request dropped",
-        "file protocol: `in` with no request pending; request dropped",
-        "file protocol: `in` before the Read request was complete; request dropped",
-        "file protocol: a byte was sent while 2 reply byte(s) were still unread; request dropped",
+        "file protocol: unknown request byte 0x07; byte ignored",
+        "file protocol: `in` with no request pending; the guest reads 0xff",
+        "file protocol: `in` before the Read request was complete; request dropped, the guest reads 0xff",
+        "file protocol: a byte was sent while 2 reply byte(s) were still unread; reply dropped",
         "file protocol: a name of 300 bytes (at most 255); open refused",
-        "file protocol: `in` before the OpenRead request was complete; request dropped",
+        "file protocol: `in` before the OpenRead request was complete; request dropped, the guest reads 0xff",
     ] {
         assert!(r.stderr.contains(what), "{what}: {r:?}");
     }

@@ -43,6 +43,18 @@ pub(crate) enum Malformed {
     InWithoutRequest,
 }
 
+impl Malformed {
+    /// What the host did about it, for the diagnostic.
+    fn dropped(self) -> &'static str {
+        match self {
+            Malformed::UnknownRequest(_) => "byte ignored",
+            Malformed::OutDuringReply { .. } => "reply dropped",
+            Malformed::InBeforeComplete(_) => "request dropped, the guest reads 0xff",
+            Malformed::InWithoutRequest => "the guest reads 0xff",
+        }
+    }
+}
+
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -122,13 +134,10 @@ impl Decoder {
         self.name.get(..self.name_len)
     }
 
-    /// Takes one `out` byte.
+    /// Takes one `out` byte. A byte while a reply is unread drops the reply and starts a
+    /// request.
     pub(crate) fn out(&mut self, byte: u8) -> OutEffect {
-        let mut effect = OutEffect::default();
-        if let State::Reply { len, pos, .. } = self.state {
-            effect.dropped = Some(Malformed::OutDuringReply { unread: len - pos });
-            self.state = State::Idle;
-        }
+        let mut effect = OutEffect { dropped: self.abandon_reply(), ..OutEffect::default() };
         self.state = match self.state {
             State::Idle => match SeedFileOp::try_from(byte) {
                 Ok(SeedFileOp::OpenRead) => State::Name { write: false, len: 0 },
@@ -156,28 +165,24 @@ impl Decoder {
                 if got < SEED_FD_BYTES {
                     State::Fd { op, got, value }
                 } else {
+                    // The guest's `int`, sent as its 32 bits.
                     let fd = value as i32;
-                    match op {
-                        SeedFileOp::Close => effect.request = Some(Request::Close { fd }),
-                        SeedFileOp::Read => effect.request = Some(Request::Read { fd }),
-                        SeedFileOp::Write => return self.set(State::Data { fd }, effect),
-                        // Opens collect a name, never an fd.
-                        SeedFileOp::OpenRead | SeedFileOp::OpenWrite => {}
-                    }
-                    State::Idle
+                    effect.request = match op {
+                        SeedFileOp::Close => Some(Request::Close { fd }),
+                        SeedFileOp::Read => Some(Request::Read { fd }),
+                        // Opens collect a name, never an fd; a write waits for its data byte.
+                        SeedFileOp::Write | SeedFileOp::OpenRead | SeedFileOp::OpenWrite => None,
+                    };
+                    if op == SeedFileOp::Write { State::Data { fd } } else { State::Idle }
                 }
             }
             State::Data { fd } => {
                 effect.request = Some(Request::Write { fd, byte });
                 State::Idle
             }
+            // Dropped above.
             State::Reply { .. } => State::Idle,
         };
-        effect
-    }
-
-    fn set(&mut self, state: State, effect: OutEffect) -> OutEffect {
-        self.state = state;
         effect
     }
 
@@ -239,7 +244,7 @@ impl Devices<'_> {
     pub(crate) fn file_port_out(&mut self, byte: u8) -> Flow {
         if byte & 0x80 != 0 && self.seed.files.between_requests() {
             if let Some(m) = self.seed.files.abandon_reply() {
-                self.seed.diag.report(self.id, format_args!("file protocol: {m}; reply dropped"));
+                self.seed.diag.report(self.id, format_args!("file protocol: {m}; {}", m.dropped()));
             }
             return self.file_call(byte);
         }
@@ -250,7 +255,7 @@ impl Devices<'_> {
     fn seed_file_out(&mut self, byte: u8) -> Flow {
         let effect = self.seed.files.out(byte);
         for m in [effect.dropped, effect.unknown].into_iter().flatten() {
-            self.seed.diag.report(self.id, format_args!("file protocol: {m}; request dropped"));
+            self.seed.diag.report(self.id, format_args!("file protocol: {m}; {}", m.dropped()));
         }
         let Some(request) = effect.request else {
             return Flow::Continue;
@@ -303,7 +308,7 @@ impl Devices<'_> {
     pub(crate) fn seed_file_in(&mut self) -> u8 {
         let (byte, malformed) = self.seed.files.input();
         if let Some(m) = malformed {
-            self.seed.diag.report(self.id, format_args!("file protocol: {m}; request dropped"));
+            self.seed.diag.report(self.id, format_args!("file protocol: {m}; {}", m.dropped()));
         }
         byte
     }
