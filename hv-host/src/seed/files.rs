@@ -12,7 +12,7 @@
 use std::fmt;
 
 use hv_core::proto::errno::Errno;
-use hv_core::proto::file::{MAX_NAME, OpenMode};
+use hv_core::proto::file::{MAX_NAME, MAX_OPEN_FILES, OpenMode};
 use hv_core::proto::seed::{SEED_ERROR_BYTE, SEED_FD_BYTES, SeedFileOp};
 
 use crate::guest::{Devices, Flow};
@@ -30,6 +30,16 @@ pub(crate) enum Request {
     Write { fd: i32, byte: u8 },
 }
 
+impl Request {
+    /// The fd it names, if it names one.
+    fn fd(self) -> Option<i32> {
+        match self {
+            Request::Open { .. } => None,
+            Request::Close { fd } | Request::Read { fd } | Request::Write { fd, .. } => Some(fd),
+        }
+    }
+}
+
 /// Why a request was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Malformed {
@@ -37,7 +47,8 @@ pub(crate) enum Malformed {
     UnknownRequest(u8),
     /// An `out` came while the reply to the last request was not yet read in full.
     OutDuringReply { unread: usize },
-    /// An `in` came before the request was complete.
+    /// An `in` came before the request was complete: it is dropped, and the guest reads its
+    /// error reply (all of it: four 0xFF for an open).
     InBeforeComplete(SeedFileOp),
     /// An `in` came with no request at all.
     InWithoutRequest,
@@ -208,20 +219,26 @@ impl Decoder {
                 (bytes[pos], None)
             }
             State::Idle => (SEED_ERROR_BYTE, Some(Malformed::InWithoutRequest)),
+            // The request is dropped and the guest reads the seed's error value: all of it, so
+            // an open's other three `in`s read 0xFF too (fd -1) without a diagnostic each.
             State::Name { write, .. } => {
-                self.state = State::Idle;
                 let op = if write { SeedFileOp::OpenWrite } else { SeedFileOp::OpenRead };
-                (SEED_ERROR_BYTE, Some(Malformed::InBeforeComplete(op)))
+                self.fail_early(op)
             }
-            State::Fd { op, .. } => {
-                self.state = State::Idle;
-                (SEED_ERROR_BYTE, Some(Malformed::InBeforeComplete(op)))
-            }
-            State::Data { .. } => {
-                self.state = State::Idle;
-                (SEED_ERROR_BYTE, Some(Malformed::InBeforeComplete(SeedFileOp::Write)))
-            }
+            State::Fd { op, .. } => self.fail_early(op),
+            State::Data { .. } => self.fail_early(SeedFileOp::Write),
         }
+    }
+
+    /// An `in` before `op` was complete: the first byte of its error reply.
+    fn fail_early(&mut self, op: SeedFileOp) -> (u8, Option<Malformed>) {
+        let len = match op {
+            SeedFileOp::OpenRead | SeedFileOp::OpenWrite => SEED_FD_BYTES,
+            SeedFileOp::Close | SeedFileOp::Read | SeedFileOp::Write => 1,
+        };
+        let bytes = [SEED_ERROR_BYTE; SEED_FD_BYTES];
+        self.state = if len > 1 { State::Reply { bytes, len, pos: 1 } } else { State::Idle };
+        (SEED_ERROR_BYTE, Some(Malformed::InBeforeComplete(op)))
     }
 }
 
@@ -260,6 +277,16 @@ impl Devices<'_> {
         let Some(request) = effect.request else {
             return Flow::Continue;
         };
+        // An fd that no table slot has is a guest bug worth a line; an fd that was closed or
+        // invalidated is an ordinary error (the seed's own rules make those).
+        if let Some(fd) =
+            request.fd().filter(|&fd| usize::try_from(fd).map_or(true, |i| i >= MAX_OPEN_FILES))
+        {
+            self.seed.diag.report(
+                self.id,
+                format_args!("file protocol: fd {fd} can never be open; the guest reads 0xff"),
+            );
+        }
         let files = &mut self.files;
         let mut reply = [SEED_ERROR_BYTE; SEED_FD_BYTES];
         let len = match request {
@@ -381,6 +408,9 @@ mod tests {
             assert_eq!(d.out(b), OutEffect::default());
         }
         assert_eq!(d.input(), (0xFF, Some(Malformed::InBeforeComplete(SeedFileOp::OpenRead))));
+        // The rest of the open's reply reads -1 without complaint.
+        assert_eq!(read(&mut d, 3), [0xFF; 3]);
+        assert_eq!(d.input(), (0xFF, Some(Malformed::InWithoutRequest)));
         for b in [5, 0, 0, 0, 1] {
             assert_eq!(d.out(b), OutEffect::default());
         }
