@@ -52,10 +52,10 @@
 #define HV_MAX_STRING        4096 /* bytes HC_printStr prints at most */
 
 /* File opcodes (out to HV_FILE_PORT; arguments and result in the mailbox). */
-#define HV_FILE_OPEN  0x01
-#define HV_FILE_CLOSE 0x02
-#define HV_FILE_READ  0x03
-#define HV_FILE_WRITE 0x04
+#define HV_FILE_OPEN  0x81
+#define HV_FILE_CLOSE 0x82
+#define HV_FILE_READ  0x83
+#define HV_FILE_WRITE 0x84
 
 /* Open modes: HV_FILE_OPEN's args[2]. */
 #define HV_MODE_READ   0x00
@@ -97,8 +97,9 @@
 #define HV_BOOT_MAGIC       0x00746F6F622D7668ULL /* hv_boot_info.magic: "hv-boot\0" little-endian */
 
 /* Guest memory layout. */
-#define HV_RESERVED_SIZE 0x10000 /* host-reserved top of RAM (hv page, tables) */
-#define HV_MIN_STACK     0x10000 /* stack an image must leave below the reserved region */
+#define HV_RESERVED_SIZE 0x10000    /* host-reserved top of RAM (hv page, tables) */
+#define HV_MIN_STACK     0x10000    /* stack an image must leave below the reserved region */
+#define HV_ALIAS_BASE    0x3FE00000 /* the hv page (and the console ring after it), also mapped here */
 
 /* At HV_BOOT_INFO_OFFSET: what the host tells the guest before it starts. Read-only. */
 struct hv_boot_info {

@@ -7,7 +7,8 @@
  *
  * The host serves the devices on ports, or memory-mapped in a device window when it runs with
  * --mmio. A guest MUST NOT assume either: hv_devices_init() reads which from the boot info in
- * the hv page (whose address the guest gets in rdi at entry), and every function below uses
+ * the hv page (whose address the guest gets in rdi at entry, and which is also mapped at
+ * HV_ALIAS_BASE, 0x3FE00000, for a guest with its own _start), and every function below uses
  * the right one.
  *
  *     struct hv_devices dev = hv_devices_init(hv_page);
@@ -39,13 +40,16 @@
 #define HV_DISK_ADDR_PORT 0x0021
 #define HV_DISK_CMD_PORT 0x0022
 
-/* The device window (--mmio): base, size, and the registers' offsets in it. */
-#define HV_MMIO_BASE 0x10000000
+/*
+ * The device window (--mmio), seed 003's layout: it starts right after guest RAM (0x200000 with
+ * -m 2; its address is in the boot info) and register `port` is at window + port * 8.
+ */
 #define HV_MMIO_SIZE 0x1000
-#define HV_MMIO_SERIAL 0x10
-#define HV_MMIO_DISK_SECTOR 0x20
-#define HV_MMIO_DISK_ADDR 0x24
-#define HV_MMIO_DISK_CMD 0x28
+#define HV_MMIO_STRIDE 8
+#define HV_MMIO_SERIAL 0x80
+#define HV_MMIO_DISK_SECTOR 0x100
+#define HV_MMIO_DISK_ADDR 0x108
+#define HV_MMIO_DISK_CMD 0x110
 
 /* Offset in the hv page of BootInfo.devices_mmio: 0 for ports, else the window's address. */
 #define HV_BOOT_INFO_DEVICES_MMIO 48

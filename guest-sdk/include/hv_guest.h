@@ -8,7 +8,8 @@
  *     ld -T linker/guest.ld guest.o -o guest.img
  *
  * and run it with `hv-host -m 2 -p 4 -g guest.img`. The header provides `_start` (zeroes .bss,
- * announces the ABI version, calls main, exits with its return value), the console, exit, the
+ * announces the ABI version, calls main, exits with its return value; `#define HV_NO_START`
+ * before the include for a guest that keeps its own _start), the console, exit, the
  * boot info, the file service and the mem* functions gcc emits calls to. It behaves like the
  * Rust guest SDK (guest-sdk/src).
  *
@@ -31,46 +32,50 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The guest's entry point, defined by the program. Its return value is the exit status. */
-int main(void);
+/*
+ * The hv page, found without rdi: the host maps it (and the console ring page after it) at the
+ * fixed address HV_ALIAS_BASE for every RAM size, so a guest that keeps its own _start (define
+ * HV_NO_START before including this header) can use the whole SDK.
+ */
+#define __hv_page ((uint64_t)HV_ALIAS_BASE)
+
 /* Sends what printf buffered (hv_libc.h, included at the end); called before exit and input. */
 void __hv_stdout_flush(void);
 
-/*
- * Guest address of the hv page, as the host passed it in rdi. Weak so that every translation
- * unit including this header shares one variable; in .bss, so _start stores it only after
- * zeroing .bss.
- */
-__attribute__((weak)) uint64_t __hv_page;
+/* Linker-script symbols: the bounds of .bss (linker/guest.ld defines them). Weak, so that a guest
+ * linked with a script of its own that lacks them still links; its heap is then empty. */
+extern char __bss_start[] __attribute__((weak)), __bss_end[] __attribute__((weak));
 
-/* Linker-script symbols: the bounds of .bss. */
-extern char __bss_start[], __bss_end[];
+#ifndef HV_NO_START
+/* The guest's entry point, defined by the program. Its return value is the exit status. */
+int main(void);
 
 /*
- * Entry: the host enters at address 0 in ring 3 with rsp = top of stack and rdi = the hv page;
- * linker/guest.ld puts .text.start first. The section is a COMDAT group keyed on _start, so a
- * guest of several translation units keeps one copy (weak alone would keep them all, and only the
- * first would ever run). .bss is zeroed with rep stosb before any C code runs.
+ * Entry: the host enters at address 0 in ring 3 with rsp = top of stack; linker/guest.ld puts
+ * .text.start first. The section is a COMDAT group keyed on _start, so a guest of several
+ * translation units keeps one copy (weak alone would keep them all, and only the first would ever
+ * run). .bss is zeroed with rep stosb before any C code runs. A guest with its own _start (the
+ * seeds' template shape) defines HV_NO_START before the include: then neither _start nor main is
+ * the header's business, and nothing zeroes .bss (guest RAM starts zeroed anyway).
  */
 __asm__(
     ".pushsection .text.start, \"axG\", @progbits, _start, comdat\n"
     ".weak _start\n"
     ".type _start, @function\n"
     "_start:\n"
-    "    mov %rdi, %r12\n"
     "    lea __bss_start(%rip), %rdi\n"
     "    lea __bss_end(%rip), %rcx\n"
     "    sub %rdi, %rcx\n"
     "    xor %eax, %eax\n"
     "    cld\n"
     "    rep stosb\n"
-    "    mov %r12, __hv_page(%rip)\n"
     "    and $-16, %rsp\n"
     "    call __hv_start\n"
     "1:  hlt\n"
     "    jmp 1b\n"
     ".size _start, . - _start\n"
     ".popsection\n");
+#endif /* HV_NO_START */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Calls to the host                                                                          */
@@ -166,8 +171,9 @@ __attribute__((noreturn)) static inline void hv_panic(const char *msg)
         __asm__ __volatile__("hlt");
 }
 
+#ifndef HV_NO_START
 /*
- * Called by _start with .bss zeroed and __hv_page set: announces the ABI version, checks that
+ * Called by _start with .bss zeroed: announces the ABI version, checks that
  * .bss leaves the stack its room, runs main and exits with its value. Weak and non-static
  * because _start calls it by symbol.
  */
@@ -181,6 +187,7 @@ __attribute__((weak, noreturn)) void __hv_start(void)
         hv_panic("image too large: .bss reaches into the stack's HV_MIN_STACK bytes");
     exit(main());
 }
+#endif /* HV_NO_START */
 
 /* ------------------------------------------------------------------------------------------ */
 /* The console                                                                                */
@@ -377,11 +384,29 @@ static inline long HC_printStr(const char *str)
     return __hv_call(HV_HYPERCALL_PORT, HV_HC_PRINT_STR, (uint64_t)(uintptr_t)str, 0, 0);
 }
 
-/* "IO in: <n>\nIO out: <m>\n" and a line for every other exit kind the host counts. The text
- * lives in the hv page and is valid until the next call. */
+/* "IO in: <n>\nIO out: <m>\n" and a line for every other exit kind the host counts. The host
+ * writes the text into the hv page; it is copied into one of two buffers, alternately (as the
+ * seed's guest does), so the result of one call stays valid across the next: two snapshots can
+ * be held and compared. One exit. */
 static inline const char *HC_numExitsByType(void)
 {
-    return (const char *)(uintptr_t)__hv_call(HV_HYPERCALL_PORT, HV_HC_NUM_EXITS_BY_TYPE, 0, 0, 0);
+    static char snapshots[2][512];
+    static int next;
+    const volatile char *text = (const volatile char *)(uintptr_t)__hv_call(
+        HV_HYPERCALL_PORT, HV_HC_NUM_EXITS_BY_TYPE, 0, 0, 0);
+    char *buf = snapshots[next];
+    unsigned long i = 0;
+    next ^= 1;
+    if ((long)(uintptr_t)text < 0) {
+        buf[0] = '\0';
+        return buf;
+    }
+    while (i + 1 < sizeof snapshots[0] && text[i] != '\0') {
+        buf[i] = text[i];
+        i++;
+    }
+    buf[i] = '\0';
+    return buf;
 }
 
 /* The host virtual address gva maps to, found by walking this guest's own page tables; 0 if

@@ -399,7 +399,9 @@ static inline void __hv_heap_init(void)
         uintptr_t start = ((uintptr_t)__bss_end + 15) & ~(uintptr_t)15;
         uint64_t top = hv_boot_info()->stack_top;
         uintptr_t end = top > HV_MIN_STACK ? (uintptr_t)(top - HV_MIN_STACK) : 0;
-        if (end < start)
+        /* No __bss_end (a linker script without it): where the image ends is unknown, so no
+         * heap rather than one over the program. */
+        if (end < start || __bss_end == 0)
             end = start;
         __hv_heap_start = __hv_heap_top = (char *)start;
         __hv_heap_end = (char *)(end & ~(uintptr_t)15);

@@ -7,21 +7,15 @@
 
 use core::arch::asm;
 use core::ptr;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use hv_core::proto::hv_page::{BOOT_INFO_OFFSET, BootInfo, MAILBOX_OFFSET, Mailbox};
 use hv_core::proto::hypercall::HcOp;
 use hv_core::proto::{FILE_PORT, HYPERCALL_PORT};
 
-/// Guest address of the hv page, as the host passed it in `rdi` at entry.
-static HV_PAGE: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn set_hv_page(addr: u64) {
-    HV_PAGE.store(addr, Ordering::Relaxed);
-}
-
-fn hv_page() -> u64 {
-    HV_PAGE.load(Ordering::Relaxed)
+/// Guest address of the hv page: the fixed alias the host maps it at for every RAM size, so
+/// the SDK needs no `rdi` and works under a guest's own `_start` too.
+const fn hv_page() -> u64 {
+    hv_core::layout::HV_ALIAS_BASE
 }
 
 /// Writes a byte to a port.

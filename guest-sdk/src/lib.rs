@@ -19,7 +19,9 @@
 //! and the path of `linker/guest.ld`, or `linker/guest-elf.ld` with `HV_GUEST_FORMAT=elf`); a
 //! guest's `build.rs` passes them on, as `guest-template/build.rs` does. The SDK provides `_start`
 //! (zeroes `.bss`, aligns the stack, announces its ABI version, calls your `main`, exits with
-//! its status), the console, `exit`, the guest's ID, a panic handler that reports the message
+//! its status; with `default-features = false`, which turns off the `start` feature, the guest
+//! keeps its own `_start` and needs no `entry!`: the SDK finds the host's page at its fixed
+//! alias), the console, `exit`, the guest's ID, a panic handler that reports the message
 //! and location to the host, the `mem*` functions the compiler calls, files on the host
 //! ([`fs`]) and the seed's serial port and disk ([`devices`]), the embedded I/O traits on files
 //! and the console ([`io`]), and with the cargo feature `heap` a global allocator (module `heap`):
@@ -71,7 +73,8 @@ pub fn guest_id() -> u32 {
     boot_info().guest_id
 }
 
-/// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status.
+/// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status. (With
+/// the default `start` feature; a guest with its own `_start` calls the SDK from there.)
 ///
 /// It also installs the SDK's panic handler, except when the guest crate is compiled as a host
 /// test harness (`cfg(test)`, as `cargo clippy --all-targets` does for every binary), where
@@ -85,6 +88,16 @@ macro_rules! entry {
             main()
         }
 
+        $crate::panic_handler!();
+    };
+}
+
+/// Installs the SDK's panic handler (it reports the message and `file:line` to the host).
+/// [`entry!`] does it for you; a guest that keeps its own `_start` (no `start` feature, no
+/// `entry!`) invokes this once instead.
+#[macro_export]
+macro_rules! panic_handler {
+    () => {
         #[cfg(not(test))]
         #[panic_handler]
         fn __hv_panic(info: &::core::panic::PanicInfo<'_>) -> ! {

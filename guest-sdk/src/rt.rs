@@ -7,20 +7,21 @@ use hv_core::proto::hypercall::HcOp;
 
 use crate::arch;
 
-// Entry: the host enters at guest address 0 in ring 3 with rsp = top of stack and rdi = the hv
-// page. The linker script puts .text.start first. .bss is zeroed before any Rust code runs.
+// Entry: the host enters at guest address 0 in ring 3 with rsp = top of stack. The linker script
+// puts .text.start first. .bss is zeroed before any Rust code runs. Without the `start` feature
+// the guest brings its own `_start` (the seeds' shape) and the SDK still works: it finds the hv
+// page at its fixed alias, not through `rdi`.
+#[cfg(feature = "start")]
 core::arch::global_asm!(
     ".pushsection .text.start, \"ax\", @progbits",
     ".global _start",
     "_start:",
-    "    mov r12, rdi",
     "    lea rdi, [rip + __bss_start]",
     "    lea rcx, [rip + __bss_end]",
     "    sub rcx, rdi",
     "    xor eax, eax",
     "    cld",
     "    rep stosb",
-    "    mov rdi, r12",
     "    and rsp, -16",
     "    call {start}",
     "2:  hlt",
@@ -29,14 +30,15 @@ core::arch::global_asm!(
     start = sym rust_start,
 );
 
+#[cfg(feature = "start")]
 unsafe extern "C" {
     /// The guest's `main`, declared with [`entry!`](crate::entry).
     fn __hv_main() -> i32;
     static __bss_end: u8;
 }
 
-extern "C" fn rust_start(hv_page: u64) -> ! {
-    arch::set_hv_page(hv_page);
+#[cfg(feature = "start")]
+extern "C" fn rust_start() -> ! {
     arch::hypercall(HcOp::AbiVersion, &[u64::from(hv_core::ABI_VERSION)]);
     // .bss that reaches into the stack would be overwritten by it: refuse to start.
     let bss_end = core::ptr::addr_of!(__bss_end) as u64;

@@ -130,7 +130,7 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{DeviceIo, MMIO_BASE, MemSize, PageSize};
+    use crate::layout::{DeviceIo, MemSize, PageSize};
     use crate::phys::mock::Ram;
     use std::vec;
 
@@ -150,7 +150,7 @@ mod tests {
             assert_eq!(word(core::mem::offset_of!(BootInfo, user_end)), Some(info.user_end));
             let window = match devices {
                 DeviceIo::Ports => 0,
-                DeviceIo::Mmio => MMIO_BASE,
+                DeviceIo::Mmio => 0x20_0000,
             };
             assert_eq!(info.devices_mmio, window);
             assert_eq!(word(core::mem::offset_of!(BootInfo, devices_mmio)), Some(window));

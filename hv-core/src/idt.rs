@@ -1,10 +1,13 @@
 //! The guest's IDT and the host's ring-0 exception stubs.
 //!
 //! Every CPU exception (vectors 0-31) enters a 16-byte ring-0 stub that pushes a dummy error
-//! code where the CPU pushes none, pushes the vector, and reports with an `out` to
-//! [`crate::proto::EXCEPTION_PORT`]. The host then reads the frame from the
-//! ring-0 stack and decides: a ring-3 `hlt` (which faults with #GP in ring 3) is the seed's way
-//! to end a guest and becomes a normal halt; anything else fails the guest with a report. The
+//! code where the CPU pushes none, saves `rdx` (which it needs for the port number), pushes the
+//! vector, and reports with an `out` to [`crate::proto::EXCEPTION_PORT`]. The host then reads the
+//! frame from the ring-0 stack and decides: a ring-3 `hlt` (which faults with #GP in ring 3) is
+//! the seed's way to end a guest and becomes a normal halt; a harmless privileged instruction
+//! (a control-register read) is emulated and the guest resumed past it, with every register
+//! restored from the frame (which is why the stub saves `rdx`); anything else fails the guest
+//! with a report. The
 //! decision is made on the host, not in the stub, so a guest with a wild RIP cannot make the
 //! handler fault while inspecting it; ring-0 code is also emulated on our KVM (slow), so the
 //! stubs do as little as possible.
@@ -34,6 +37,8 @@ const _: () = assert!(
 pub struct ExceptionFrame {
     /// Exception vector (pushed by the stub).
     pub vector: u64,
+    /// The guest's `rdx` at the fault (pushed by the stub before it uses `dx`).
+    pub rdx: u64,
     /// Error code (pushed by the CPU, or a 0 pushed by the stub).
     pub error_code: u64,
     /// RIP of the faulting instruction.
@@ -48,7 +53,28 @@ pub struct ExceptionFrame {
     pub ss: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 7 * 8);
+/// Words in an [`ExceptionFrame`].
+pub const FRAME_WORDS: u64 = 8;
+
+const _: () = assert!(core::mem::size_of::<ExceptionFrame>() as u64 == FRAME_WORDS * 8);
+const _: () = assert!(core::mem::offset_of!(ExceptionFrame, rdx) == 8);
+const _: () = assert!(core::mem::offset_of!(ExceptionFrame, rip) == 24);
+
+impl ExceptionFrame {
+    /// The frame from its words, lowest address first.
+    pub const fn from_words(w: [u64; FRAME_WORDS as usize]) -> Self {
+        ExceptionFrame {
+            vector: w[0],
+            rdx: w[1],
+            error_code: w[2],
+            rip: w[3],
+            cs: w[4],
+            rflags: w[5],
+            rsp: w[6],
+            ss: w[7],
+        }
+    }
+}
 
 macro_rules! exceptions {
     ($($(#[$doc:meta])* $name:ident = $v:literal, $text:literal, $err:literal;)*) => {
@@ -139,6 +165,7 @@ pub fn stub_code(vector: u8) -> [u8; STUB_SIZE as usize] {
     if !pushes_error {
         emit(&[0x6A, 0x00]); // push 0            (dummy error code)
     }
+    emit(&[0x52]); // push rdx           (the guest's, restored if it is resumed)
     emit(&[0x6A, vector]); // push vector
     let [lo, hi] = EXCEPTION_PORT.to_le_bytes();
     emit(&[0x66, 0xBA, lo, hi]); // mov dx, EXCEPTION_PORT
@@ -185,7 +212,7 @@ mod tests {
         assert_eq!(
             stub_code(0),
             [
-                0x6A, 0, 0x6A, 0, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC,
+                0x6A, 0, 0x52, 0x6A, 0, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC,
                 0xCC
             ]
         );
@@ -193,7 +220,7 @@ mod tests {
         assert_eq!(
             stub_code(14),
             [
-                0x6A, 14, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC, 0xCC,
+                0x52, 0x6A, 14, 0x66, 0xBA, 0x01, 0x05, 0xEE, 0xF4, 0xEB, 0xFD, 0xCC, 0xCC, 0xCC,
                 0xCC, 0xCC
             ]
         );

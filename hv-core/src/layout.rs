@@ -22,9 +22,10 @@
 //! virtual address [`HV_ALIAS_BASE`], whatever the RAM size, so a guest that keeps its own
 //! `_start` (and never sees `rdi`) still finds them.
 //!
-//! With `--mmio` the seed's device registers are served in a window at [`MMIO_BASE`], far
-//! above any RAM; it is identity-mapped and user-accessible but backed by no memory, so every
-//! access exits to the host (see [`crate::proto::devices`]). Without `--mmio` it is unmapped.
+//! With `--mmio` the seed's device registers are served in a window right after guest RAM
+//! (seed 003's layout: 0x200000 with 2 MiB of RAM); it is identity-mapped and user-accessible
+//! but backed by no memory, so every access exits to the host (see [`crate::proto::devices`]).
+//! Without `--mmio` it is unmapped.
 //!
 //! The image is loaded at 0 and entered at 0, so a guest linked by the seed's commands runs
 //! unchanged. Everything the host adds sits at the *top* of RAM, where no image or `.bss` can
@@ -165,19 +166,14 @@ pub const HV_ALIAS_BASE: u64 = 0x3FE0_0000;
 /// Stack the host guarantees a guest below its image: an image must leave at least this much.
 pub const MIN_STACK: u64 = 64 << 10;
 
-/// Guest-physical (and, identity-mapped, virtual) base of the device window (`--mmio`):
-/// 256 MiB. Far above the largest RAM, 2 MiB-aligned so a 2 MiB page maps it alone, inside
-/// the first GiB so the one page directory covers it, and clear of 0x4000_0000, which tests
-/// and examples use as "unmapped".
-pub const MMIO_BASE: u64 = 0x1000_0000;
-/// Size of the device window: one 4 KiB page (with 2 MiB pages, the rest of its 2 MiB page
-/// is mapped too, and an access there ends the guest as an access outside the window).
+/// Size of the device window: one 4 KiB page, room for ports up to 0x1FF at 8 bytes each (with
+/// 2 MiB pages, the rest of its 2 MiB page is mapped too, and an access there ends the guest as
+/// an access outside the window).
 pub const MMIO_SIZE: u64 = FRAME;
 
-const _: () = assert!(MMIO_BASE >= MemSize::Mib8.bytes() && MMIO_BASE.is_multiple_of(2 << 20));
-// Its 2 MiB page ends at or below 1 GiB = 0x4000_0000: one page directory, and 0x4000_0000
-// stays unmapped.
-const _: () = assert!(MMIO_BASE + (2 << 20) <= 0x4000_0000);
+// The window (at the end of RAM, a multiple of 2 MiB) gets a page-directory entry of its own,
+// below the hv-page alias.
+const _: () = assert!(MemSize::Mib8.bytes() + (2 << 20) <= HV_ALIAS_BASE);
 
 /// How a guest reaches the seed's devices (serial port, disk): the host's `--mmio` switch.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Default)]
@@ -185,7 +181,7 @@ pub enum DeviceIo {
     /// On ports (the seed's default); the device window is not mapped.
     #[default]
     Ports,
-    /// In the device window at [`MMIO_BASE`]; the device ports are unknown.
+    /// In the device window right after RAM; the device ports are unknown.
     Mmio,
 }
 
@@ -213,10 +209,11 @@ impl Layout {
         self.devices
     }
 
-    /// Base of the device window when it is mapped (`--mmio`), else `None`.
+    /// Base of the device window when it is mapped (`--mmio`), else `None`: the first address
+    /// past guest RAM, where seed 003's guest expects it (0x200000 with 2 MiB of RAM).
     pub const fn mmio_window(self) -> Option<Gpa> {
         match self.devices {
-            DeviceIo::Mmio => Some(Gpa::new(MMIO_BASE)),
+            DeviceIo::Mmio => Some(Gpa::new(self.ram_size())),
             DeviceIo::Ports => None,
         }
     }
@@ -362,7 +359,9 @@ mod tests {
         assert_eq!(l.alias_pt().as_u64(), 0x1F_E000);
         assert_eq!(l.mmio_window(), None);
         let m = l.with_devices(DeviceIo::Mmio);
-        assert_eq!(m.mmio_window(), Some(Gpa::new(0x1000_0000)));
+        assert_eq!(m.mmio_window(), Some(Gpa::new(0x20_0000)));
+        let m8 = Layout::new(MemSize::Mib8, PageSize::Mib2).with_devices(DeviceIo::Mmio);
+        assert_eq!(m8.mmio_window(), Some(Gpa::new(0x80_0000)));
         assert_eq!((m.user_end(), m.kstack_top()), (l.user_end(), l.kstack_top()));
     }
 

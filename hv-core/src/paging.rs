@@ -190,29 +190,32 @@ mod tests {
 
     #[test]
     fn device_window_is_mapped_only_with_mmio() {
-        use crate::layout::{DeviceIo, MMIO_BASE, MMIO_SIZE};
+        use crate::layout::{DeviceIo, MMIO_SIZE};
         for mem in MemSize::ALL {
             for page in PageSize::ALL {
                 let ports = Layout::new(mem, page);
                 let layout = ports.with_devices(DeviceIo::Mmio);
+                let window = layout.mmio_window().expect("mmio").as_u64();
+                assert_eq!(window, layout.ram_size());
                 let mut ram = Ram(vec![0xAA; usize::try_from(layout.ram_size()).expect("fits")]);
                 assert!(build_identity_map(&mut ram, ports));
                 let cr3 = layout.pml4().as_u64();
-                assert_eq!(translate(&ram, cr3, MMIO_BASE), None);
+                assert_eq!(translate(&ram, cr3, window), None);
                 assert!(build_identity_map(&mut ram, layout));
-                let t = translate(&ram, cr3, MMIO_BASE + 0x28).expect("window mapped");
-                assert_eq!(t.gpa.as_u64(), MMIO_BASE + 0x28);
+                // Seed 003's disk command register, port 0x22 at 0x22 * 8.
+                let t = translate(&ram, cr3, window + 0x110).expect("window mapped");
+                assert_eq!(t.gpa.as_u64(), window + 0x110);
                 assert_eq!(t.page_size, page.bytes());
                 assert!(t.user && t.writable);
-                // Only the window's page: not the next one, nor RAM's neighbourhood.
-                let after = MMIO_BASE + page.bytes().max(MMIO_SIZE);
+                // Only the window's page: not the next one.
+                let after = window + page.bytes().max(MMIO_SIZE);
                 assert_eq!(translate(&ram, cr3, after), None);
-                assert_eq!(translate(&ram, cr3, MMIO_BASE - 1), None);
-                assert_eq!(translate(&ram, cr3, layout.ram_size()), None);
                 assert_eq!(translate(&ram, cr3, 0x4000_0000), None);
-                // RAM is mapped as before.
+                // RAM is mapped as before, right up to the window.
                 let t = translate(&ram, cr3, 0x1234).expect("RAM mapped");
                 assert_eq!(t.gpa.as_u64(), 0x1234);
+                let t = translate(&ram, cr3, window - 1).expect("RAM mapped");
+                assert_eq!(t.gpa.as_u64(), window - 1);
                 if page == PageSize::Kib4 {
                     // The window's table is supervisor-only memory, like the other tables.
                     let pt = layout.mmio_pt().as_u64();

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use hv_core::Gpa;
 use hv_core::boot;
-use hv_core::idt::{Exception, ExceptionFrame};
+use hv_core::idt::{Exception, ExceptionFrame, FRAME_WORDS};
 use hv_core::layout::Layout;
 use hv_core::paging::{self, PhysMem};
 use hv_core::proto::console::{EOF, EOF_BYTE};
 use hv_core::proto::hypercall::HcOp;
+use hv_core::proto::seed::Seed002Port;
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT};
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
@@ -125,6 +126,8 @@ pub(crate) struct Devices<'c> {
     pub(crate) files: FileTable,
     /// The seed's disk (the serial port has no state of its own).
     pub(crate) disk: Disk,
+    /// The seeds' byte dialects: seed 000's file requests, seed 002's ports.
+    pub(crate) seed: crate::seed::SeedState,
 }
 
 impl Devices<'_> {
@@ -158,6 +161,17 @@ impl Devices<'_> {
                 dir: "in",
                 size,
                 expected: "1 or 4 bytes",
+            })),
+            // Seed 000's file requests: a reply byte.
+            (FILE_PORT, 1) => {
+                data[0] = self.seed_file_in();
+                Flow::Continue
+            }
+            (FILE_PORT, size) => Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
+                port,
+                dir: "in",
+                size,
+                expected: "1 byte",
             })),
             (port, size) => self.device_port_in(port, size),
         }
@@ -256,6 +270,7 @@ impl<'c> Vm<'c> {
             scratch: Vec::new(),
             files,
             disk,
+            seed: Default::default(),
         };
         let kick = KickFlag::of(&mut vcpu);
         let symbols = image.symbols.clone();
@@ -327,7 +342,10 @@ impl<'c> Vm<'c> {
             Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
             Exit::In { port, size } => {
                 let mut data = [0u8; 8];
-                let flow = self.dev.io_in(port, &mut data[..size]);
+                let flow = match Seed002Port::from_port(port) {
+                    Some(p) => self.seed002_in(p, port, &mut data[..size]),
+                    None => self.dev.io_in(port, &mut data[..size]),
+                };
                 if let Flow::Wait = flow {
                     // Answered when input comes (the `kvm_run` page keeps this exit until the
                     // next KVM_RUN, which only happens after the answer).
@@ -485,11 +503,24 @@ impl<'c> Vm<'c> {
             }
             (HYPERCALL_PORT, [op]) if *op == HcOp::GvaToHva as u8 => self.gva_to_hva(),
             (HYPERCALL_PORT, [op]) => self.dev.hypercall(*op),
-            (FILE_PORT, [op]) => self.dev.file_call(*op),
+            (FILE_PORT, [byte]) => self.dev.file_port_out(*byte),
             (CONSOLE_PORT | HYPERCALL_PORT | FILE_PORT, _) => bad_size("1 byte"),
             (EXCEPTION_PORT, _) => self.exception(),
+            _ if Seed002Port::from_port(port).is_some() => self.dev.seed002_out(port, data),
             _ => self.dev.device_port_out(port, data),
         }
+    }
+
+    /// An `in` from a seed-002 port; 0xEF needs the guest's CR3.
+    fn seed002_in(&mut self, p: Seed002Port, port: u16, data: &mut [u8]) -> Flow {
+        let cr3 = match p {
+            Seed002Port::HvaOut => match self.vcpu.get_sregs() {
+                Ok(s) => s.cr3,
+                Err(e) => return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))),
+            },
+            _ => 0,
+        };
+        self.dev.seed002_in(p, port, cr3, data)
     }
 
     /// `HC_gvaToHva`: walks the guest's own page tables, from its CR3, with the same walker
@@ -522,20 +553,20 @@ impl<'c> Vm<'c> {
         }
         let ram = &self.dev.ram;
         let word = |i: u64| ram.read_u64(Gpa::new(regs.rsp.wrapping_add(i * 8)));
-        let frame = (0..7).map(word).collect::<Option<Vec<u64>>>().map(|w| ExceptionFrame {
-            vector: w[0],
-            error_code: w[1],
-            rip: w[2],
-            cs: w[3],
-            rflags: w[4],
-            rsp: w[5],
-            ss: w[6],
-        });
-        let Some(frame) = frame else {
+        let mut words = [0u64; FRAME_WORDS as usize];
+        let mut complete = true;
+        for (i, w) in words.iter_mut().enumerate() {
+            match word(i as u64) {
+                Some(v) => *w = v,
+                None => complete = false,
+            }
+        }
+        if !complete {
             return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
                 "exception report with its frame outside guest RAM".into(),
             )));
-        };
+        }
+        let frame = ExceptionFrame::from_words(words);
         log::debug!("guest {}: exception frame {frame:x?}", self.dev.id);
         self.fault_frame = Some(frame);
         let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
@@ -547,6 +578,9 @@ impl<'c> Vm<'c> {
             if at_rip == Some(0xF4) {
                 return Flow::Stop(Outcome::Halted);
             }
+            if let Some(flow) = self.emulate_privileged(&frame, regs, &sregs) {
+                return flow;
+            }
         }
         Flow::Stop(Outcome::Fault(Fault {
             vector,
@@ -556,6 +590,38 @@ impl<'c> Vm<'c> {
             cpl: (frame.cs & 3) as u8,
             symbol: self.symbols.describe(frame.rip),
         }))
+    }
+
+    /// A ring-3 #GP on a harmless privileged instruction (see `privileged`): emulates it and
+    /// resumes the guest past it, with the registers the stub saved and the CPU pushed restored
+    /// exactly. `None` if it is not one.
+    fn emulate_privileged(
+        &mut self,
+        frame: &ExceptionFrame,
+        mut regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+    ) -> Option<Flow> {
+        use crate::privileged::{ControlRegs, apply, decode, fetch};
+        let code = fetch(&self.dev.ram, sregs.cr3, frame.rip);
+        let emulation = decode(&code, frame.rip, ControlRegs::of(sregs.cr2, sregs.cr3))?;
+        regs.rip = frame.rip;
+        regs.rsp = frame.rsp;
+        regs.rflags = frame.rflags;
+        regs.rdx = frame.rdx;
+        apply(&mut regs, emulation);
+        let mut sregs = *sregs;
+        let (cs, data) = crate::vcpu::ring3_segments(self.dev.ram.layout());
+        sregs.cs = cs;
+        sregs.ss = data;
+        sregs.ds = data;
+        sregs.es = data;
+        sregs.fs = data;
+        sregs.gs = data;
+        if let Err(e) = self.vcpu.set_sregs(&sregs).and_then(|()| self.vcpu.set_regs(&regs)) {
+            return Some(Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))));
+        }
+        log::debug!("guest {}: emulated {:?} at rip {:#x}", self.dev.id, emulation, frame.rip);
+        Some(Flow::Continue)
     }
 
     fn internal_suberror(&mut self) -> u32 {

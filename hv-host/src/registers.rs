@@ -2,9 +2,9 @@
 //!
 //! After a CPU exception the vCPU is inside the ring-0 stub that reported it (see
 //! `hv_core::idt`), so its RIP, RSP, RFLAGS, CS and SS are the stub's. The guest's values at the
-//! fault are in the exception frame the CPU pushed; the stub leaves every general register
-//! alone except RDX (it holds the exception port for the stub's `out`), which is shown as
-//! unknown. Without an exception (a timeout, a stop, a bad port access) the vCPU state is the
+//! fault are in the exception frame the CPU pushed, and RDX (which the stub needs for its `out`)
+//! in the word the stub pushed first; every other general register is the guest's, untouched.
+//! Without an exception (a timeout, a stop, a bad port access) the vCPU state is the
 //! guest's as it is.
 
 use std::fmt::Write;
@@ -16,24 +16,11 @@ use kvm_bindings::{kvm_regs, kvm_sregs};
 pub(crate) fn dump(id: u32, r: &kvm_regs, s: &kvm_sregs, frame: Option<&ExceptionFrame>) -> String {
     let mut line = format!("guest {id} registers:");
     let (rip, rsp, rflags, cs, ss, rdx) = match frame {
-        Some(f) => (f.rip, f.rsp, f.rflags, f.cs, f.ss, None),
-        None => (
-            r.rip,
-            r.rsp,
-            r.rflags,
-            u64::from(s.cs.selector),
-            u64::from(s.ss.selector),
-            Some(r.rdx),
-        ),
+        Some(f) => (f.rip, f.rsp, f.rflags, f.cs, f.ss, f.rdx),
+        None => (r.rip, r.rsp, r.rflags, u64::from(s.cs.selector), u64::from(s.ss.selector), r.rdx),
     };
     let _ = write!(line, " rip={rip:#x} rsp={rsp:#x} rflags={rflags:#x} rax={:#x}", r.rax);
-    let _ = write!(line, " rbx={:#x} rcx={:#x}", r.rbx, r.rcx);
-    match rdx {
-        Some(rdx) => {
-            let _ = write!(line, " rdx={rdx:#x}");
-        }
-        None => line.push_str(" rdx=? (used by the exception stub)"),
-    }
+    let _ = write!(line, " rbx={:#x} rcx={:#x} rdx={rdx:#x}", r.rbx, r.rcx);
     for (name, v) in [
         ("rsi", r.rsi),
         ("rdi", r.rdi),
@@ -75,6 +62,7 @@ mod tests {
         sregs.cr2 = 0x4000_0000;
         let frame = ExceptionFrame {
             vector: 14,
+            rdx: 0x1234,
             error_code: 6,
             rip: 0x1a2f,
             cs: 0x2b,
@@ -87,7 +75,7 @@ mod tests {
             line.starts_with("guest 3 registers: rip=0x1a2f rsp=0x7ff000 rflags=0x202 rax=0x7 "),
             "{line}"
         );
-        assert!(line.contains(" rdx=? ") && line.contains(" r15=0x9 "), "{line}");
+        assert!(line.contains(" rdx=0x1234 ") && line.contains(" r15=0x9 "), "{line}");
         assert!(
             line.ends_with(
                 "cr2=0x40000000 cr3=0x0 cs=0x2b ss=0x23 (at exception 14, from its frame)"

@@ -39,6 +39,12 @@ fn segment(entries: &[u64; GDT_ENTRIES], index: u16) -> kvm_segment {
     }
 }
 
+/// The ring-3 code and data segment registers the guest program runs with.
+pub(crate) fn ring3_segments(layout: Layout) -> (kvm_segment, kvm_segment) {
+    let entries = gdt::gdt_entries(layout);
+    (segment(&entries, USER_CODE_INDEX), segment(&entries, USER_DATA_INDEX))
+}
+
 /// Puts the vCPU in 64-bit long mode, ring 3, at guest address 0 (a flat image's entry).
 pub fn load_entry_state(vcpu: &VcpuFd, layout: Layout) -> Result<(), kvm_ioctls::Error> {
     load_entry_state_at(vcpu, layout, 0)

@@ -16,7 +16,7 @@
 
 use std::fmt::Write;
 
-use hv_core::layout::{MIN_STACK, RESERVED_SIZE};
+use hv_core::layout::{HV_ALIAS_BASE, MIN_STACK, RESERVED_SIZE};
 use hv_core::proto::errno::Errno;
 use hv_core::proto::file::{FileOp, MAX_NAME, MAX_NAME_COMPONENT, MAX_OPEN_FILES, OpenMode};
 use hv_core::proto::hv_page::{
@@ -367,6 +367,11 @@ pub fn generate() -> String {
                 "HV_MIN_STACK",
                 format!("0x{MIN_STACK:X}"),
                 "stack an image must leave below the reserved region",
+            ),
+            Define::new(
+                "HV_ALIAS_BASE",
+                format!("0x{HV_ALIAS_BASE:X}"),
+                "the hv page (and the console ring after it), also mapped here",
             ),
         ],
     );

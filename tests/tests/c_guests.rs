@@ -122,7 +122,7 @@ fn c_main_return_value_is_the_exit_status() {
     }
 }
 
-/// Two translation units that both include the header: its `_start`, `__hv_page`, `__hv_start`
+/// Two translation units that both include the header: its `_start`, `__hv_start`
 /// and mem* are defined in each, and must link (weak) into one guest whose start-up works
 /// whichever object comes first.
 #[test]

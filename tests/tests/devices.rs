@@ -10,9 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hv_core::ABI_VERSION;
-use hv_core::layout::{MMIO_BASE, MMIO_SIZE};
+use hv_core::layout::{MMIO_SIZE, MemSize};
 use hv_core::proto::devices::{
-    DISK_STATUS_ERR_OFFSET, DISK_STATUS_SIZE, DeviceReg, DiskCmd, SECTOR_SIZE,
+    DISK_STATUS_ERR_OFFSET, DISK_STATUS_SIZE, DeviceReg, DiskCmd, MMIO_STRIDE, SECTOR_SIZE,
 };
 use hv_core::proto::errno::Errno;
 use hv_core::proto::hv_page::{BOOT_INFO_OFFSET, BootInfo};
@@ -58,7 +58,10 @@ fn disk_example(test: &str, args: &[&str], guests: usize) {
     let r = run_in(dir.path(), &argv, b"");
     assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
     let first = if args.contains(&"--mmio") {
-        format!("disk: {DISK_SIZE} bytes, devices memory-mapped at {MMIO_BASE:#x}")
+        // The window starts right after RAM (seed 003's layout).
+        let mib = args.iter().skip_while(|a| **a != "-m").nth(1).expect("-m");
+        let ram = MemSize::from_mib(mib.parse().expect("-m value")).expect("a size").bytes();
+        format!("disk: {DISK_SIZE} bytes, devices memory-mapped at {ram:#x}")
     } else {
         format!("disk: {DISK_SIZE} bytes, devices on ports")
     };
@@ -155,8 +158,8 @@ fn misuse_ends_only_that_guest() {
     let dir = Scratch::new("disk-misuse");
     dir.write("disk.img", &[0; DISK_SIZE]);
     let hello = guest("hello");
-    // mov eax, 0x10000000 (the device window), then one access relative to rax.
-    let window = |access: &[u8]| [&[0xB8, 0x00, 0x00, 0x00, 0x10][..], access].concat();
+    // mov eax, 0x200000 (the device window with -m 2), then one access relative to rax.
+    let window = |access: &[u8]| [&[0xB8, 0x00, 0x00, 0x20, 0x00][..], access].concat();
     let ports: &[&str] = &["-p", "4"];
     let mmio: &[&str] = &["-p", "2", "--mmio"];
     let cases: [(&str, &[&str], Vec<u8>, &str); 12] = [
@@ -199,11 +202,11 @@ fn misuse_ends_only_that_guest() {
             "in of 1 byte(s) on port 0x0010, which takes 1-byte writes (serial data)",
         ),
         (
-            // mov byte [rax + 0x10], 'A': the window is not mapped in port mode.
+            // mov byte [rax + 0x80], 'A': the window is not mapped in port mode.
             "window.img",
             ports,
-            window(&[0xC6, 0x40, 0x10, 0x41]),
-            "page fault writing 0x10000010 at rip 0x5",
+            window(&[0xC6, 0x80, 0x80, 0x00, 0x00, 0x00, 0x41]),
+            "page fault writing 0x200080 at rip 0x5",
         ),
         (
             // mov dx, 0x10; mov al, 'A'; out dx, al: no device ports in MMIO mode.
@@ -213,39 +216,39 @@ fn misuse_ends_only_that_guest() {
             "out of 1 byte(s) on unknown port 0x0010",
         ),
         (
-            // mov byte [rax + 0x28], 1: a write before setup.
+            // mov byte [rax + 0x110], 1: a write before setup.
             "mmio-early.img",
             mmio,
-            window(&[0xC6, 0x40, 0x28, 0x01]),
+            window(&[0xC6, 0x80, 0x10, 0x01, 0x00, 0x00, 0x01]),
             "disk command 1 before disk setup (command 2): there is no status block to report its result in",
         ),
         (
-            // mov word [rax + 0x20], 0x1234
+            // mov word [rax + 0x100], 0x1234
             "mmio-wide.img",
             mmio,
-            window(&[0x66, 0xC7, 0x40, 0x20, 0x34, 0x12]),
-            "MMIO write of 2 byte(s) at 0x10000020 in the device window, which takes 4-byte writes (disk sector)",
+            window(&[0x66, 0xC7, 0x80, 0x00, 0x01, 0x00, 0x00, 0x34, 0x12]),
+            "MMIO write of 2 byte(s) at 0x200100 in the device window, which takes 4-byte writes (disk sector)",
         ),
         (
-            // mov al, [rax + 0x28]
+            // mov al, [rax + 0x110]
             "mmio-read.img",
             mmio,
-            window(&[0x8A, 0x40, 0x28]),
-            "MMIO read of 1 byte(s) at 0x10000028 in the device window, which takes 1-byte writes (disk command)",
+            window(&[0x8A, 0x80, 0x10, 0x01, 0x00, 0x00]),
+            "MMIO read of 1 byte(s) at 0x200110 in the device window, which takes 1-byte writes (disk command)",
         ),
         (
-            // mov byte [rax + 0x11], 0
+            // mov byte [rax + 0x81], 0
             "mmio-hole.img",
             mmio,
-            window(&[0xC6, 0x40, 0x11, 0x00]),
-            "MMIO write of 1 byte(s) at 0x10000011 in the device window, which takes nothing (no register there)",
+            window(&[0xC6, 0x80, 0x81, 0x00, 0x00, 0x00, 0x00]),
+            "MMIO write of 1 byte(s) at 0x200081 in the device window, which takes nothing (no register there)",
         ),
         (
             // mov byte [rax + 0x1000], 0: mapped (the window's 2 MiB page), but past the window.
             "mmio-past.img",
             mmio,
             window(&[0xC6, 0x80, 0x00, 0x10, 0x00, 0x00, 0x00]),
-            "MMIO write of 1 byte(s) at unmapped address 0x10001000",
+            "MMIO write of 1 byte(s) at unmapped address 0x201000",
         ),
     ];
     for (name, mode, code, want) in cases {
@@ -357,7 +360,7 @@ fn c_header_matches_hv_core() {
         add(port, u64::from(reg.port()));
         add(mmio, reg.mmio_offset());
     }
-    add("HV_MMIO_BASE", MMIO_BASE);
+    add("HV_MMIO_STRIDE", MMIO_STRIDE);
     add("HV_MMIO_SIZE", MMIO_SIZE);
     add(
         "HV_BOOT_INFO_DEVICES_MMIO",

@@ -42,7 +42,8 @@ fn main() -> i32 {
     show("name outside memory", raw(FileOp::Open, &[0x4000_0000, 4, 0]));
     show("name across end", raw(FileOp::Open, &[end - 2, 4, 0]));
     show("name length overflow", raw(FileOp::Open, &[0x1000, u64::MAX, 0]));
-    let (ret, _) = raw_call(FILE_PORT, 0x77, &[]);
+    // hv's opcodes have the top bit set; a byte without it would start a seed-000 request.
+    let (ret, _) = raw_call(FILE_PORT, 0xF7, &[]);
     show("unknown opcode", Errno::from_ret(ret).map_or(Ok(ret), Err));
     // Fds.
     let mut buf = [0u8; 64];

@@ -4,17 +4,20 @@
 //!
 //! Every register is write-only and takes exactly one access width. The guest reaches them
 //! either as ports (the default) or, when the host runs with `--mmio`, as memory in the device
-//! window at [`BootInfo::devices_mmio`](super::hv_page::BootInfo::devices_mmio) (see
-//! [`layout::MMIO_BASE`](crate::layout::MMIO_BASE)), never both: in port mode the window is
-//! not mapped, in MMIO mode the ports are unknown. A guest MUST pick the mode from the boot
-//! info at run time; the SDKs do.
+//! window at [`BootInfo::devices_mmio`](super::hv_page::BootInfo::devices_mmio), never both: in
+//! port mode the window is not mapped, in MMIO mode the ports are unknown. A guest MUST pick the
+//! mode from the boot info at run time; the SDKs do.
+//!
+//! The window is seed 003's: it starts right after guest RAM (see
+//! [`Layout::mmio_window`](crate::layout::Layout::mmio_window); 0x200000 with 2 MiB of RAM),
+//! and register `port` is at `window + port * 8` ([`MMIO_STRIDE`]).
 //!
 //! | register            | port   | MMIO offset | width | what a write does |
 //! |---------------------|--------|-------------|-------|-------------------|
-//! | [`SerialData`]      | 0x10   | 0x10        | 1     | prints the byte (like port 0xE9) |
-//! | [`DiskSector`]      | 0x20   | 0x20        | 4     | sets the sector of the next command |
-//! | [`DiskAddr`]        | 0x21   | 0x24        | 4     | sets the guest address of the next command |
-//! | [`DiskCmd`]         | 0x22   | 0x28        | 1     | runs a [`DiskCmd`]          |
+//! | [`SerialData`]      | 0x10   | 0x80        | 1     | prints the byte (like port 0xE9) |
+//! | [`DiskSector`]      | 0x20   | 0x100       | 4     | sets the sector of the next command |
+//! | [`DiskAddr`]        | 0x21   | 0x108       | 4     | sets the guest address of the next command |
+//! | [`DiskCmd`]         | 0x22   | 0x110       | 1     | runs a [`DiskCmd`]          |
 //!
 //! A read, a write of another width, or an access to the window where no register is ends the
 //! guest (as any wrong-size port access does).
@@ -64,14 +67,17 @@ pub const DISK_ADDR_PORT: u16 = 0x0021;
 /// Port of the disk's command register.
 pub const DISK_CMD_PORT: u16 = 0x0022;
 
+/// Bytes per port in the device window: register `port` is at `port * MMIO_STRIDE` (seed 003's
+/// layout).
+pub const MMIO_STRIDE: u64 = 8;
 /// Offset of the serial data register in the device window.
-pub const MMIO_SERIAL: u64 = 0x10;
+pub const MMIO_SERIAL: u64 = SERIAL_PORT as u64 * MMIO_STRIDE;
 /// Offset of the disk's sector register in the device window.
-pub const MMIO_DISK_SECTOR: u64 = 0x20;
+pub const MMIO_DISK_SECTOR: u64 = DISK_SECTOR_PORT as u64 * MMIO_STRIDE;
 /// Offset of the disk's DMA address register in the device window.
-pub const MMIO_DISK_ADDR: u64 = 0x24;
+pub const MMIO_DISK_ADDR: u64 = DISK_ADDR_PORT as u64 * MMIO_STRIDE;
 /// Offset of the disk's command register in the device window.
-pub const MMIO_DISK_CMD: u64 = 0x28;
+pub const MMIO_DISK_CMD: u64 = DISK_CMD_PORT as u64 * MMIO_STRIDE;
 
 /// Size of a disk sector, the unit of every transfer (a `usize`: it sizes buffers).
 pub const SECTOR_SIZE: usize = 512;
@@ -145,13 +151,10 @@ impl DeviceReg {
 
     /// The register at `offset` in the device window, if any (only its first byte counts).
     pub const fn from_mmio_offset(offset: u64) -> Option<DeviceReg> {
-        match offset {
-            MMIO_SERIAL => Some(DeviceReg::SerialData),
-            MMIO_DISK_SECTOR => Some(DeviceReg::DiskSector),
-            MMIO_DISK_ADDR => Some(DeviceReg::DiskAddr),
-            MMIO_DISK_CMD => Some(DeviceReg::DiskCmd),
-            _ => None,
+        if !offset.is_multiple_of(MMIO_STRIDE) || offset / MMIO_STRIDE > u16::MAX as u64 {
+            return None;
         }
+        DeviceReg::from_port((offset / MMIO_STRIDE) as u16)
     }
 }
 
@@ -214,8 +217,16 @@ mod tests {
             assert_eq!(DeviceReg::from_mmio_offset(r.mmio_offset()), Some(r));
         }
         assert_eq!(DeviceReg::from_port(0xE9), None);
-        assert_eq!(DeviceReg::from_mmio_offset(0x21), None);
-        assert_eq!(DeviceReg::from_mmio_offset(0x11), None);
+        // Seed 003's guest: serial at 0x200080, sector 0x200100, address 0x200108, command
+        // 0x200110 with the window at 0x200000.
+        assert_eq!(DeviceReg::from_mmio_offset(0x80), Some(DeviceReg::SerialData));
+        assert_eq!(DeviceReg::from_mmio_offset(0x100), Some(DeviceReg::DiskSector));
+        assert_eq!(DeviceReg::from_mmio_offset(0x108), Some(DeviceReg::DiskAddr));
+        assert_eq!(DeviceReg::from_mmio_offset(0x110), Some(DeviceReg::DiskCmd));
+        assert_eq!(DeviceReg::from_mmio_offset(0x10), None);
+        assert_eq!(DeviceReg::from_mmio_offset(0x81), None);
+        assert_eq!(DeviceReg::from_mmio_offset(0x104), None);
+        assert_eq!(DeviceReg::from_mmio_offset(!7), None);
     }
 
     #[test]

@@ -4,19 +4,21 @@
 use super::wire_enum;
 
 wire_enum! {
-    /// File opcodes. Values are never reused.
+    /// File opcodes. Values are never reused. All have the top bit set (ABI version 3), so
+    /// none can be taken for the first byte of a seed-000 byte request (0x01..0x05, see
+    /// [`seed::SeedFileOp`](super::seed::SeedFileOp)), which shares the port.
     pub enum FileOp : "HV_FILE_" {
         /// Open a file. `args[0]`: name address, `args[1]`: name length (no NUL),
         /// `args[2]`: an [`OpenMode`]. `ret`: the fd (>= 0) or `-errno`.
-        Open = 0x01 => "OPEN",
+        Open = 0x81 => "OPEN",
         /// Close an fd. `args[0]`: the fd. `ret`: 0 or `-errno`.
-        Close = 0x02 => "CLOSE",
+        Close = 0x82 => "CLOSE",
         /// Read. `args[0]`: fd, `args[1]`: buffer address, `args[2]`: length.
         /// `ret`: bytes read (0 at end of file) or `-errno`.
-        Read = 0x03 => "READ",
+        Read = 0x83 => "READ",
         /// Write. `args[0]`: fd, `args[1]`: buffer address, `args[2]`: length.
         /// `ret`: bytes written or `-errno`.
-        Write = 0x04 => "WRITE",
+        Write = 0x84 => "WRITE",
     }
 }
 
@@ -49,6 +51,15 @@ impl OpenMode {
         !matches!(self, OpenMode::Read)
     }
 }
+
+// hv's one-exit calls and seed 000's byte requests share the port: no opcode may be both.
+const _: () = {
+    let mut i = 0;
+    while i < FileOp::ALL.len() {
+        assert!(super::seed::SeedFileOp::from_byte(FileOp::ALL[i] as u8).is_none());
+        i += 1;
+    }
+};
 
 /// Longest file name, in bytes (directories included).
 pub const MAX_NAME: u64 = 255;

@@ -13,14 +13,17 @@
 //!   ~20 µs at ring 3 on our machines);
 //! - there is no state spanning exits, so a malformed call cannot desynchronise the protocol:
 //!   it gets a negative [`Errno`](errno::Errno) in `ret` and the next call starts afresh;
-//! - the file port keeps the seed's rule (only 1-byte `in`/`out` on 0x0278).
+//! - the file port keeps the seed's rule (only 1-byte `in`/`out` on 0x0278), and also serves
+//!   seed 000's own byte requests (see [`seed`]): hv's opcodes all have the top bit set, which
+//!   no seed-000 request byte has.
 //!
 //! The seed's serial port and DMA disk ([`devices`]) keep the seed's register interface
 //! instead: a few write-only registers, on ports or memory-mapped.
 //!
 //! The hv page's address is passed in `rdi` at entry; the page sits right above the initial
-//! stack pointer. A guest MUST NOT rely on it being at a fixed address (it moves with the RAM
-//! size). Results are valid only once the `out` has returned, so guests
+//! stack pointer and moves with the RAM size. It is also mapped at the fixed virtual address
+//! [`HV_ALIAS_BASE`](crate::layout::HV_ALIAS_BASE), whatever the RAM size, which is what the SDKs
+//! use (so a guest with its own `_start` needs no `rdi`). Results are valid only once the `out` has returned, so guests
 //! MUST issue the `out` with a compiler memory barrier (in Rust: an `asm!` without `nomem`).
 
 pub mod console;
@@ -29,6 +32,7 @@ pub mod errno;
 pub mod file;
 pub mod hv_page;
 pub mod hypercall;
+pub mod seed;
 
 /// Port of the console: `out` writes a byte to the guest's output, `in` reads one from stdin.
 pub const CONSOLE_PORT: u16 = 0x00E9;

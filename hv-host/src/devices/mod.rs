@@ -124,8 +124,13 @@ mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    use hv_core::layout::{Layout, MMIO_BASE, MemSize, PageSize};
-    use hv_core::proto::devices::{DISK_CMD_PORT, DISK_SECTOR_PORT, MMIO_DISK_CMD, SERIAL_PORT};
+    use hv_core::layout::{Layout, MemSize, PageSize};
+    use hv_core::proto::devices::{
+        DISK_CMD_PORT, DISK_SECTOR_PORT, MMIO_DISK_CMD, MMIO_DISK_SECTOR, MMIO_SERIAL, SERIAL_PORT,
+    };
+
+    /// Where the window is with 2 MiB of RAM: right after it, as seed 003's guest expects.
+    const WINDOW: u64 = 0x20_0000;
 
     use super::*;
     use crate::console::{Console, LineBuffer};
@@ -169,6 +174,7 @@ mod tests {
                 diag.clone(),
             ),
             disk: Disk::new(0, None, sandbox, quota, diag),
+            seed: Default::default(),
         };
         f(&mut dev);
         dev.line.flush(&console);
@@ -218,8 +224,8 @@ mod tests {
             );
             // The window is not mapped in port mode; should an access exit anyway, it hits nothing.
             assert_eq!(
-                error(dev.mmio_write(MMIO_BASE + 0x10, b"x")),
-                Some(GuestError::UnknownMmio { addr: MMIO_BASE + 0x10, dir: "write", size: 1 })
+                error(dev.mmio_write(WINDOW + MMIO_SERIAL, b"x")),
+                Some(GuestError::UnknownMmio { addr: WINDOW + MMIO_SERIAL, dir: "write", size: 1 })
             );
         });
         assert_eq!(out, "hi\n");
@@ -229,7 +235,7 @@ mod tests {
     fn mmio_mode_serves_the_window_only() {
         let out = with_devices(DeviceIo::Mmio, |dev| {
             for b in b"ok\n" {
-                assert_eq!(error(dev.mmio_write(MMIO_BASE + 0x10, &[*b])), None);
+                assert_eq!(error(dev.mmio_write(0x20_0080, &[*b])), None);
             }
             assert_eq!(
                 error(dev.device_port_out(SERIAL_PORT, b"x")),
@@ -237,7 +243,7 @@ mod tests {
             );
             let bad =
                 |addr, dir, size, expected| Some(GuestError::BadMmio { addr, dir, size, expected });
-            let sector = MMIO_BASE + 0x20;
+            let sector = WINDOW + MMIO_DISK_SECTOR;
             assert_eq!(error(dev.mmio_write(sector, &[0; 4])), None);
             assert_eq!(
                 error(dev.mmio_write(sector, &[0; 8])),
@@ -248,16 +254,16 @@ mod tests {
                 bad(sector, "read", 4, "4-byte writes (disk sector)")
             );
             assert_eq!(
-                error(dev.mmio_write(MMIO_BASE + 0x21, &[0])),
-                bad(MMIO_BASE + 0x21, "write", 1, NO_REGISTER)
+                error(dev.mmio_write(WINDOW + 0x101, &[0])),
+                bad(WINDOW + 0x101, "write", 1, NO_REGISTER)
             );
-            let past = MMIO_BASE + MMIO_SIZE;
+            let past = WINDOW + MMIO_SIZE;
             assert_eq!(
                 error(dev.mmio_write(past, &[0])),
                 Some(GuestError::UnknownMmio { addr: past, dir: "write", size: 1 })
             );
             assert_eq!(
-                error(dev.mmio_write(MMIO_BASE + MMIO_DISK_CMD, &[1])),
+                error(dev.mmio_write(WINDOW + MMIO_DISK_CMD, &[1])),
                 Some(GuestError::DiskNotSetUp { cmd: 1 })
             );
         });
