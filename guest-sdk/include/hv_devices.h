@@ -30,7 +30,7 @@
 
 #include <stdint.h>
 
-#define HV_DEVICES_ABI_VERSION 2
+#define HV_DEVICES_ABI_VERSION 3
 
 /* Ports (port mode). */
 #define HV_SERIAL_PORT 0x0010

@@ -20,7 +20,7 @@ pub(crate) fn set_hv_page(addr: u64) {
     HV_PAGE.store(addr, Ordering::Relaxed);
 }
 
-fn hv_page() -> u64 {
+pub(crate) fn hv_page() -> u64 {
     HV_PAGE.load(Ordering::Relaxed)
 }
 

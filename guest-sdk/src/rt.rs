@@ -53,7 +53,7 @@ extern "C" fn rust_start(hv_page: u64) -> ! {
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    crate::console::flush();
+    // No flush: the host drains the console ring before it handles the panic's exit.
     let mut msg = heapless::String::<512>::new();
     // A message too long for the buffer is cut, which is better than no report at all.
     let _ = match info.location() {

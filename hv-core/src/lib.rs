@@ -35,4 +35,4 @@ pub use addr::{Gpa, GuestRange};
 /// Bumped on every wire change, independently of the crate's semver. A guest built with the
 /// SDK announces the version it was built against; the host refuses a guest whose version
 /// differs, naming both numbers, instead of letting it misread replies.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;

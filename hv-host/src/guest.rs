@@ -25,6 +25,7 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::console::{Console, LineBuffer};
+use crate::console_ring::ConsoleRing;
 use crate::devices::Disk;
 use crate::files::FileTable;
 use crate::kick::KickFlag;
@@ -185,6 +186,8 @@ pub(crate) struct Vm<'c> {
     coalesce: Coalesce,
     /// Console `out`s that exited so far (to decide when to start coalescing).
     console_out_exits: u32,
+    /// The console ring and exit counts in the hv page (see `console_ring`).
+    ring: ConsoleRing,
 }
 
 impl<'c> Vm<'c> {
@@ -227,6 +230,7 @@ impl<'c> Vm<'c> {
             } else {
                 Coalesce::Unavailable
             };
+        let ring = ConsoleRing::new(&ram, layout);
         let dev = Devices {
             id,
             ram,
@@ -238,7 +242,7 @@ impl<'c> Vm<'c> {
             disk,
         };
         let kick = KickFlag::of(&mut vcpu);
-        Ok(Vm { vcpu, kick, vm, dev, coalesce, console_out_exits: 0 })
+        Ok(Vm { vcpu, kick, vm, dev, coalesce, console_out_exits: 0, ring })
     }
 
     /// The flag a kick sets to stop this guest's `KVM_RUN`; valid as long as this `Vm`.
@@ -246,10 +250,12 @@ impl<'c> Vm<'c> {
         self.kick
     }
 
-    /// True once console `out`s are queued in the coalesced-PIO ring: the ring is drained at
-    /// every exit, and the runner must make sure exits happen (see `sched::run_alone`).
+    /// True when console output may be queued without exits: in the coalesced-PIO ring once it
+    /// is active, and in the console ring of the hv page, which every guest has from its start.
+    /// Queues are drained at every exit, and the runner must make sure exits happen (see
+    /// `sched::run_alone`).
     pub(crate) fn console_coalesced(&self) -> bool {
-        self.coalesce == Coalesce::Active
+        true
     }
 
     /// Counters so far.
@@ -266,8 +272,15 @@ impl<'c> Vm<'c> {
     pub(crate) fn step(&mut self) -> Step {
         let exit = self.next_exit();
         self.dev.stats.exits.count(exit.kind());
+        self.ring.publish(&self.dev.stats.exits.counts());
         // Console bytes the guest wrote without exiting come before whatever this exit does.
         self.drain_console_ring();
+        if let Err(e) = self.drain_memory_ring() {
+            return Step::Ended(Outcome::Error(GuestError::from(e)));
+        }
+        if self.coalesce == Coalesce::Active && self.ring.used() {
+            self.stop_coalescing();
+        }
         let flow = match exit {
             Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
             Exit::In { port, size } => {
@@ -305,6 +318,10 @@ impl<'c> Vm<'c> {
         run_time: Duration,
     ) -> GuestReport {
         self.drain_console_ring();
+        let outcome = match self.drain_memory_ring() {
+            Err(e) if outcome.is_success() => Outcome::Error(GuestError::from(e)),
+            _ => outcome,
+        };
         self.dev.line.flush(self.dev.console);
         if !outcome.is_success() {
             self.log_registers();
@@ -395,6 +412,29 @@ impl<'c> Vm<'c> {
         }
     }
 
+    /// Makes console `out`s exit again, for good: the guest also writes to the console ring.
+    ///
+    /// Note (ordering across the two queues): bytes in the coalesced-PIO queue and in the
+    /// console ring carry no order between them, and the host drains the PIO queue first. That
+    /// is right as long as no coalesced `out` follows a ring write between two exits, so the
+    /// port is coalesced only while the ring is unused (seed-style guests, which never touch
+    /// it), and stops being coalesced at the first exit after the ring was used. Only `out`s
+    /// made between a guest's first ring write and its next exit can come out early.
+    fn stop_coalescing(&mut self) {
+        let zone = IoEventAddress::Pio(u64::from(CONSOLE_PORT));
+        if let Err(e) = self.vm.unregister_coalesced_mmio(zone, 1) {
+            log::warn!("guest {}: unregistering the coalesced console port: {e}", self.dev.id);
+        }
+        self.coalesce = Coalesce::Ready;
+    }
+
+    /// Hands the bytes the guest put in its console ring (hv page) to its line buffer; see
+    /// `console_ring` and the ordering Note above, which applies alike.
+    fn drain_memory_ring(&mut self) -> Result<(), crate::console_ring::BadHead> {
+        let Vm { ring, dev, .. } = self;
+        ring.drain(|bytes| dev.write_console(bytes))
+    }
+
     fn io_out(&mut self, port: u16, data: &[u8]) -> Flow {
         let bad_size = |expected| {
             Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
@@ -408,7 +448,10 @@ impl<'c> Vm<'c> {
             (CONSOLE_PORT, [byte]) => {
                 self.dev.write_console(&[*byte]);
                 self.console_out_exits += 1;
-                if self.console_out_exits == COALESCE_AFTER && self.coalesce == Coalesce::Ready {
+                if self.console_out_exits == COALESCE_AFTER
+                    && self.coalesce == Coalesce::Ready
+                    && !self.ring.used()
+                {
                     let zone = IoEventAddress::Pio(u64::from(CONSOLE_PORT));
                     self.coalesce = match self.vm.register_coalesced_mmio(zone, 1) {
                         Ok(()) => Coalesce::Active,

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod console;
+mod console_ring;
 mod devices;
 mod files;
 mod guest;
