@@ -174,6 +174,17 @@ enum Coalesce {
     Active,
 }
 
+/// Coalesced MMIO zones over the disk's sector and address registers (`--mmio`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DiskZones {
+    /// Not possible: no MMIO window, or KVM cannot coalesce MMIO.
+    Unavailable,
+    /// To be registered once the guest sets its disk up.
+    Pending,
+    /// Registered: writes to the two registers are queued, drained at the next exit.
+    Active,
+}
+
 /// A guest's VM, ready to run.
 pub(crate) struct Vm<'c> {
     // Field order is drop order: the vCPU goes before the VM it belongs to.
@@ -188,6 +199,8 @@ pub(crate) struct Vm<'c> {
     console_out_exits: u32,
     /// The console ring and exit counts in the hv page (see `console_ring`).
     ring: ConsoleRing,
+    /// Whether the disk's sector and address registers are coalesced.
+    disk_zones: DiskZones,
 }
 
 impl<'c> Vm<'c> {
@@ -224,12 +237,20 @@ impl<'c> Vm<'c> {
         crate::vcpu::load_entry_state(&vcpu, layout).map_err(|e| setup("vCPU state", &e))?;
         // Console output without an exit per byte, where KVM offers it (KVM_CAP_COALESCED_PIO):
         // the ring is mapped now, the port is registered once the guest shows it needs it.
-        let coalesce =
-            if kvm.check_extension(Cap::CoalescedPio) && vcpu.map_coalesced_mmio_ring().is_ok() {
-                Coalesce::Ready
-            } else {
-                Coalesce::Unavailable
-            };
+        let ring_mapped = vcpu.map_coalesced_mmio_ring().is_ok();
+        let coalesce = if ring_mapped && kvm.check_extension(Cap::CoalescedPio) {
+            Coalesce::Ready
+        } else {
+            Coalesce::Unavailable
+        };
+        let disk_zones = if ring_mapped
+            && layout.mmio_window().is_some()
+            && kvm.check_extension(Cap::CoalescedMmio)
+        {
+            DiskZones::Pending
+        } else {
+            DiskZones::Unavailable
+        };
         let ring = ConsoleRing::new(&ram, layout);
         let dev = Devices {
             id,
@@ -242,7 +263,7 @@ impl<'c> Vm<'c> {
             disk,
         };
         let kick = KickFlag::of(&mut vcpu);
-        Ok(Vm { vcpu, kick, vm, dev, coalesce, console_out_exits: 0, ring })
+        Ok(Vm { vcpu, kick, vm, dev, coalesce, console_out_exits: 0, ring, disk_zones })
     }
 
     /// The flag a kick sets to stop this guest's `KVM_RUN`; valid as long as this `Vm`.
@@ -273,8 +294,11 @@ impl<'c> Vm<'c> {
         let exit = self.next_exit();
         self.dev.stats.exits.count(exit.kind());
         self.ring.publish(&self.dev.stats.exits.counts());
-        // Console bytes the guest wrote without exiting come before whatever this exit does.
-        self.drain_console_ring();
+        // Console bytes and register writes the guest made without exiting come before whatever
+        // this exit does.
+        if let Flow::Stop(outcome) = self.drain_console_ring() {
+            return Step::Ended(outcome);
+        }
         if let Err(e) = self.drain_memory_ring() {
             return Step::Ended(Outcome::Error(GuestError::from(e)));
         }
@@ -302,6 +326,9 @@ impl<'c> Vm<'c> {
             Exit::MmioWrite { addr, data, size } => self.dev.mmio_write(addr, &data[..size]),
             Exit::Other(what) => Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what))),
         };
+        if self.disk_zones == DiskZones::Pending && self.dev.disk.is_set_up() {
+            self.register_disk_zones();
+        }
         match flow {
             Flow::Continue => Step::Continue,
             Flow::Stop(outcome) => Step::Ended(outcome),
@@ -317,7 +344,10 @@ impl<'c> Vm<'c> {
         image: &Path,
         run_time: Duration,
     ) -> GuestReport {
-        self.drain_console_ring();
+        let outcome = match (self.drain_console_ring(), outcome) {
+            (Flow::Stop(failed), ended) if ended.is_success() => failed,
+            (_, ended) => ended,
+        };
         let outcome = match self.drain_memory_ring() {
             Err(e) if outcome.is_success() => Outcome::Error(GuestError::from(e)),
             _ => outcome,
@@ -386,29 +416,76 @@ impl<'c> Vm<'c> {
         };
     }
 
-    /// Hands the console bytes in the coalesced-PIO ring to the guest's line buffer.
+    /// Hands the console bytes in the coalesced ring to the guest's line buffer, and the queued
+    /// disk register writes to the disk, in the order the guest made them.
     ///
-    /// Note (ordering): `out` to the console port does not exit while the ring has room; KVM
-    /// queues it. Draining on every exit, before the exit is handled, and when the guest ends,
-    /// keeps console output in program order with everything else the guest does.
-    fn drain_console_ring(&mut self) {
-        if self.coalesce != Coalesce::Active {
-            return;
+    /// Note (ordering): `out` to the console port and writes to the coalesced disk registers do
+    /// not exit while the ring has room; KVM queues them, all in one ring, in program order.
+    /// Draining on every exit, before the exit is handled, and when the guest ends, keeps them
+    /// in order with everything else the guest does: in particular the disk command, which
+    /// exits, sees the sector and address written before it. A queued write that is an error
+    /// (a register written with the wrong width) ends the guest as it would have had it
+    /// exited; what the guest queued after it is dropped, as it would never have run.
+    fn drain_console_ring(&mut self) -> Flow {
+        if self.coalesce != Coalesce::Active && self.disk_zones != DiskZones::Active {
+            return Flow::Continue;
         }
         let mut bytes = [0u8; 256];
         let mut n = 0;
+        let mut flow = Flow::Continue;
         while let Ok(Some(entry)) = self.vcpu.coalesced_mmio_read() {
-            if entry.phys_addr == u64::from(CONSOLE_PORT) && entry.len == 1 {
+            if matches!(flow, Flow::Stop(_)) {
+                continue; // drain the rest, which the guest would never have reached
+            }
+            // SAFETY: both members of the union are a plain u32; KVM sets `pio` to 1 for a
+            // port write and 0 for MMIO.
+            let pio = unsafe { entry.__bindgen_anon_1.pio } != 0;
+            let len = (entry.len as usize).min(entry.data.len());
+            if pio && entry.phys_addr == u64::from(CONSOLE_PORT) && len == 1 {
                 bytes[n] = entry.data[0];
                 n += 1;
                 if n == bytes.len() {
                     self.dev.write_console(&bytes);
                     n = 0;
                 }
+                continue;
             }
+            if n > 0 {
+                self.dev.write_console(&bytes[..n]);
+                n = 0;
+            }
+            let data = &entry.data[..len];
+            flow = match u16::try_from(entry.phys_addr) {
+                Ok(port) if pio => self.dev.device_port_out(port, data),
+                _ => self.dev.mmio_write(entry.phys_addr, data),
+            };
         }
         if n > 0 {
             self.dev.write_console(&bytes[..n]);
+        }
+        flow
+    }
+
+    /// Queues the disk's sector and address register writes (`--mmio`) in the coalesced ring
+    /// instead of exiting on each, so a sector costs one exit: the command's.
+    ///
+    /// Only once the guest has set its disk up: a registered zone makes the VM's teardown wait
+    /// for an SRCU grace period (see [`COALESCE_AFTER`]), which guests that never use the disk
+    /// should not pay. Port mode cannot do the same: the 4-byte sector register at port 0x20
+    /// spans ports 0x20-0x23, and KVM queues every write that lies inside a zone, so any zone
+    /// that holds it would swallow the command byte at port 0x22 as well.
+    fn register_disk_zones(&mut self) {
+        use hv_core::proto::devices::DeviceReg;
+        let Some(window) = self.dev.ram.layout().mmio_window() else {
+            self.disk_zones = DiskZones::Unavailable;
+            return;
+        };
+        self.disk_zones = DiskZones::Active;
+        for reg in [DeviceReg::DiskSector, DeviceReg::DiskAddr] {
+            let zone = IoEventAddress::Mmio(window.as_u64() + reg.mmio_offset());
+            if let Err(e) = self.vm.register_coalesced_mmio(zone, reg.width() as u32) {
+                log::warn!("guest {}: coalescing the disk registers: {e}", self.dev.id);
+            }
         }
     }
 
