@@ -185,6 +185,22 @@ enum DiskZones {
     Active,
 }
 
+/// Which kinds of coalesced zone KVM offers.
+#[derive(Clone, Copy, Debug)]
+struct CoalescingCaps {
+    pio: bool,
+    mmio: bool,
+}
+
+/// What KVM offers, asked once per process (the answer cannot change) instead of per guest.
+fn coalescing_caps(kvm: &Kvm) -> CoalescingCaps {
+    static CAPS: std::sync::OnceLock<CoalescingCaps> = std::sync::OnceLock::new();
+    *CAPS.get_or_init(|| CoalescingCaps {
+        pio: kvm.check_extension(Cap::CoalescedPio),
+        mmio: kvm.check_extension(Cap::CoalescedMmio),
+    })
+}
+
 /// A guest's VM, ready to run.
 pub(crate) struct Vm<'c> {
     // Field order is drop order: the vCPU goes before the VM it belongs to.
@@ -201,6 +217,8 @@ pub(crate) struct Vm<'c> {
     ring: ConsoleRing,
     /// Whether the disk's sector and address registers are coalesced.
     disk_zones: DiskZones,
+    /// Whether KVM's coalesced ring is mapped (see `map_coalesced_ring`).
+    ring_mapped: bool,
 }
 
 impl<'c> Vm<'c> {
@@ -237,16 +255,11 @@ impl<'c> Vm<'c> {
         crate::vcpu::load_entry_state(&vcpu, layout).map_err(|e| setup("vCPU state", &e))?;
         // Console output without an exit per byte, where KVM offers it (KVM_CAP_COALESCED_PIO):
         // the ring is mapped now, the port is registered once the guest shows it needs it.
-        let ring_mapped = vcpu.map_coalesced_mmio_ring().is_ok();
-        let coalesce = if ring_mapped && kvm.check_extension(Cap::CoalescedPio) {
-            Coalesce::Ready
-        } else {
-            Coalesce::Unavailable
-        };
-        let disk_zones = if ring_mapped
-            && layout.mmio_window().is_some()
-            && kvm.check_extension(Cap::CoalescedMmio)
-        {
+        // KVM's ring for them is mapped only when a zone is first registered: most guests
+        // never need it.
+        let caps = coalescing_caps(kvm);
+        let coalesce = if caps.pio { Coalesce::Ready } else { Coalesce::Unavailable };
+        let disk_zones = if caps.mmio && layout.mmio_window().is_some() {
             DiskZones::Pending
         } else {
             DiskZones::Unavailable
@@ -263,7 +276,17 @@ impl<'c> Vm<'c> {
             disk,
         };
         let kick = KickFlag::of(&mut vcpu);
-        Ok(Vm { vcpu, kick, vm, dev, coalesce, console_out_exits: 0, ring, disk_zones })
+        Ok(Vm {
+            vcpu,
+            kick,
+            vm,
+            dev,
+            coalesce,
+            console_out_exits: 0,
+            ring,
+            disk_zones,
+            ring_mapped: false,
+        })
     }
 
     /// The flag a kick sets to stop this guest's `KVM_RUN`; valid as long as this `Vm`.
@@ -466,6 +489,15 @@ impl<'c> Vm<'c> {
         flow
     }
 
+    /// Maps KVM's coalesced ring into the host, once, before the first zone is registered.
+    fn map_coalesced_ring(&mut self) -> Result<(), kvm_ioctls::Error> {
+        if !self.ring_mapped {
+            self.vcpu.map_coalesced_mmio_ring()?;
+            self.ring_mapped = true;
+        }
+        Ok(())
+    }
+
     /// Queues the disk's sector and address register writes (`--mmio`) in the coalesced ring
     /// instead of exiting on each, so a sector costs one exit: the command's.
     ///
@@ -480,6 +512,11 @@ impl<'c> Vm<'c> {
             self.disk_zones = DiskZones::Unavailable;
             return;
         };
+        if let Err(e) = self.map_coalesced_ring() {
+            log::warn!("guest {}: mapping the coalesced ring: {e}", self.dev.id);
+            self.disk_zones = DiskZones::Unavailable;
+            return;
+        }
         self.disk_zones = DiskZones::Active;
         for reg in [DeviceReg::DiskSector, DeviceReg::DiskAddr] {
             let zone = IoEventAddress::Mmio(window.as_u64() + reg.mmio_offset());
@@ -530,8 +567,11 @@ impl<'c> Vm<'c> {
                     && !self.ring.used()
                 {
                     let zone = IoEventAddress::Pio(u64::from(CONSOLE_PORT));
-                    self.coalesce = match self.vm.register_coalesced_mmio(zone, 1) {
-                        Ok(()) => Coalesce::Active,
+                    self.coalesce = match self.map_coalesced_ring() {
+                        Ok(()) => match self.vm.register_coalesced_mmio(zone, 1) {
+                            Ok(()) => Coalesce::Active,
+                            Err(_) => Coalesce::Unavailable,
+                        },
                         Err(_) => Coalesce::Unavailable,
                     };
                 }
