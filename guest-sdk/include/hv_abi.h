@@ -90,6 +90,7 @@
 #define HV_SCRATCH_OFFSET              0x200                 /* where the host writes string replies */
 #define HV_SCRATCH_SIZE                0xE00
 #define HV_CONSOLE_RING_CONTROL_OFFSET 0x140                 /* struct hv_console_ring_control */
+#define HV_ABI_ANNOUNCE_OFFSET         0x150                 /* uint64_t: the ABI version the guest was built for, set by _start */
 #define HV_EXIT_COUNTS_OFFSET          0x180                 /* struct hv_exit_counts */
 #define HV_CONSOLE_RING_DATA_OFFSET    0x1000                /* the console ring's bytes, from the hv page */
 #define HV_CONSOLE_RING_SIZE           0x1000                /* bytes the console ring holds */

@@ -171,7 +171,8 @@ __attribute__((noreturn)) static inline void hv_panic(const char *msg)
  */
 __attribute__((weak, noreturn)) void __hv_start(void)
 {
-    __hv_hypercall(HV_HC_ABI_VERSION, HV_ABI_VERSION, 0);
+    /* The ABI announcement: a word in the hv page the host checks at the first exit (no exit). */
+    *(volatile uint64_t *)(uintptr_t)(__hv_page + HV_ABI_ANNOUNCE_OFFSET) = HV_ABI_VERSION;
     /* .bss that reaches into the stack would be overwritten by it: refuse to start. */
     uint64_t stack_top = hv_boot_info()->stack_top;
     uint64_t stack_floor = stack_top > HV_MIN_STACK ? stack_top - HV_MIN_STACK : 0;

@@ -107,6 +107,14 @@ pub(crate) fn file_call(op: hv_core::proto::file::FileOp, args: &[u64]) -> i64 {
     call(FILE_PORT, op as u8, args).0
 }
 
+/// Announces the ABI version this SDK was built for, in the hv page (no exit: the host checks
+/// it at the first exit, before it handles it).
+pub(crate) fn announce_abi() {
+    let at = (hv_page() + hv_core::proto::hv_page::ABI_ANNOUNCE_OFFSET) as *mut u64;
+    // SAFETY: the word is in the hv page, guest memory reserved for this, valid and aligned.
+    unsafe { ptr::write_volatile(at, u64::from(hv_core::ABI_VERSION)) }
+}
+
 pub(crate) fn boot_info() -> BootInfo {
     let info = (hv_page() + BOOT_INFO_OFFSET) as *const BootInfo;
     // SAFETY: the host wrote the boot info before the guest started and never changes it.

@@ -37,7 +37,8 @@ unsafe extern "C" {
 
 extern "C" fn rust_start(hv_page: u64) -> ! {
     arch::set_hv_page(hv_page);
-    arch::hypercall(HcOp::AbiVersion, &[u64::from(hv_core::ABI_VERSION)]);
+    // The ABI announcement: a word in the hv page, checked by the host at the first exit.
+    arch::announce_abi();
     // .bss that reaches into the stack would be overwritten by it: refuse to start.
     let bss_end = core::ptr::addr_of!(__bss_end) as u64;
     let stack_floor = crate::boot_info().stack_top.saturating_sub(hv_core::layout::MIN_STACK);

@@ -11,8 +11,8 @@ use std::sync::atomic::{Ordering, fence};
 
 use hv_core::layout::Layout;
 use hv_core::proto::hv_page::{
-    CONSOLE_RING_CONTROL_OFFSET, CONSOLE_RING_DATA_OFFSET, CONSOLE_RING_SIZE, ConsoleRingControl,
-    EXIT_COUNTS_OFFSET, ExitCounts,
+    ABI_ANNOUNCE_OFFSET, CONSOLE_RING_CONTROL_OFFSET, CONSOLE_RING_DATA_OFFSET, CONSOLE_RING_SIZE,
+    ConsoleRingControl, EXIT_COUNTS_OFFSET, ExitCounts,
 };
 
 use crate::memory::GuestRam;
@@ -112,6 +112,15 @@ impl ConsoleRing {
         // SAFETY: as above.
         unsafe { std::ptr::addr_of_mut!((*self.control()).tail).write_volatile(head) };
         Ok(())
+    }
+
+    /// The ABI version the guest announced in its hv page, 0 if none (yet).
+    pub(crate) fn announced_abi(&self) -> u64 {
+        let at = (self.control - CONSOLE_RING_CONTROL_OFFSET as usize
+            + ABI_ANNOUNCE_OFFSET as usize) as *const u64;
+        // SAFETY: the announcement word is in the hv page, like the control words (see the
+        // type's Note (validity)), and 8-byte aligned; volatile: the guest writes it.
+        unsafe { at.read_volatile() }
     }
 
     /// Publishes this guest's exit counts in its hv page, before it resumes.

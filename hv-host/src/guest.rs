@@ -219,6 +219,8 @@ pub(crate) struct Vm<'c> {
     disk_zones: DiskZones,
     /// Whether KVM's coalesced ring is mapped (see `map_coalesced_ring`).
     ring_mapped: bool,
+    /// Whether the guest's ABI announcement was found (and matched).
+    abi_checked: bool,
 }
 
 impl<'c> Vm<'c> {
@@ -286,6 +288,7 @@ impl<'c> Vm<'c> {
             ring,
             disk_zones,
             ring_mapped: false,
+            abi_checked: false,
         })
     }
 
@@ -316,6 +319,17 @@ impl<'c> Vm<'c> {
     pub(crate) fn step(&mut self) -> Step {
         let exit = self.next_exit();
         self.dev.stats.exits.count(exit.kind());
+        // A guest built for another ABI must not have its ring or its calls read our way.
+        if !self.abi_checked {
+            match self.ring.announced_abi() {
+                0 => {}
+                v if v == u64::from(hv_core::ABI_VERSION) => self.abi_checked = true,
+                guest => {
+                    let host = hv_core::ABI_VERSION;
+                    return Step::Ended(Outcome::Error(GuestError::AbiMismatch { guest, host }));
+                }
+            }
+        }
         self.ring.publish(&self.dev.stats.exits.counts());
         // Console bytes and register writes the guest made without exiting come before whatever
         // this exit does.

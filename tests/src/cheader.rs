@@ -20,9 +20,9 @@ use hv_core::layout::{MIN_STACK, RESERVED_SIZE};
 use hv_core::proto::errno::Errno;
 use hv_core::proto::file::{FileOp, MAX_NAME, MAX_OPEN_FILES, OpenMode};
 use hv_core::proto::hv_page::{
-    BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, CONSOLE_RING_CONTROL_OFFSET, CONSOLE_RING_DATA_OFFSET,
-    CONSOLE_RING_SIZE, ConsoleRingControl, EXIT_COUNTS_OFFSET, ExitCounts, MAILBOX_OFFSET, Mailbox,
-    SCRATCH_OFFSET, SCRATCH_SIZE,
+    ABI_ANNOUNCE_OFFSET, BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, CONSOLE_RING_CONTROL_OFFSET,
+    CONSOLE_RING_DATA_OFFSET, CONSOLE_RING_SIZE, ConsoleRingControl, EXIT_COUNTS_OFFSET,
+    ExitCounts, MAILBOX_OFFSET, Mailbox, SCRATCH_OFFSET, SCRATCH_SIZE,
 };
 use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE, MAX_STRING};
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT, console};
@@ -347,6 +347,11 @@ pub fn generate() -> String {
                 "HV_CONSOLE_RING_CONTROL_OFFSET",
                 format!("0x{CONSOLE_RING_CONTROL_OFFSET:03X}"),
                 "struct hv_console_ring_control",
+            ),
+            Define::new(
+                "HV_ABI_ANNOUNCE_OFFSET",
+                format!("0x{ABI_ANNOUNCE_OFFSET:03X}"),
+                "uint64_t: the ABI version the guest was built for, set by _start",
             ),
             Define::new(
                 "HV_EXIT_COUNTS_OFFSET",

@@ -6,6 +6,7 @@
 //! | 0x000   | [`BootInfo`]        | host, before the guest starts |
 //! | 0x100   | [`Mailbox`]         | guest (args), host (results)  |
 //! | 0x140   | [`ConsoleRingControl`] | guest (`head`), host (`tail`) |
+//! | 0x150   | ABI announcement, u64 ([`ABI_ANNOUNCE_OFFSET`]) | guest, at start |
 //! | 0x180   | [`ExitCounts`]      | host, after every exit        |
 //! | 0x200   | scratch, 3.5 KiB    | host, for replies that are strings |
 //!
@@ -51,6 +52,14 @@ pub const SCRATCH_OFFSET: u64 = 0x200;
 pub const SCRATCH_SIZE: u64 = 0x1000 - SCRATCH_OFFSET;
 /// Offset of the [`ConsoleRingControl`] in the hv page.
 pub const CONSOLE_RING_CONTROL_OFFSET: u64 = 0x140;
+/// Offset of the ABI announcement in the hv page: a u64 the SDKs' `_start` sets to the
+/// [`ABI_VERSION`](crate::ABI_VERSION) they were built for, before anything else, without an
+/// exit. The host reads it at the guest's first exit and every exit after it until it is set,
+/// before it handles the exit (or drains the console ring), and ends a guest whose version
+/// differs, naming both. 0 means "not announced" (a seed-style guest, which the host takes as
+/// it is). A guest MAY instead announce with [`HcOp::AbiVersion`](super::hypercall::HcOp::AbiVersion)
+/// (one exit), as ABI versions 1 and 2 did. Added in ABI version 3.
+pub const ABI_ANNOUNCE_OFFSET: u64 = 0x150;
 /// Offset of the [`ExitCounts`] in the hv page.
 pub const EXIT_COUNTS_OFFSET: u64 = 0x180;
 /// Offset of the console ring's data from the hv page: the page right after it.
@@ -164,6 +173,7 @@ const _: () = assert!(core::mem::offset_of!(ConsoleRingControl, tail) == 8);
 const _: () = assert!(core::mem::size_of::<ExitCounts>() == 64);
 const _: () = assert!(core::mem::offset_of!(ExitCounts, other) == 56);
 const _: () = assert!(MAILBOX_OFFSET + 64 <= CONSOLE_RING_CONTROL_OFFSET);
-const _: () = assert!(CONSOLE_RING_CONTROL_OFFSET + 16 <= EXIT_COUNTS_OFFSET);
+const _: () = assert!(CONSOLE_RING_CONTROL_OFFSET + 16 <= ABI_ANNOUNCE_OFFSET);
+const _: () = assert!(ABI_ANNOUNCE_OFFSET + 8 <= EXIT_COUNTS_OFFSET);
 const _: () = assert!(EXIT_COUNTS_OFFSET + 64 <= SCRATCH_OFFSET);
 const _: () = assert!(CONSOLE_RING_SIZE.is_power_of_two());

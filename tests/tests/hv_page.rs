@@ -1,5 +1,6 @@
-//! The console ring in the hv page: SDK console output without exits, drained by the host in
-//! order, while guests compute, in both scheduling modes, and refused when a guest corrupts it.
+//! What the hv page holds besides the mailbox: the console ring (SDK console output without
+//! exits, drained by the host in order, while guests compute, in both scheduling modes, and
+//! refused when a guest corrupts it) and the ABI announcement (checked with no exit of its own).
 #![allow(clippy::unwrap_used)]
 
 use std::io::BufRead;
@@ -93,4 +94,51 @@ fn a_corrupt_ring_ends_that_guest_only() {
     // What it printed before corrupting its ring is out; nothing after.
     assert!(r.stdout.contains("before\n") && !r.stdout.contains("unreachable"), "{r:?}");
     assert!(r.stdout.contains("Hello from guest 1!"), "{r:?}");
+}
+
+/// A guest that announces `version` in its hv page (through the fixed alias), then makes one
+/// hypercall (`HC_numExits`) and halts.
+fn announcing(version: u8) -> Vec<u8> {
+    use hv_core::layout::HV_ALIAS_BASE;
+    use hv_core::proto::hv_page::ABI_ANNOUNCE_OFFSET;
+    let word = u32::try_from(HV_ALIAS_BASE + ABI_ANNOUNCE_OFFSET).unwrap().to_le_bytes();
+    let mut code = vec![0xB8]; // mov eax, the announcement's address
+    code.extend(word);
+    code.extend([0x48, 0xC7, 0x00, version, 0, 0, 0]); // mov qword [rax], version
+    code.extend([0x66, 0xBA, 0x00, 0x05, 0xB0, 0x11, 0xEE]); // mov dx, 0x500; mov al, 0x11; out
+    code.push(0xF4); // hlt
+    code
+}
+
+#[test]
+fn the_abi_announcement_is_checked_at_the_first_exit() {
+    if !kvm_or_skip("the_abi_announcement_is_checked_at_the_first_exit") {
+        return;
+    }
+    let dir = Scratch::new("abi");
+    let old = dir.write("old.img", &announcing(2));
+    let current = dir.write("current.img", &announcing(hv_core::ABI_VERSION as u8));
+    let hello = guest("hello");
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&old), s(&current), s(&hello)], b"");
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_eq!(
+        r.stderr,
+        format!(
+            "guest 0 ({}): built for hv ABI version 2, but this host speaks version {}\n",
+            s(&old),
+            hv_core::ABI_VERSION
+        )
+    );
+    // The SDK guest announces the same way, with no exit for it: hello makes one (its exit).
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&hello)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(exits(&r.stderr), 1, "{}", r.stderr);
+    // The hypercall that announced it in ABI versions 1 and 2 is still refused when it differs.
+    let mut code = vec![0x48, 0xC7, 0xC0, 2, 0, 0, 0]; // mov rax, 2
+    code.extend([0x48, 0x89, 0x87, 0x00, 0x01, 0x00, 0x00]); // mov [rdi + 0x100], rax (args[0])
+    code.extend([0x66, 0xBA, 0x00, 0x05, 0xB0, 0x02, 0xEE, 0xF4]); // out 0x500, ABI_VERSION; hlt
+    let call = dir.write("call.img", &code);
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&call)], b"");
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("built for hv ABI version 2, but this host speaks version"), "{r:?}");
 }
