@@ -9,11 +9,14 @@
  *   floor hlt        opens /dev/kvm, makes one VM with 2 MiB of RAM and one vCPU in real mode,
  *                    runs it to a `hlt` at address 0, exits;
  *   floor exits N    the same VM runs a loop of N `out`s (ring 0, real mode) and then `hlt`;
- *                    the host re-enters on each without looking at it.
+ *                    the host re-enters on each without looking at it;
+ *   floor hlt N      N threads at once, each doing what `floor hlt` does with its own VM (the
+ *                    floor for launching N guests).
  *
  * Exit status: 0 when the guest did what was expected, 1 otherwise (with a line on stderr).
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/kvm.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,21 +35,9 @@ static int fail(const char *what)
     return 1;
 }
 
-int main(int argc, char **argv)
+/* One VM run to its `hlt`, after `n` outs if `exits`: 0 on success. */
+static int one_vm(int kvm, int exits, unsigned long n)
 {
-    const char *mode = argc > 1 ? argv[1] : "hlt";
-    if (strcmp(mode, "start") == 0)
-        return 0;
-    unsigned long n = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
-    int exits = strcmp(mode, "exits") == 0;
-    if (!exits && strcmp(mode, "hlt") != 0) {
-        fprintf(stderr, "usage: floor start | hlt | exits N\n");
-        return 2;
-    }
-
-    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (kvm < 0)
-        return fail("/dev/kvm");
     int vm = ioctl(kvm, KVM_CREATE_VM, 0);
     if (vm < 0)
         return fail("KVM_CREATE_VM");
@@ -114,4 +105,42 @@ int main(int argc, char **argv)
         return 1;
     }
     return 0;
+}
+
+static int kvm_fd;
+
+static void *vm_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)one_vm(kvm_fd, 0, 0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "hlt";
+    if (strcmp(mode, "start") == 0)
+        return 0;
+    unsigned long n = argc > 2 ? strtoul(argv[2], NULL, 10) : (strcmp(mode, "hlt") == 0 ? 1 : 10000);
+    int exits = strcmp(mode, "exits") == 0;
+    if ((!exits && strcmp(mode, "hlt") != 0) || n == 0 || n > 1024) {
+        fprintf(stderr, "usage: floor start | hlt [THREADS] | exits N\n");
+        return 2;
+    }
+    kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm_fd < 0)
+        return fail("/dev/kvm");
+    if (exits || n == 1)
+        return one_vm(kvm_fd, exits, n);
+    pthread_t threads[1024];
+    int failed = 0;
+    for (unsigned long i = 0; i < n; i++) {
+        if (pthread_create(&threads[i], NULL, vm_thread, NULL) != 0)
+            return fail("pthread_create");
+    }
+    for (unsigned long i = 0; i < n; i++) {
+        void *result;
+        pthread_join(threads[i], &result);
+        failed |= (int)(intptr_t)result;
+    }
+    return failed;
 }

@@ -42,7 +42,9 @@
 //! Writes never reach the image given with `--disk`: a guest's first write makes its own copy,
 //! `<image>.local<ID>`, as for shared files; reads come from that copy once it exists.
 //!
-//! Costs: a sector read or write is three register writes, so three exits, in both modes;
+//! Costs: a sector read or write is three register writes. On ports that is three exits; in the
+//! device window the host queues the sector and address writes without an exit (coalesced
+//! MMIO, from the disk's setup on) and applies them, in order, when the command exits: one exit.
 //! setup is two; a serial byte is one.
 //!
 //! [`SerialData`]: DeviceReg::SerialData
