@@ -139,6 +139,23 @@ fn build_floor(rel: &Path) -> PathBuf {
     out
 }
 
+/// Builds the empty Rust program (`benches/start.rs`) with `rustc -O`, panic=abort like the
+/// release host.
+fn build_rust_start(rel: &Path) -> PathBuf {
+    let src = root().join("hv-host/benches/start.rs");
+    let out = rel.join("hv-start");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let status = Command::new(rustc)
+        .current_dir(root())
+        .args(["-O", "-C", "panic=abort", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run rustc");
+    assert!(status.success(), "rustc {} failed", src.display());
+    out
+}
+
 /// The table: one row per figure, each with the floor it is compared with.
 struct Table(Vec<[String; 5]>);
 
@@ -161,6 +178,7 @@ fn main() {
     let rel = release();
     let hv = rel.join("hv-host");
     let floor = build_floor(&rel);
+    let rust_start = build_rust_start(&rel);
     let ring3_floor = rel.join("examples/kvm_floor");
     let g = |name: &str| rel.join(name).to_str().unwrap().to_string();
     let work = std::env::temp_dir().join(format!("hv-bench-{}", std::process::id()));
@@ -176,10 +194,11 @@ fn main() {
     let mut eight = vec!["-m", "2", "-p", "4", "-g"];
     eight.extend(std::iter::repeat_n(hello.as_str(), 8));
     let (mut st, mut fl, mut h1, mut h8) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut fl8 = Vec::new();
+    let (mut fl8, mut rst) = (Vec::new(), Vec::new());
     let mut floor_rss = 0;
     for _ in 0..20 {
         st.push(secs(measure(&work, &floor, &["start"], b"")));
+        rst.push(secs(measure(&work, &rust_start, &[], b"")));
         let f = measure(&work, &floor, &["hlt"], b"");
         floor_rss = f.max_rss_kib;
         fl.push(secs(f));
@@ -190,6 +209,7 @@ fn main() {
     let (start, floor_whole) = (median(st), median(fl));
     let floor_net = floor_whole - start;
     let floor8_net = median(fl8) - start;
+    let rust_start = median(rst);
     let (hv1, hv8) = (median(h1), median(h8));
     let (hv1_net, hv8_net) = (hv1 - start, hv8 - start);
     t.row(
@@ -198,10 +218,12 @@ fn main() {
         msf(floor_net),
         Some(hv1_net / floor_net),
         format!(
-            "medians of 20, alternating; start-up (C, exits before opening /dev/kvm) {}; whole process: hv {}, floor {}",
+            "medians of 20, alternating; start-up (C, exits before opening /dev/kvm) {}; whole process: hv {}, floor {}; an empty Rust program takes {}, so with Rust's start-up taken off instead hv is {:.2} times the floor",
             msf(start),
             msf(hv1),
-            msf(floor_whole)
+            msf(floor_whole),
+            msf(rust_start),
+            (hv1 - rust_start) / floor_net
         ),
     );
     t.row(
