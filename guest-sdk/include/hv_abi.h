@@ -41,6 +41,7 @@
 #define HV_HC_ABI_VERSION       0x02
 #define HV_HC_CONSOLE_WRITE     0x03
 #define HV_HC_PANIC             0x04
+#define HV_HC_CONSOLE_FLUSH     0x05
 #define HV_HC_PRINT32           0x10
 #define HV_HC_NUM_EXITS         0x11
 #define HV_HC_PRINT_STR         0x12
@@ -90,11 +91,16 @@
 #define HV_EDQUOT       122 /* host disk quota exceeded */
 
 /* The hv page: one 4 KiB page whose address the guest receives in rdi at entry. */
-#define HV_BOOT_INFO_OFFSET 0x000                 /* struct hv_boot_info */
-#define HV_MAILBOX_OFFSET   0x100                 /* struct hv_mailbox */
-#define HV_SCRATCH_OFFSET   0x200                 /* where the host writes string replies */
-#define HV_SCRATCH_SIZE     0xE00
-#define HV_BOOT_MAGIC       0x00746F6F622D7668ULL /* hv_boot_info.magic: "hv-boot\0" little-endian */
+#define HV_BOOT_INFO_OFFSET            0x000                 /* struct hv_boot_info */
+#define HV_MAILBOX_OFFSET              0x100                 /* struct hv_mailbox */
+#define HV_SCRATCH_OFFSET              0x200                 /* where the host writes string replies */
+#define HV_SCRATCH_SIZE                0xE00
+#define HV_CONSOLE_RING_CONTROL_OFFSET 0x140                 /* struct hv_console_ring_control */
+#define HV_ABI_ANNOUNCE_OFFSET         0x150                 /* uint64_t: the ABI version the guest was built for, set by _start */
+#define HV_EXIT_COUNTS_OFFSET          0x180                 /* struct hv_exit_counts */
+#define HV_CONSOLE_RING_DATA_OFFSET    0x1000                /* the console ring's bytes, from the hv page */
+#define HV_CONSOLE_RING_SIZE           0x1000                /* bytes the console ring holds */
+#define HV_BOOT_MAGIC                  0x00746F6F622D7668ULL /* hv_boot_info.magic: "hv-boot\0" little-endian */
 
 /* Guest memory layout. */
 #define HV_RESERVED_SIZE 0x10000    /* host-reserved top of RAM (hv page, tables) */
@@ -135,6 +141,42 @@ HV_ABI_ASSERT(sizeof(struct hv_mailbox) == 64);
 HV_ABI_ASSERT(offsetof(struct hv_mailbox, args) == 0);
 HV_ABI_ASSERT(offsetof(struct hv_mailbox, ret) == 48);
 HV_ABI_ASSERT(offsetof(struct hv_mailbox, ret2) == 56);
+
+/*
+ * At HV_CONSOLE_RING_CONTROL_OFFSET: the console ring's indices, bytes since the start. The guest
+ * writes the bytes, then head; the host drains and writes tail.
+ */
+struct hv_console_ring_control {
+    uint64_t head; /* IN: bytes produced (byte i is at data[i % HV_CONSOLE_RING_SIZE]) */
+    uint64_t tail; /* OUT: bytes consumed by the host */
+};
+HV_ABI_ASSERT(sizeof(struct hv_console_ring_control) == 16);
+HV_ABI_ASSERT(offsetof(struct hv_console_ring_control, head) == 0);
+HV_ABI_ASSERT(offsetof(struct hv_console_ring_control, tail) == 8);
+
+/*
+ * At HV_EXIT_COUNTS_OFFSET: this guest's exits so far, rewritten by the host after every exit.
+ * Read-only.
+ */
+struct hv_exit_counts {
+    uint64_t total;       /* every exit */
+    uint64_t io_in;       /* in exits */
+    uint64_t io_out;      /* out exits (exception reports included) */
+    uint64_t hlt;         /* hlt exits */
+    uint64_t mmio;        /* MMIO exits */
+    uint64_t exceptions;  /* CPU exceptions reported by the ring-0 stubs */
+    uint64_t interrupted; /* exits the host caused (time slices, console drains) */
+    uint64_t other;       /* any other exit */
+};
+HV_ABI_ASSERT(sizeof(struct hv_exit_counts) == 64);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, total) == 0);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, io_in) == 8);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, io_out) == 16);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, hlt) == 24);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, mmio) == 32);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, exceptions) == 40);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, interrupted) == 48);
+HV_ABI_ASSERT(offsetof(struct hv_exit_counts, other) == 56);
 
 #undef HV_ABI_ASSERT
 

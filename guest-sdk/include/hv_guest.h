@@ -14,7 +14,9 @@
  * Rust guest SDK (guest-sdk/src).
  *
  * Costs are counted in exits (guest -> host round trips, about 20 us each): a call to the host
- * costs one exit whatever the size of its data, so prefer hv_write and puts to a putchar loop.
+ * costs one exit whatever the size of its data. Console output (putchar, hv_write, puts, the
+ * print hypercalls) goes into the console ring the host shares and costs no exit while the ring
+ * has room; the exit counts are read from the hv page.
  *
  * Errors: functions that can fail return a negative error code, -HV_E* (see hv_abi.h), and a
  * value >= 0 on success. The file functions are named like stdio's but work on int fds.
@@ -179,7 +181,8 @@ __attribute__((noreturn)) static inline void hv_panic(const char *msg)
  */
 __attribute__((weak, noreturn)) void __hv_start(void)
 {
-    __hv_hypercall(HV_HC_ABI_VERSION, HV_ABI_VERSION, 0);
+    /* The ABI announcement: a word in the hv page the host checks at the first exit (no exit). */
+    *(volatile uint64_t *)(uintptr_t)(__hv_page + HV_ABI_ANNOUNCE_OFFSET) = HV_ABI_VERSION;
     /* .bss that reaches into the stack would be overwritten by it: refuse to start. */
     uint64_t stack_top = hv_boot_info()->stack_top;
     uint64_t stack_floor = stack_top > HV_MIN_STACK ? stack_top - HV_MIN_STACK : 0;
@@ -193,12 +196,57 @@ __attribute__((weak, noreturn)) void __hv_start(void)
 /* The console                                                                                */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Writes the byte `c` to the console. Returns it, as (unsigned char)c. One exit per byte. */
+/*
+ * The console ring (see hv_abi.h and hv-core's hv_page docs): the guest appends bytes at
+ * data[head % HV_CONSOLE_RING_SIZE] and then moves head; the host drains it at every exit, when
+ * the guest reads input or ends, and periodically while it computes, and moves tail.
+ *
+ * Note (ordering): the bytes are stored before head (the empty asm with a "memory" clobber is a
+ * compiler barrier; x86 keeps stores in order); tail is read before the bytes it frees are
+ * overwritten.
+ */
+static inline volatile struct hv_console_ring_control *__hv_ring_control(void)
+{
+    return (volatile struct hv_console_ring_control *)(uintptr_t)(__hv_page +
+                                                                   HV_CONSOLE_RING_CONTROL_OFFSET);
+}
+
+static inline volatile unsigned char *__hv_ring_data(void)
+{
+    return (volatile unsigned char *)(uintptr_t)(__hv_page + HV_CONSOLE_RING_DATA_OFFSET);
+}
+
+/* Copies buf into the ring if it fits in the room left: 1, or 0 with nothing copied. No exit. */
+static inline int __hv_ring_write(const void *buf, unsigned long len)
+{
+    volatile struct hv_console_ring_control *ctrl = __hv_ring_control();
+    volatile unsigned char *data = __hv_ring_data();
+    uint64_t head = ctrl->head;
+    uint64_t used = head - ctrl->tail;
+    if (used > HV_CONSOLE_RING_SIZE || len > HV_CONSOLE_RING_SIZE - used)
+        return 0;
+    const unsigned char *src = (const unsigned char *)buf;
+    for (unsigned long i = 0; i < len; i++)
+        data[(head + i) % HV_CONSOLE_RING_SIZE] = src[i];
+    __asm__ __volatile__("" : : : "memory");
+    ctrl->head = head + len;
+    return 1;
+}
+
+/*
+ * Writes the byte `c` to the console. Returns it, as (unsigned char)c. No exit unless the ring
+ * is full: then one, for the host to drain it.
+ */
 static inline int putchar(int c)
 {
-    unsigned char byte = (unsigned char)c;
-    __asm__ __volatile__("outb %0, %1" : : "a"(byte), "Nd"((unsigned short)HV_CONSOLE_PORT));
-    return byte;
+    volatile struct hv_console_ring_control *ctrl = __hv_ring_control();
+    uint64_t head = ctrl->head;
+    if (head - ctrl->tail >= HV_CONSOLE_RING_SIZE)
+        __hv_hypercall(HV_HC_CONSOLE_FLUSH, 0, 0);
+    __hv_ring_data()[head % HV_CONSOLE_RING_SIZE] = (unsigned char)c;
+    __asm__ __volatile__("" : : : "memory");
+    ctrl->head = head + 1;
+    return (unsigned char)c;
 }
 
 /* Reads one byte of input. Returns it (0..255), or HV_EOF (-1) at end of input. One exit. */
@@ -213,36 +261,34 @@ static inline int getchar(void)
 
 /*
  * Writes `len` bytes from `buf` to the console. Returns `len`, or -HV_EFAULT if the buffer is not
- * guest memory. One exit (none when `len` is 0).
+ * wholly in the guest's user memory (checked before it is read). No exit when it fits in the
+ * console ring's room; else one, which hands the buffer to the host (the host drains the ring
+ * first, so order is kept).
  */
 static inline long hv_write(const void *buf, unsigned long len)
 {
+    uint64_t at = (uint64_t)(uintptr_t)buf;
     if (len == 0)
         return 0;
-    return __hv_hypercall(HV_HC_CONSOLE_WRITE, (uint64_t)(uintptr_t)buf, len);
+    if (at >= hv_boot_info()->user_end || len > hv_boot_info()->user_end - at)
+        return -HV_EFAULT;
+    if (__hv_ring_write(buf, len))
+        return (long)len;
+    return __hv_hypercall(HV_HC_CONSOLE_WRITE, at, len);
 }
 
 /*
  * Writes the string `s` and a newline to the console. Returns the bytes written (strlen(s) + 1)
- * or -HV_E*. One exit when the line fits a 256-byte stack buffer, else two (the host still prints
- * the line whole).
+ * or -HV_E*. No exit while the ring has room (the host prints the line whole either way).
  */
 static inline int puts(const char *s)
 {
-    char line[256];
     unsigned long len = __hv_strnlen(s, (unsigned long)-1);
-    long r;
-    if (len < sizeof line) {
-        for (unsigned long i = 0; i < len; i++)
-            line[i] = s[i];
-        line[len] = '\n';
-        r = hv_write(line, len + 1);
-    } else {
-        r = hv_write(s, len);
-        if (r >= 0)
-            r = hv_write("\n", 1);
-    }
-    return r < 0 ? (int)r : (int)(len + 1);
+    long r = hv_write(s, len);
+    if (r < 0)
+        return (int)r;
+    putchar('\n');
+    return (int)(len + 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -363,50 +409,101 @@ __attribute__((weak)) int memcmp(const void *a, const void *b, size_t n)
     return 0;
 }
 
-/* ---- Hypercalls (seed 002): one exit each ------------------------------------------------ */
+/* ---- Hypercalls (seed 002) ---------------------------------------------------------------- */
+/*
+ * The prints go into the console ring and the exit counts are read from the hv page, where the
+ * host rewrites them after every exit: no exit (see the table in hv-core's proto::hypercall).
+ * HC_gvaToHva is one exit.
+ */
+
+/* This guest's exits so far, by kind, as the host published them after its last exit. */
+static inline const volatile struct hv_exit_counts *hv_exit_counts(void)
+{
+    return (const volatile struct hv_exit_counts *)(uintptr_t)(__hv_page + HV_EXIT_COUNTS_OFFSET);
+}
+
+/* Formats v in decimal at out (at least 21 bytes); returns the digits written. */
+static inline unsigned long __hv_utoa(uint64_t v, char *out)
+{
+    char digits[20];
+    unsigned long n = 0, i;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
 
 /* The host prints val in decimal and a newline on this guest's console. */
 static inline void HC_print32bit(uint32_t val)
 {
-    __hv_call(HV_HYPERCALL_PORT, HV_HC_PRINT32, val, 0, 0);
+    char line[12];
+    unsigned long n = __hv_utoa(val, line);
+    line[n] = '\n';
+    hv_write(line, n + 1);
 }
 
-/* The exits this guest has made so far, this call's own exit included. */
+/* The exits this guest has made so far. */
 static inline uint32_t HC_numExits(void)
 {
-    return (uint32_t)__hv_call(HV_HYPERCALL_PORT, HV_HC_NUM_EXITS, 0, 0, 0);
+    return (uint32_t)hv_exit_counts()->total;
 }
 
-/* The host prints the NUL-terminated str (at most HV_MAX_STRING bytes) as it is. Returns its
- * length, -HV_EFAULT if it is not in guest memory, -HV_EINVAL if it has no NUL in time. */
+/* Prints the NUL-terminated str (at most HV_MAX_STRING bytes) as it is. Returns its length,
+ * -HV_EFAULT if it runs past the guest's user memory, -HV_EINVAL if it has no NUL in time. The
+ * string is checked before it is read, so a wild pointer is an error, not a fault. */
 static inline long HC_printStr(const char *str)
 {
-    return __hv_call(HV_HYPERCALL_PORT, HV_HC_PRINT_STR, (uint64_t)(uintptr_t)str, 0, 0);
+    uint64_t at = (uint64_t)(uintptr_t)str, end = hv_boot_info()->user_end;
+    unsigned long len = 0;
+    for (;;) {
+        if (at + len < at || at + len >= end)
+            return -HV_EFAULT;
+        if (((const volatile char *)str)[len] == '\0')
+            break;
+        if (++len > HV_MAX_STRING)
+            return -HV_EINVAL;
+    }
+    hv_write(str, len);
+    return (long)len;
 }
 
-/* "IO in: <n>\nIO out: <m>\n" and a line for every other exit kind the host counts. The host
- * writes the text into the hv page; it is copied into one of two buffers, alternately (as the
- * seed's guest does), so the result of one call stays valid across the next: two snapshots can
- * be held and compared. One exit. */
+/* Where HC_numExitsByType formats its text: two buffers, used alternately (as the seed's guest
+ * does), so the result of one call stays valid across the next and two snapshots can be held and
+ * compared. Weak, so every translation unit shares them. */
+__attribute__((weak)) char __hv_exits_text[2][256];
+__attribute__((weak)) int __hv_exits_next;
+
+/* "IO in: <n>\nIO out: <m>\n" and a line for every other exit kind the host counts, formatted
+ * from the counts the host keeps in the hv page: no exit. The text stays valid until the call
+ * after next. */
 static inline const char *HC_numExitsByType(void)
 {
-    static char snapshots[2][512];
-    static int next;
-    const volatile char *text = (const volatile char *)(uintptr_t)__hv_call(
-        HV_HYPERCALL_PORT, HV_HC_NUM_EXITS_BY_TYPE, 0, 0, 0);
-    char *buf = snapshots[next];
-    unsigned long i = 0;
-    next ^= 1;
-    if ((long)(uintptr_t)text < 0) {
-        buf[0] = '\0';
-        return buf;
+    /* No arrays on the stack: a guest with its own _start may run with a stack that is not
+     * 16-byte aligned, where gcc's vector stores to such arrays would fault. */
+    static const char *const labels[] = {"IO in: ", "IO out: ", "HLT: ", "MMIO: ",
+                                         "exceptions: ", "interrupted: ", "other: "};
+    const volatile struct hv_exit_counts *c = hv_exit_counts();
+    char *text = __hv_exits_text[__hv_exits_next];
+    unsigned long n = 0;
+    __hv_exits_next ^= 1;
+    for (unsigned long i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+        uint64_t value = i == 0   ? c->io_in
+                         : i == 1 ? c->io_out
+                         : i == 2 ? c->hlt
+                         : i == 3 ? c->mmio
+                         : i == 4 ? c->exceptions
+                         : i == 5 ? c->interrupted
+                                  : c->other;
+        for (const char *l = labels[i]; *l; l++)
+            text[n++] = *l;
+        n += __hv_utoa(value, text + n);
+        text[n++] = '\n';
     }
-    while (i + 1 < sizeof snapshots[0] && text[i] != '\0') {
-        buf[i] = text[i];
-        i++;
-    }
-    buf[i] = '\0';
-    return buf;
+    text[n] = '\0';
+    return text;
 }
 
 /* The host virtual address gva maps to, found by walking this guest's own page tables; 0 if

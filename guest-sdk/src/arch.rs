@@ -14,7 +14,7 @@ use hv_core::proto::{FILE_PORT, HYPERCALL_PORT};
 
 /// Guest address of the hv page: the fixed alias the host maps it at for every RAM size, so
 /// the SDK needs no `rdi` and works under a guest's own `_start` too.
-const fn hv_page() -> u64 {
+pub(crate) const fn hv_page() -> u64 {
     hv_core::layout::HV_ALIAS_BASE
 }
 
@@ -99,6 +99,14 @@ pub(crate) fn hypercall(op: HcOp, args: &[u64]) -> i64 {
 /// A file-service call.
 pub(crate) fn file_call(op: hv_core::proto::file::FileOp, args: &[u64]) -> i64 {
     call(FILE_PORT, op as u8, args).0
+}
+
+/// Announces the ABI version this SDK was built for, in the hv page (no exit: the host checks
+/// it at the first exit, before it handles it).
+pub(crate) fn announce_abi() {
+    let at = (hv_page() + hv_core::proto::hv_page::ABI_ANNOUNCE_OFFSET) as *mut u64;
+    // SAFETY: the word is in the hv page, guest memory reserved for this, valid and aligned.
+    unsafe { ptr::write_volatile(at, u64::from(hv_core::ABI_VERSION)) }
 }
 
 pub(crate) fn boot_info() -> BootInfo {

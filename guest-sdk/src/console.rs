@@ -1,13 +1,27 @@
-//! The console: `putchar`/`getchar` on port 0xE9, and buffered `print!`/`println!`.
+//! The console: `putchar`/`getchar`, and buffered `print!`/`println!`.
 //!
-//! `putchar` costs one exit per byte (the seed's protocol). `print!` formats into a buffer and
-//! hands it to the host with one exit per call (more only past [`BUF`] bytes), which is why it
-//! is the way to print anything longer than a character.
+//! Output goes into the console ring the host shares with this guest (see
+//! [`hv_core::proto::hv_page`]): no exit while it has room. The host drains it at every exit,
+//! when the guest waits for input or ends, and periodically while it computes, so output keeps
+//! its order with everything else. When the ring is full the guest makes one exit for the
+//! host to drain it (`putchar`), or hands a write longer than the room left to the host with
+//! one exit (`write_bytes`). `print!` formats into a buffer and writes it with one
+//! `write_bytes` (more only past [`BUF`] bytes).
+//!
+//! Note (ordering): the ring bytes are written before `head` (release: a compiler fence; x86
+//! keeps stores in order), and `tail` is read before the bytes it frees are overwritten; the
+//! host reads and writes them only while this vCPU is stopped. `asm!` calls without `nomem`
+//! are compiler barriers too.
 
 use core::fmt::{self, Write};
+use core::ptr;
+use core::sync::atomic::{Ordering, compiler_fence};
 
 use hv_core::proto::CONSOLE_PORT;
 use hv_core::proto::console::EOF;
+use hv_core::proto::hv_page::{
+    CONSOLE_RING_CONTROL_OFFSET, CONSOLE_RING_DATA_OFFSET, CONSOLE_RING_SIZE, ConsoleRingControl,
+};
 use hv_core::proto::hypercall::HcOp;
 
 use crate::arch;
@@ -15,10 +29,60 @@ use crate::arch;
 /// Size of the buffer one `print!` call formats into before it has to flush.
 pub const BUF: usize = 4096;
 
-/// Writes one byte to the console. Returns the byte, as C's `putchar` does.
+/// The ring's control words and data, in the hv pages.
+fn ring() -> (*mut ConsoleRingControl, *mut u8) {
+    let page = arch::hv_page();
+    (
+        (page + CONSOLE_RING_CONTROL_OFFSET) as *mut ConsoleRingControl,
+        (page + CONSOLE_RING_DATA_OFFSET) as *mut u8,
+    )
+}
+
+/// Writes one byte to the console. Returns the byte, as C's `putchar` does. No exit unless the
+/// ring is full (one exit per [`CONSOLE_RING_SIZE`] bytes at most).
 pub fn putchar(c: u8) -> u8 {
+    let (ctrl, data) = ring();
+    // SAFETY: the hv page and the ring page are guest memory the host reserved for this, valid
+    // and aligned for the whole run; volatile because the host reads and writes them.
+    unsafe {
+        let head = ptr::read_volatile(ptr::addr_of!((*ctrl).head));
+        if head.wrapping_sub(ptr::read_volatile(ptr::addr_of!((*ctrl).tail))) >= CONSOLE_RING_SIZE {
+            // Full: the host drains it during this exit and moves `tail` up to `head`.
+            arch::hypercall(HcOp::ConsoleFlush, &[]);
+        }
+        ptr::write_volatile(data.add((head % CONSOLE_RING_SIZE) as usize), c);
+        compiler_fence(Ordering::Release);
+        ptr::write_volatile(ptr::addr_of_mut!((*ctrl).head), head.wrapping_add(1));
+    }
+    c
+}
+
+/// Writes one byte with the seed's protocol: a 1-byte `out` to port 0xE9, one exit each (the
+/// host coalesces the port after 256 of them, while the guest has not used the ring). For
+/// guests and tests that want the port itself; `putchar` is the fast way.
+pub fn putchar_port(c: u8) -> u8 {
     arch::outb(CONSOLE_PORT, c);
     c
+}
+
+/// Copies `bytes` into the ring if they fit in the room left; false (and nothing copied) if not.
+fn ring_write(bytes: &[u8]) -> bool {
+    let (ctrl, data) = ring();
+    // SAFETY: as in `putchar`; every index is reduced modulo the ring's size.
+    unsafe {
+        let head = ptr::read_volatile(ptr::addr_of!((*ctrl).head));
+        let used = head.wrapping_sub(ptr::read_volatile(ptr::addr_of!((*ctrl).tail)));
+        if (bytes.len() as u64) > CONSOLE_RING_SIZE.saturating_sub(used) {
+            return false;
+        }
+        let start = (head % CONSOLE_RING_SIZE) as usize;
+        let first = bytes.len().min(CONSOLE_RING_SIZE as usize - start);
+        ptr::copy_nonoverlapping(bytes.as_ptr(), data.add(start), first);
+        ptr::copy_nonoverlapping(bytes.as_ptr().add(first), data, bytes.len() - first);
+        compiler_fence(Ordering::Release);
+        ptr::write_volatile(ptr::addr_of_mut!((*ctrl).head), head.wrapping_add(bytes.len() as u64));
+    }
+    true
 }
 
 /// Reads one byte of input, or `None` at end of input.
@@ -42,17 +106,31 @@ pub fn read_u64() -> Option<u64> {
     n
 }
 
-/// Writes a whole buffer with one exit.
+/// Writes a whole buffer: into the ring if it has room (no exit), else with one exit that
+/// hands the buffer to the host (which drains the ring first, so order is kept).
 pub fn write_bytes(bytes: &[u8]) {
-    if !bytes.is_empty() {
+    if !bytes.is_empty() && !ring_write(bytes) {
         arch::hypercall(HcOp::ConsoleWrite, &[bytes.as_ptr() as u64, bytes.len() as u64]);
     }
 }
 
-/// Nothing is buffered between calls; kept so callers can say what they mean before `exit`.
-pub fn flush() {}
+/// Has the host take what is in the ring now (one exit, none if the ring is empty). Guests
+/// need not call it: the host drains the ring by itself at every exit and when the guest ends.
+pub fn flush() {
+    let (ctrl, _) = ring();
+    // SAFETY: as in `putchar`.
+    let (head, tail) = unsafe {
+        (
+            ptr::read_volatile(ptr::addr_of!((*ctrl).head)),
+            ptr::read_volatile(ptr::addr_of!((*ctrl).tail)),
+        )
+    };
+    if head != tail {
+        arch::hypercall(HcOp::ConsoleFlush, &[]);
+    }
+}
 
-/// A `fmt::Write` that collects output and flushes it with one exit when full or dropped.
+/// A `fmt::Write` that collects output and writes it with `write_bytes` when full or dropped.
 struct Buffered {
     buf: heapless::Vec<u8, BUF>,
 }
@@ -83,13 +161,13 @@ pub fn _print(args: fmt::Arguments<'_>) {
     let _ = out.write_fmt(args);
 }
 
-/// Prints to the console, like `std::print!`, with one exit per call.
+/// Prints to the console, like `std::print!`; no exit while the console ring has room.
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => { $crate::console::_print(format_args!($($arg)*)) };
 }
 
-/// Prints a line to the console, like `std::println!`, with one exit per call.
+/// Prints a line to the console, like `std::println!`; no exit while the ring has room.
 #[macro_export]
 macro_rules! println {
     () => { $crate::console::write_bytes(b"\n") };

@@ -131,7 +131,8 @@ impl<'s> Disk<'s> {
         self.size() / SECTOR_SIZE as u64
     }
 
-    /// Runs one command on `sector` with the buffer at `addr` (3 exits).
+    /// Runs one command on `sector` with the buffer at `addr` (3 exits on ports, 1 in the
+    /// MMIO window, where the host queues the register writes).
     fn command(&mut self, sector: u32, addr: u32, cmd: DiskCmd) -> Result<(), Errno> {
         let window = window();
         write_reg(window, DeviceReg::DiskSector, sector);

@@ -39,7 +39,8 @@ unsafe extern "C" {
 
 #[cfg(feature = "start")]
 extern "C" fn rust_start() -> ! {
-    arch::hypercall(HcOp::AbiVersion, &[u64::from(hv_core::ABI_VERSION)]);
+    // The ABI announcement: a word in the hv page, checked by the host at the first exit.
+    arch::announce_abi();
     // .bss that reaches into the stack would be overwritten by it: refuse to start.
     let bss_end = core::ptr::addr_of!(__bss_end) as u64;
     let stack_floor = crate::boot_info().stack_top.saturating_sub(hv_core::layout::MIN_STACK);
@@ -59,7 +60,7 @@ extern "C" fn rust_start() -> ! {
 /// guest crate compiled as a host test, where `std` brings its own, can leave it out).
 #[doc(hidden)]
 pub fn panic(info: &PanicInfo<'_>) -> ! {
-    crate::console::flush();
+    // No flush: the host drains the console ring before it handles the panic's exit.
     let mut msg = heapless::String::<512>::new();
     // A message too long for the buffer is cut, which is better than no report at all.
     let _ = match info.location() {

@@ -1,9 +1,16 @@
 //! hv's benchmark: whole-process measurements of the real `hv-host` binary on real guests,
-//! next to a raw-KVM floor, printed as one Markdown table.
+//! each next to a floor measured in the same run, printed as one Markdown table.
 //!
 //! Run: `cargo bench -p hv-host --bench hv` (builds the release host, the example guests and
-//! the `kvm_floor` example first). Each row says what was measured; times are wall-clock,
-//! process start to exit, and rates are the work divided by that whole-process time.
+//! the `kvm_floor` example, and compiles the C floor `benches/floor.c` with `cc`). Times are
+//! wall-clock, process start to exit; hv's runs and the floor's alternate, so whatever else
+//! the machine does weighs on both alike, and every figure is a median.
+//!
+//! The floor is a minimal C launcher (`floor.c`): real mode, 2 MiB, run to `hlt`, or a loop of
+//! ring-0 `out` exits, or N such launches on N threads at once; and the same program exiting
+//! before it opens `/dev/kvm`, whose time (process start-up) is taken off every launch figure. Each row gives hv's figure, the
+//! floor's, and their ratio: launch to the floor's launch, an exit to the floor's exit, data
+//! (time per KB, per sector, per MiB) to the floor's exit, memory to the floor's peak RSS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -77,13 +84,6 @@ fn measure(cwd: &Path, program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
     Sample { wall, max_rss_kib: usage.ru_maxrss as u64, stdout, stderr }
 }
 
-/// Median, min and max of `runs` measurements.
-fn stats(runs: usize, mut f: impl FnMut() -> Duration) -> (Duration, Duration, Duration) {
-    let mut v: Vec<Duration> = (0..runs).map(|_| f()).collect();
-    v.sort();
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -109,6 +109,63 @@ fn exits_to(stderr: &str, kind: &str) -> u64 {
         .sum()
 }
 
+/// Median of a sample.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Seconds as milliseconds, for the table.
+fn msf(s: f64) -> String {
+    format!("{:.2} ms", s * 1e3)
+}
+
+/// Seconds as microseconds, for the table.
+fn usf(s: f64) -> String {
+    format!("{:.2} µs", s * 1e6)
+}
+
+/// Builds the C floor with the system's `cc` into the release directory.
+fn build_floor(rel: &Path) -> PathBuf {
+    let src = root().join("hv-host/benches/floor.c");
+    let out = rel.join("hv-floor");
+    let status = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run cc (the floor is C, built at bench time)");
+    assert!(status.success(), "cc {} failed", src.display());
+    out
+}
+
+/// Builds the empty Rust program (`benches/start.rs`) with `rustc -O`, panic=abort like the
+/// release host.
+fn build_rust_start(rel: &Path) -> PathBuf {
+    let src = root().join("hv-host/benches/start.rs");
+    let out = rel.join("hv-start");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let status = Command::new(rustc)
+        .current_dir(root())
+        .args(["-O", "-C", "panic=abort", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run rustc");
+    assert!(status.success(), "rustc {} failed", src.display());
+    out
+}
+
+/// The table: one row per figure, each with the floor it is compared with.
+struct Table(Vec<[String; 5]>);
+
+impl Table {
+    fn row(&mut self, what: &str, hv: String, floor: String, ratio: Option<f64>, note: String) {
+        let ratio = ratio.map_or_else(|| "-".into(), |r| format!("{r:.2}"));
+        self.0.push([what.into(), hv, floor, ratio, note]);
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; anything else is ours to ignore.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -120,117 +177,206 @@ fn main() {
     }
     let rel = release();
     let hv = rel.join("hv-host");
-    let floor = rel.join("examples/kvm_floor");
+    let floor = build_floor(&rel);
+    let rust_start = build_rust_start(&rel);
+    let ring3_floor = rel.join("examples/kvm_floor");
     let g = |name: &str| rel.join(name).to_str().unwrap().to_string();
     let work = std::env::temp_dir().join(format!("hv-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let run = |args: &[&str], stdin: &[u8]| measure(&work, &hv, args, stdin);
-    let mut rows: Vec<[String; 3]> = Vec::new();
-    let mut row = |what: &str, figure: String, note: String| rows.push([what.into(), figure, note]);
+    let secs = |s: Sample| s.wall.as_secs_f64();
+    let mut t = Table(Vec::new());
 
-    // 1. Launch.
+    // 1. Launch: process start-up (the C floor exiting before it opens /dev/kvm), the C floor,
+    // one hv guest and eight, alternating run by run so that whatever else the machine does
+    // weighs on all alike; start-up is taken off each median.
     let hello = g("hello");
-    let (med, lo, hi) = stats(20, || run(&["-m", "2", "-p", "4", "-g", &hello], b"").wall);
-    let (fmed, flo, fhi) = stats(20, || measure(&work, &floor, &["hlt"], b"").wall);
-    row(
-        "launch: 1 trivial guest, process start to exit (median of 20)",
-        ms(med),
-        format!("min {} max {}", ms(lo), ms(hi)),
-    );
-    row(
-        "launch: raw-KVM floor (open, VM, vCPU, run to first exit; median of 20)",
-        ms(fmed),
-        format!("min {} max {}; hv is {} above", ms(flo), ms(fhi), ms(med.saturating_sub(fmed))),
-    );
-    let eight: Vec<&str> = std::iter::repeat_n(hello.as_str(), 8).collect();
-    let mut args = vec!["-m", "2", "-p", "4", "-g"];
-    args.extend(&eight);
-    let (med8, lo8, hi8) = stats(20, || run(&args, b"").wall);
-    row(
-        "launch: 8 guests at once (median of 20)",
-        ms(med8),
-        format!("min {} max {}", ms(lo8), ms(hi8)),
-    );
-
-    // 2. One exit round trip: the time per call is the difference between a run with many calls
-    // and one with few, so launch and teardown cancel. hv and the floor alternate run by run, so
-    // whatever else the machine does weighs on both alike.
-    let exitbench = g("exitbench");
-    let n = 50_000u32;
-    let ns = n.to_string();
-    let hv_input = format!("{n}\n");
-    let (mut hc, mut raw) = (Vec::new(), Vec::new());
-    for _ in 0..7 {
-        let big = run(&["-m", "2", "-p", "4", "-g", &exitbench], hv_input.as_bytes()).wall;
-        let small = run(&["-m", "2", "-p", "4", "-g", &exitbench], b"100\n").wall;
-        hc.push(big.saturating_sub(small).as_secs_f64() * 1e6 / f64::from(n - 100));
-        let big = measure(&work, &floor, &["exits", &ns], b"").wall;
-        let small = measure(&work, &floor, &["exits", "100"], b"").wall;
-        raw.push(big.saturating_sub(small).as_secs_f64() * 1e6 / f64::from(n - 100));
+    let mut eight = vec!["-m", "2", "-p", "4", "-g"];
+    eight.extend(std::iter::repeat_n(hello.as_str(), 8));
+    let (mut st, mut fl, mut h1, mut h8) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut fl8, mut rst) = (Vec::new(), Vec::new());
+    let mut floor_rss = 0;
+    for _ in 0..20 {
+        st.push(secs(measure(&work, &floor, &["start"], b"")));
+        rst.push(secs(measure(&work, &rust_start, &[], b"")));
+        let f = measure(&work, &floor, &["hlt"], b"");
+        floor_rss = f.max_rss_kib;
+        fl.push(secs(f));
+        fl8.push(secs(measure(&work, &floor, &["hlt", "8"], b"")));
+        h1.push(secs(run(&["-m", "2", "-p", "4", "-g", &hello], b"")));
+        h8.push(secs(run(&eight, b"")));
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (hc_us, raw_us) = (median(&mut hc), median(&mut raw));
-    row(
-        "exit round trip: HC_numExits hypercall (ring 3)",
-        format!("{hc_us:.2} µs"),
-        format!("{n} calls, median of 7, launch subtracted"),
-    );
-    row(
-        "exit round trip: raw floor, bare `out` in ring 3",
-        format!("{raw_us:.2} µs"),
+    let (start, floor_whole) = (median(st), median(fl));
+    let floor_net = floor_whole - start;
+    let floor8_net = median(fl8) - start;
+    let rust_start = median(rst);
+    let (hv1, hv8) = (median(h1), median(h8));
+    let (hv1_net, hv8_net) = (hv1 - start, hv8 - start);
+    t.row(
+        "launch: 1 guest, run to its end, process start-up taken off",
+        msf(hv1_net),
+        msf(floor_net),
+        Some(hv1_net / floor_net),
         format!(
-            "runs alternate with hv's; hypercall is {:+.1} % of it",
-            (hc_us / raw_us - 1.0) * 100.0
+            "medians of 20, alternating; start-up (C, exits before opening /dev/kvm) {}; whole process: hv {}, floor {}; an empty Rust program takes {}, so with Rust's start-up taken off instead hv is {:.2} times the floor",
+            msf(start),
+            msf(hv1),
+            msf(floor_whole),
+            msf(rust_start),
+            (hv1 - rust_start) / floor_net
+        ),
+    );
+    t.row(
+        "launch: 8 guests at once, process start-up taken off",
+        msf(hv8_net),
+        msf(floor8_net),
+        Some(hv8_net / floor8_net),
+        format!(
+            "floor: 8 threads, one VM each; hv's 8 take {:.2} times its one, the floor's {:.2}",
+            hv8_net / hv1_net,
+            floor8_net / floor_net
         ),
     );
 
-    // 3. Console.
-    let conbench = g("conbench");
-    let p = run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], b"p");
-    assert_eq!(p.stdout.len(), 1_000_000);
-    let p_exits = exits_of(&p.stderr);
-    row(
-        "console: 1 MB via byte-wise putchar (coalesced PIO)",
-        rate(1e6, p.wall),
-        format!("{:.1} exits/KB", p_exits as f64 / 1000.0),
+    // 2. One exit round trip: the time per exit is the difference between a run with many and
+    // one with few, so launch and teardown cancel; hv, the C floor (ring 0) and the ring-3 floor
+    // alternate.
+    let exitbench = g("exitbench");
+    let n = 50_000u32;
+    let ns = n.to_string();
+    let per = |big: f64, small: f64| (big - small) / f64::from(n - 100);
+    let (mut hc, mut mem, mut c0, mut r3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let hv_calls = |mode: &str, count: &str| {
+        let input = format!("{mode} {count}\n");
+        secs(run(&["-m", "2", "-p", "4", "-g", &exitbench], input.as_bytes()))
+    };
+    for _ in 0..7 {
+        hc.push(per(hv_calls("x", &ns), hv_calls("x", "100")));
+        mem.push(per(hv_calls("m", &ns), hv_calls("m", "100")));
+        let fe = |count: &str| secs(measure(&work, &floor, &["exits", count], b""));
+        c0.push(per(fe(&ns), fe("100")));
+        let re = |count: &str| secs(measure(&work, &ring3_floor, &["exits", count], b""));
+        r3.push(per(re(&ns), re("100")));
+    }
+    let (hc, mem, exit0, exit3) = (median(hc), median(mem), median(c0), median(r3));
+    t.row(
+        "exit round trip: a hypercall that exits (ring 3)",
+        usf(hc),
+        usf(exit0),
+        Some(hc / exit0),
+        format!(
+            "{n} calls, medians of 7; floor: C, `out` loop in ring 0; ring-3 floor (bare `out`) {}, hv is {:.2} times it",
+            usf(exit3),
+            hc / exit3
+        ),
     );
-    let (fwall, ..) = stats(5, || run(&["-m", "2", "-p", "4", "-g", &conbench], b"f").wall);
-    let f = run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], b"f");
-    row(
-        "console: 1 MB via print!, one 64-byte line per call (median of 5)",
-        rate(1e6, fwall),
-        format!("{:.1} exits/KB", exits_of(&f.stderr) as f64 / 1000.0),
-    );
-    let (bwall, ..) = stats(5, || run(&["-m", "2", "-p", "4", "-g", &conbench], b"b").wall);
-    let b = run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], b"b");
-    row(
-        "console: 1 MB via print!, 64 lines (4 KiB) per call (median of 5)",
-        rate(1e6, bwall),
-        format!("{:.2} exits/KB", exits_of(&b.stderr) as f64 / 1000.0),
+    t.row(
+        "HC_numExits, answered from the hv page",
+        format!("{:.3} µs", mem * 1e6),
+        usf(exit0),
+        Some(mem / exit0),
+        format!("{n} calls, medians of 7; no exit"),
     );
 
-    // 4. Files.
+    // 3. Console. Data figures are compared with the floor's exit: the ratio is the time per
+    // KB (per sector, per MiB) counted in C floor exits.
+    let conbench = g("conbench");
+    let expected: Vec<u8> = {
+        let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.\n";
+        line.iter().copied().cycle().take(1_000_000).collect()
+    };
+    let mut pw = Vec::new();
+    let mut p_exits = 0;
+    for _ in 0..5 {
+        let p = run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], b"p");
+        assert!(p.stdout.as_bytes() == expected.as_slice(), "putchar output is not byte-exact");
+        p_exits = exits_of(&p.stderr);
+        pw.push(secs(p));
+    }
+    let pw = median(pw);
+    t.row(
+        "console: 1 MB via byte-wise putchar",
+        rate(1e6, Duration::from_secs_f64(pw)),
+        format!("{} per exit", usf(exit0)),
+        Some(pw / 1000.0 / exit0),
+        format!(
+            "byte-exact; {:.2} exits/KB; median of 5; ratio: time per KB in floor exits",
+            p_exits as f64 / 1000.0
+        ),
+    );
+    for (mode, what) in [
+        (b"f", "console: 1 MB via print!, one 64-byte line per call"),
+        (b"b", "console: 1 MB via print!, 64 lines (4 KiB) per call"),
+    ] {
+        let wall = median(
+            (0..5).map(|_| secs(run(&["-m", "2", "-p", "4", "-g", &conbench], mode))).collect(),
+        );
+        let s = run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], mode);
+        t.row(
+            what,
+            rate(1e6, Duration::from_secs_f64(wall)),
+            format!("{} per exit", usf(exit0)),
+            Some(wall / 1000.0 / exit0),
+            format!("{:.2} exits/KB; median of 5", exits_of(&s.stderr) as f64 / 1000.0),
+        );
+    }
+
+    // 4. Disk: the time per sector is the difference between runs of many and few sectors.
+    let diskbench = g("diskbench");
+    std::fs::write(work.join("disk.img"), vec![0u8; 64 << 10]).unwrap();
+    for (mode, flags) in [("ports", &["-p", "4"][..]), ("MMIO", &["-p", "4", "--mmio"])] {
+        for (op, opname) in [("r", "reads"), ("w", "writes")] {
+            let go = |count: u32| {
+                let mut args = vec!["-m", "2", "--stats", "--disk", "disk.img", "-g", &diskbench];
+                args.extend(flags);
+                let input = format!("{op} {count}\n");
+                let s = run(&args, input.as_bytes());
+                (s.wall.as_secs_f64(), exits_of(&s.stderr))
+            };
+            let (mut times, mut exits) = (Vec::new(), 0);
+            for _ in 0..5 {
+                let ((big, eb), (small, es)) = (go(2100), go(100));
+                times.push((big - small) / 2000.0);
+                exits = eb - es;
+            }
+            let sector = median(times);
+            t.row(
+                &format!("disk: one sector, {opname}, {mode}"),
+                usf(sector),
+                usf(exit0),
+                Some(sector / exit0),
+                format!("{:.2} exits per sector; 2000 sectors, median of 5", exits as f64 / 2000.0),
+            );
+            let _ = std::fs::remove_file(work.join("disk.img.local0"));
+        }
+    }
+
+    // 5. Files.
     let filebench = g("filebench");
     for mib in [1u64, 8, 64] {
         let input = format!("{mib}\n");
-        let (fw, ..) =
-            stats(5, || run(&["-m", "4", "-p", "4", "-g", &filebench], input.as_bytes()).wall);
+        let fw = median(
+            (0..5)
+                .map(|_| secs(run(&["-m", "4", "-p", "4", "-g", &filebench], input.as_bytes())))
+                .collect(),
+        );
         let s = run(&["-m", "4", "-p", "4", "--stats", "-g", &filebench], input.as_bytes());
         // Calls: open, mib writes, close, open, mib reads (read until full: one each here), close.
         let calls = 2 * mib + 4;
         let file_exits = exits_to(&s.stderr, "file");
-        row(
-            &format!("files: {mib} MiB written then read back in 1 MiB calls (median of 5)"),
-            rate((2 * (mib << 20)) as f64, fw),
-            format!("{file_exits} file exits for {calls} calls"),
+        t.row(
+            &format!("files: {mib} MiB written then read back in 1 MiB calls"),
+            rate((2 * (mib << 20)) as f64, Duration::from_secs_f64(fw)),
+            format!("{} per exit", usf(exit0)),
+            Some(fw / (2 * mib) as f64 / exit0),
+            format!(
+                "{file_exits} file exits for {calls} calls; median of 5; ratio: time per MiB in floor exits"
+            ),
         );
         let _ = std::fs::remove_file(work.join("bench.dat.local0"));
     }
 
-    // 5. Scale: `spin` guests compute for a while, so all of them are alive at the peak.
+    // 6. Scale: `spin` guests compute for a while, so all of them are alive at the peak.
     let spin = g("spin");
     let mut base_rss = 0;
     for count in [1usize, 8, 64, 256] {
@@ -241,22 +387,29 @@ fn main() {
         if count == 1 {
             base_rss = s.max_rss_kib;
         }
-        let per_guest = if count > 1 {
-            format!("{} KiB per extra guest", (s.max_rss_kib - base_rss) / (count as u64 - 1))
+        let (per_guest, ratio) = if count > 1 {
+            let kib = (s.max_rss_kib.saturating_sub(base_rss)) / (count as u64 - 1);
+            (format!("; {kib} KiB per extra guest"), Some(kib as f64 / floor_rss as f64))
         } else {
-            String::new()
+            (String::new(), Some(s.max_rss_kib as f64 / floor_rss as f64))
         };
-        row(
+        t.row(
             &format!("scale: {count} `spin` guests of -m 8 at once (10^8 iterations each)"),
-            ms(s.wall),
-            format!("peak RSS {} KiB; {per_guest}", s.max_rss_kib),
+            format!("{} KiB peak RSS", s.max_rss_kib),
+            format!("{floor_rss} KiB"),
+            ratio,
+            format!(
+                "{}{per_guest}; floor: the C floor's peak RSS (one VM); ratio: {}",
+                ms(s.wall),
+                if count > 1 { "RSS per extra guest to it" } else { "RSS to it" }
+            ),
         );
     }
     let _ = std::fs::remove_dir_all(&work);
 
-    println!("| measurement | figure | notes |");
-    println!("|---|---|---|");
-    for [a, b, c] in rows {
-        println!("| {a} | {b} | {c} |");
+    println!("| measurement | hv | floor | hv ÷ floor | notes |");
+    println!("|---|---|---|---|---|");
+    for [a, b, c, d, e] in t.0 {
+        println!("| {a} | {b} | {c} | {d} | {e} |");
     }
 }

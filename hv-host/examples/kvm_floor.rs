@@ -1,11 +1,11 @@
-//! The raw-KVM floor the benchmark measures hv against: the least a launcher can do.
+//! The ring-3 exit floor the benchmark measures hv's exits against, next to the C floor
+//! (`benches/floor.c`, real mode, ring 0), which is the floor for launch.
 //!
+//! - `kvm_floor exits N`: one VM in 64-bit ring 3 (hv-core's tables, hv-host's vCPU setup: the
+//!   same state hv's guests start in) runs a loop of N bare `out`s; the host re-enters on each
+//!   without looking at it. The time per `out` is the floor for one exit round trip from ring 3.
 //! - `kvm_floor hlt`: open /dev/kvm, create one VM with 2 MiB of RAM and one vCPU in real mode,
-//!   run it to its first exit (a `hlt` at address 0), exit. Process start to exit is the floor
-//!   for hv's launch time.
-//! - `kvm_floor exits N`: the same VM in 64-bit ring 3 (hv-core's tables, hv-host's vCPU setup:
-//!   the same state hv's guests start in) runs a loop of N bare `out`s; the host re-enters on
-//!   each without looking at it. The time per `out` is the floor for one exit round trip.
+//!   run it to its first exit (a `hlt` at address 0), exit: what the C floor does, in Rust.
 #![allow(clippy::unwrap_used)]
 
 use hv_core::Gpa;

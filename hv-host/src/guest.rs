@@ -27,6 +27,7 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::console::{Console, LineBuffer};
+use crate::console_ring::ConsoleRing;
 use crate::devices::Disk;
 use crate::files::FileTable;
 use crate::image::{Image, Symbols};
@@ -197,6 +198,33 @@ enum Coalesce {
     Active,
 }
 
+/// Coalesced MMIO zones over the disk's sector and address registers (`--mmio`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DiskZones {
+    /// Not possible: no MMIO window, or KVM cannot coalesce MMIO.
+    Unavailable,
+    /// To be registered once the guest sets its disk up.
+    Pending,
+    /// Registered: writes to the two registers are queued, drained at the next exit.
+    Active,
+}
+
+/// Which kinds of coalesced zone KVM offers.
+#[derive(Clone, Copy, Debug)]
+struct CoalescingCaps {
+    pio: bool,
+    mmio: bool,
+}
+
+/// What KVM offers, asked once per process (the answer cannot change) instead of per guest.
+fn coalescing_caps(kvm: &Kvm) -> CoalescingCaps {
+    static CAPS: std::sync::OnceLock<CoalescingCaps> = std::sync::OnceLock::new();
+    *CAPS.get_or_init(|| CoalescingCaps {
+        pio: kvm.check_extension(Cap::CoalescedPio),
+        mmio: kvm.check_extension(Cap::CoalescedMmio),
+    })
+}
+
 /// A guest's VM, ready to run.
 pub(crate) struct Vm<'c> {
     // Field order is drop order: the vCPU goes before the VM it belongs to.
@@ -215,6 +243,14 @@ pub(crate) struct Vm<'c> {
     fault_frame: Option<ExceptionFrame>,
     /// The image's function symbols, to name the code a fault happened in.
     symbols: Arc<Symbols>,
+    /// The console ring and exit counts in the hv page (see `console_ring`).
+    ring: ConsoleRing,
+    /// Whether the disk's sector and address registers are coalesced.
+    disk_zones: DiskZones,
+    /// Whether KVM's coalesced ring is mapped (see `map_coalesced_ring`).
+    ring_mapped: bool,
+    /// Whether the guest's ABI announcement was found (and matched).
+    abi_checked: bool,
 }
 
 impl<'c> Vm<'c> {
@@ -255,12 +291,16 @@ impl<'c> Vm<'c> {
             .map_err(|e| setup("vCPU state", &e))?;
         // Console output without an exit per byte, where KVM offers it (KVM_CAP_COALESCED_PIO):
         // the ring is mapped now, the port is registered once the guest shows it needs it.
-        let coalesce =
-            if kvm.check_extension(Cap::CoalescedPio) && vcpu.map_coalesced_mmio_ring().is_ok() {
-                Coalesce::Ready
-            } else {
-                Coalesce::Unavailable
-            };
+        // KVM's ring for them is mapped only when a zone is first registered: most guests
+        // never need it.
+        let caps = coalescing_caps(kvm);
+        let coalesce = if caps.pio { Coalesce::Ready } else { Coalesce::Unavailable };
+        let disk_zones = if caps.mmio && layout.mmio_window().is_some() {
+            DiskZones::Pending
+        } else {
+            DiskZones::Unavailable
+        };
+        let ring = ConsoleRing::new(&ram, layout);
         let dev = Devices {
             id,
             ram,
@@ -284,6 +324,10 @@ impl<'c> Vm<'c> {
             waiting_in: None,
             fault_frame: None,
             symbols,
+            ring,
+            disk_zones,
+            ring_mapped: false,
+            abi_checked: false,
         })
     }
 
@@ -292,10 +336,12 @@ impl<'c> Vm<'c> {
         self.kick
     }
 
-    /// True once console `out`s are queued in the coalesced-PIO ring: the ring is drained at
-    /// every exit, and the runner must make sure exits happen (see `sched::run_alone`).
+    /// True when console output may be queued without exits: in the coalesced-PIO ring once it
+    /// is active, and in the console ring of the hv page, which every guest has from its start.
+    /// Queues are drained at every exit, and the runner must make sure exits happen (see
+    /// `sched::run_alone`).
     pub(crate) fn console_coalesced(&self) -> bool {
-        self.coalesce == Coalesce::Active
+        true
     }
 
     /// Counters so far.
@@ -336,8 +382,29 @@ impl<'c> Vm<'c> {
         }
         let exit = self.next_exit();
         self.dev.stats.exits.count(exit.kind());
-        // Console bytes the guest wrote without exiting come before whatever this exit does.
-        self.drain_console_ring();
+        // A guest built for another ABI must not have its ring or its calls read our way.
+        if !self.abi_checked {
+            match self.ring.announced_abi() {
+                0 => {}
+                v if v == u64::from(hv_core::ABI_VERSION) => self.abi_checked = true,
+                guest => {
+                    let host = hv_core::ABI_VERSION;
+                    return Step::Ended(Outcome::Error(GuestError::AbiMismatch { guest, host }));
+                }
+            }
+        }
+        self.ring.publish(&self.dev.stats.exits.counts());
+        // Console bytes and register writes the guest made without exiting come before whatever
+        // this exit does.
+        if let Flow::Stop(outcome) = self.drain_console_ring() {
+            return Step::Ended(outcome);
+        }
+        if let Err(e) = self.drain_memory_ring() {
+            return Step::Ended(Outcome::Error(GuestError::from(e)));
+        }
+        if self.coalesce == Coalesce::Active && self.ring.used() {
+            self.stop_coalescing();
+        }
         let flow = match exit {
             Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
             Exit::In { port, size } => {
@@ -368,6 +435,9 @@ impl<'c> Vm<'c> {
             Exit::MmioWrite { addr, data, size } => self.dev.mmio_write(addr, &data[..size]),
             Exit::Other(what) => Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what))),
         };
+        if self.disk_zones == DiskZones::Pending && self.dev.disk.is_set_up() {
+            self.register_disk_zones();
+        }
         match flow {
             Flow::Continue => Step::Continue,
             Flow::Stop(outcome) => Step::Ended(outcome),
@@ -385,7 +455,14 @@ impl<'c> Vm<'c> {
         image: &Path,
         run_time: Duration,
     ) -> GuestReport {
-        self.drain_console_ring();
+        let outcome = match (self.drain_console_ring(), outcome) {
+            (Flow::Stop(failed), ended) if ended.is_success() => failed,
+            (_, ended) => ended,
+        };
+        let outcome = match self.drain_memory_ring() {
+            Err(e) if outcome.is_success() => Outcome::Error(GuestError::from(e)),
+            _ => outcome,
+        };
         self.dev.line.finish(self.dev.console);
         if self.waiting_in.is_some() {
             self.dev.console.input.cancel(self.dev.id);
@@ -453,30 +530,114 @@ impl<'c> Vm<'c> {
         };
     }
 
-    /// Hands the console bytes in the coalesced-PIO ring to the guest's line buffer.
+    /// Hands the console bytes in the coalesced ring to the guest's line buffer, and the queued
+    /// disk register writes to the disk, in the order the guest made them.
     ///
-    /// Note (ordering): `out` to the console port does not exit while the ring has room; KVM
-    /// queues it. Draining on every exit, before the exit is handled, and when the guest ends,
-    /// keeps console output in program order with everything else the guest does.
-    fn drain_console_ring(&mut self) {
-        if self.coalesce != Coalesce::Active {
-            return;
+    /// Note (ordering): `out` to the console port and writes to the coalesced disk registers do
+    /// not exit while the ring has room; KVM queues them, all in one ring, in program order.
+    /// Draining on every exit, before the exit is handled, and when the guest ends, keeps them
+    /// in order with everything else the guest does: in particular the disk command, which
+    /// exits, sees the sector and address written before it. A queued write that is an error
+    /// (a register written with the wrong width) ends the guest as it would have had it
+    /// exited; what the guest queued after it is dropped, as it would never have run.
+    fn drain_console_ring(&mut self) -> Flow {
+        if self.coalesce != Coalesce::Active && self.disk_zones != DiskZones::Active {
+            return Flow::Continue;
         }
         let mut bytes = [0u8; 256];
         let mut n = 0;
+        let mut flow = Flow::Continue;
         while let Ok(Some(entry)) = self.vcpu.coalesced_mmio_read() {
-            if entry.phys_addr == u64::from(CONSOLE_PORT) && entry.len == 1 {
+            if matches!(flow, Flow::Stop(_)) {
+                continue; // drain the rest, which the guest would never have reached
+            }
+            // SAFETY: both members of the union are a plain u32; KVM sets `pio` to 1 for a
+            // port write and 0 for MMIO.
+            let pio = unsafe { entry.__bindgen_anon_1.pio } != 0;
+            let len = (entry.len as usize).min(entry.data.len());
+            if pio && entry.phys_addr == u64::from(CONSOLE_PORT) && len == 1 {
                 bytes[n] = entry.data[0];
                 n += 1;
                 if n == bytes.len() {
                     self.dev.write_console(&bytes);
                     n = 0;
                 }
+                continue;
             }
+            if n > 0 {
+                self.dev.write_console(&bytes[..n]);
+                n = 0;
+            }
+            let data = &entry.data[..len];
+            flow = match u16::try_from(entry.phys_addr) {
+                Ok(port) if pio => self.dev.device_port_out(port, data),
+                _ => self.dev.mmio_write(entry.phys_addr, data),
+            };
         }
         if n > 0 {
             self.dev.write_console(&bytes[..n]);
         }
+        flow
+    }
+
+    /// Maps KVM's coalesced ring into the host, once, before the first zone is registered.
+    fn map_coalesced_ring(&mut self) -> Result<(), kvm_ioctls::Error> {
+        if !self.ring_mapped {
+            self.vcpu.map_coalesced_mmio_ring()?;
+            self.ring_mapped = true;
+        }
+        Ok(())
+    }
+
+    /// Queues the disk's sector and address register writes (`--mmio`) in the coalesced ring
+    /// instead of exiting on each, so a sector costs one exit: the command's.
+    ///
+    /// Only once the guest has set its disk up: a registered zone makes the VM's teardown wait
+    /// for an SRCU grace period (see [`COALESCE_AFTER`]), which guests that never use the disk
+    /// should not pay. Port mode cannot do the same: the 4-byte sector register at port 0x20
+    /// spans ports 0x20-0x23, and KVM queues every write that lies inside a zone, so any zone
+    /// that holds it would swallow the command byte at port 0x22 as well.
+    fn register_disk_zones(&mut self) {
+        use hv_core::proto::devices::DeviceReg;
+        let Some(window) = self.dev.ram.layout().mmio_window() else {
+            self.disk_zones = DiskZones::Unavailable;
+            return;
+        };
+        if let Err(e) = self.map_coalesced_ring() {
+            log::warn!("guest {}: mapping the coalesced ring: {e}", self.dev.id);
+            self.disk_zones = DiskZones::Unavailable;
+            return;
+        }
+        self.disk_zones = DiskZones::Active;
+        for reg in [DeviceReg::DiskSector, DeviceReg::DiskAddr] {
+            let zone = IoEventAddress::Mmio(window.as_u64() + reg.mmio_offset());
+            if let Err(e) = self.vm.register_coalesced_mmio(zone, reg.width() as u32) {
+                log::warn!("guest {}: coalescing the disk registers: {e}", self.dev.id);
+            }
+        }
+    }
+
+    /// Makes console `out`s exit again, for good: the guest also writes to the console ring.
+    ///
+    /// Note (ordering across the two queues): bytes in the coalesced-PIO queue and in the
+    /// console ring carry no order between them, and the host drains the PIO queue first. That
+    /// is right as long as no coalesced `out` follows a ring write between two exits, so the
+    /// port is coalesced only while the ring is unused (seed-style guests, which never touch
+    /// it), and stops being coalesced at the first exit after the ring was used. Only `out`s
+    /// made between a guest's first ring write and its next exit can come out early.
+    fn stop_coalescing(&mut self) {
+        let zone = IoEventAddress::Pio(u64::from(CONSOLE_PORT));
+        if let Err(e) = self.vm.unregister_coalesced_mmio(zone, 1) {
+            log::warn!("guest {}: unregistering the coalesced console port: {e}", self.dev.id);
+        }
+        self.coalesce = Coalesce::Ready;
+    }
+
+    /// Hands the bytes the guest put in its console ring (hv page) to its line buffer; see
+    /// `console_ring` and the ordering Note above, which applies alike.
+    fn drain_memory_ring(&mut self) -> Result<(), crate::console_ring::BadHead> {
+        let Vm { ring, dev, .. } = self;
+        ring.drain(|bytes| dev.write_console(bytes))
     }
 
     fn io_out(&mut self, port: u16, data: &[u8]) -> Flow {
@@ -492,10 +653,16 @@ impl<'c> Vm<'c> {
             (CONSOLE_PORT, [byte]) => {
                 self.dev.write_console(&[*byte]);
                 self.console_out_exits += 1;
-                if self.console_out_exits == COALESCE_AFTER && self.coalesce == Coalesce::Ready {
+                if self.console_out_exits == COALESCE_AFTER
+                    && self.coalesce == Coalesce::Ready
+                    && !self.ring.used()
+                {
                     let zone = IoEventAddress::Pio(u64::from(CONSOLE_PORT));
-                    self.coalesce = match self.vm.register_coalesced_mmio(zone, 1) {
-                        Ok(()) => Coalesce::Active,
+                    self.coalesce = match self.map_coalesced_ring() {
+                        Ok(()) => match self.vm.register_coalesced_mmio(zone, 1) {
+                            Ok(()) => Coalesce::Active,
+                            Err(_) => Coalesce::Unavailable,
+                        },
                         Err(_) => Coalesce::Unavailable,
                     };
                 }

@@ -31,6 +31,8 @@ impl Devices<'_> {
                 let result = self.console_write(args[0], args[1]);
                 self.reply(result)
             }
+            // The ring was drained before this exit was handled, as before every exit.
+            HcOp::ConsoleFlush => self.reply(Ok(0)),
             HcOp::Panic => Flow::Stop(Outcome::Panicked(self.panic_message(args[0], args[1]))),
             HcOp::Print32 => {
                 self.write_console(format!("{}\n", args[0] as u32).as_bytes());

@@ -109,6 +109,17 @@ impl fmt::Display for Fault {
 /// Why the host stopped a guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GuestError {
+    /// The guest wrote an impossible producer index (`head`) into its console ring: behind
+    /// what the host consumed (`tail`) or more than the ring's size ahead of it.
+    #[error("console ring: head {head} with tail {tail} (a ring of {size} bytes)")]
+    ConsoleRing {
+        /// What the guest wrote.
+        head: u64,
+        /// What the host had consumed.
+        tail: u64,
+        /// The ring's size.
+        size: u64,
+    },
     /// The guest accessed a port no device serves.
     #[error("{dir} of {size} byte(s) on unknown port {port:#06x}")]
     UnknownPort {

@@ -81,18 +81,23 @@ impl ExitStats {
             + self.other
     }
 
+    /// The counts as published in the hv page (see `hv_core::proto::hv_page::ExitCounts`).
+    pub(crate) fn counts(&self) -> hv_core::proto::hv_page::ExitCounts {
+        hv_core::proto::hv_page::ExitCounts {
+            total: self.total(),
+            io_in: self.io_in_total(),
+            io_out: self.io_out_total(),
+            hlt: self.hlt,
+            mmio: self.mmio,
+            exceptions: self.exceptions,
+            interrupted: self.interrupted,
+            other: self.other,
+        }
+    }
+
     /// The text `HC_numExitsByType` returns: the seed's two lines first, then ours.
     pub fn by_type_text(&self) -> String {
-        format!(
-            "IO in: {}\nIO out: {}\nHLT: {}\nMMIO: {}\nexceptions: {}\ninterrupted: {}\nother: {}\n",
-            self.io_in_total(),
-            self.io_out_total(),
-            self.hlt,
-            self.mmio,
-            self.exceptions,
-            self.interrupted,
-            self.other
-        )
+        self.counts().to_string()
     }
 }
 

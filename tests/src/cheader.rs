@@ -20,7 +20,9 @@ use hv_core::layout::{HV_ALIAS_BASE, MIN_STACK, RESERVED_SIZE};
 use hv_core::proto::errno::Errno;
 use hv_core::proto::file::{FileOp, MAX_NAME, MAX_NAME_COMPONENT, MAX_OPEN_FILES, OpenMode};
 use hv_core::proto::hv_page::{
-    BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, MAILBOX_OFFSET, Mailbox, SCRATCH_OFFSET, SCRATCH_SIZE,
+    ABI_ANNOUNCE_OFFSET, BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, CONSOLE_RING_CONTROL_OFFSET,
+    CONSOLE_RING_DATA_OFFSET, CONSOLE_RING_SIZE, ConsoleRingControl, EXIT_COUNTS_OFFSET,
+    ExitCounts, MAILBOX_OFFSET, Mailbox, SCRATCH_OFFSET, SCRATCH_SIZE,
 };
 use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE, MAX_STRING};
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT, console};
@@ -347,6 +349,31 @@ pub fn generate() -> String {
             ),
             Define::new("HV_SCRATCH_SIZE", format!("0x{SCRATCH_SIZE:03X}"), ""),
             Define::new(
+                "HV_CONSOLE_RING_CONTROL_OFFSET",
+                format!("0x{CONSOLE_RING_CONTROL_OFFSET:03X}"),
+                "struct hv_console_ring_control",
+            ),
+            Define::new(
+                "HV_ABI_ANNOUNCE_OFFSET",
+                format!("0x{ABI_ANNOUNCE_OFFSET:03X}"),
+                "uint64_t: the ABI version the guest was built for, set by _start",
+            ),
+            Define::new(
+                "HV_EXIT_COUNTS_OFFSET",
+                format!("0x{EXIT_COUNTS_OFFSET:03X}"),
+                "struct hv_exit_counts",
+            ),
+            Define::new(
+                "HV_CONSOLE_RING_DATA_OFFSET",
+                format!("0x{CONSOLE_RING_DATA_OFFSET:03X}"),
+                "the console ring's bytes, from the hv page",
+            ),
+            Define::new(
+                "HV_CONSOLE_RING_SIZE",
+                format!("0x{CONSOLE_RING_SIZE:03X}"),
+                "bytes the console ring holds",
+            ),
+            Define::new(
                 "HV_BOOT_MAGIC",
                 format!("0x{BOOT_MAGIC:016X}ULL"),
                 "hv_boot_info.magic: \"hv-boot\\0\" little-endian",
@@ -402,6 +429,35 @@ pub fn generate() -> String {
             args: "IN: the call's arguments",
             ret: "OUT: >= 0 on success, -HV_E* on failure",
             ret2: "OUT: a second result, for calls that have one",
+        }),
+    );
+
+    struct_decl(
+        &mut out,
+        "At HV_CONSOLE_RING_CONTROL_OFFSET: the console ring's indices, bytes since the start. \
+         The guest writes the bytes, then head; the host drains and writes tail.",
+        "hv_console_ring_control",
+        core::mem::size_of::<ConsoleRingControl>(),
+        &fields!(ConsoleRingControl {
+            head: "IN: bytes produced (byte i is at data[i % HV_CONSOLE_RING_SIZE])",
+            tail: "OUT: bytes consumed by the host",
+        }),
+    );
+    struct_decl(
+        &mut out,
+        "At HV_EXIT_COUNTS_OFFSET: this guest's exits so far, rewritten by the host after every \
+         exit. Read-only.",
+        "hv_exit_counts",
+        core::mem::size_of::<ExitCounts>(),
+        &fields!(ExitCounts {
+            total: "every exit",
+            io_in: "in exits",
+            io_out: "out exits (exception reports included)",
+            hlt: "hlt exits",
+            mmio: "MMIO exits",
+            exceptions: "CPU exceptions reported by the ring-0 stubs",
+            interrupted: "exits the host caused (time slices, console drains)",
+            other: "any other exit",
         }),
     );
 

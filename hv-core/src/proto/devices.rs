@@ -48,7 +48,9 @@
 //! `<image>.cow<ID>`, made lazily one sector at a time; reads come from the copy for the
 //! sectors the guest wrote, from the image for the others.
 //!
-//! Costs: a sector read or write is three register writes, so three exits, in both modes;
+//! Costs: a sector read or write is three register writes. On ports that is three exits; in the
+//! device window the host queues the sector and address writes without an exit (coalesced
+//! MMIO, from the disk's setup on) and applies them, in order, when the command exits: one exit.
 //! setup is two; a serial byte is one.
 //!
 //! [`SerialData`]: DeviceReg::SerialData

@@ -1,5 +1,22 @@
 //! Hypercalls: 1-byte `out` of an [`HcOp`] to [`HYPERCALL_PORT`](super::HYPERCALL_PORT), with
 //! arguments and results in the mailbox (see the [module docs](super)).
+//!
+//! # Which calls exit
+//!
+//! Every opcode below is served by the host, one exit each, for any guest that makes it. The
+//! SDKs (Rust `hv_guest`, C `hv_guest.h`) answer some of them from memory instead, with no
+//! exit, where shared memory can hold the answer exactly:
+//!
+//! | call | SDK | why |
+//! |---|---|---|
+//! | `putchar`, `print!`, `puts`, `hv_write` ([`ConsoleWrite`](HcOp::ConsoleWrite)) | appended to the console ring; one exit only when it is full, or for a write longer than the room left | the host drains the ring before every exit it handles, so output keeps its order ([`hv_page`](super::hv_page#the-console-ring)) |
+//! | `HC_print32bit` ([`Print32`](HcOp::Print32)) | formatted by the SDK (decimal, newline) into the ring | same text, same place in the output |
+//! | `HC_printStr` ([`PrintStr`](HcOp::PrintStr)) | checked and copied by the SDK into the ring | same checks: `-EFAULT` when the string runs past the guest's user memory (`BootInfo::user_end`), `-EINVAL` without a NUL within [`MAX_STRING`] bytes |
+//! | `HC_numExits` ([`NumExits`](HcOp::NumExits)) | read from [`ExitCounts`](super::hv_page::ExitCounts)`::total` | the host rewrites it after every exit, so it is exactly the exits made so far (the call itself makes none) |
+//! | `HC_numExitsByType` ([`NumExitsByType`](HcOp::NumExitsByType)) | formatted by the SDK from [`ExitCounts`](super::hv_page::ExitCounts) | same text, same counts |
+//! | [`GvaToHva`](HcOp::GvaToHva) | one exit | needs the vCPU's CR3 and the host's own mapping |
+//! | [`Exit`](HcOp::Exit), [`AbiVersion`](HcOp::AbiVersion), [`Panic`](HcOp::Panic) | one exit | the host must act |
+//! | [`ConsoleFlush`](HcOp::ConsoleFlush) | one exit, when the ring is full | the host must drain |
 
 use super::wire_enum;
 
@@ -17,6 +34,10 @@ wire_enum! {
         /// The guest panicked. `args[0]`: address of the message, `args[1]`: its length (the
         /// host prints at most 4 KiB of it). Does not return: the guest has failed.
         Panic = 0x04 => "PANIC",
+        /// Drain the console ring (see [`hv_page`](super::hv_page#the-console-ring)): the
+        /// guest makes this call when the ring is full, and it has no other effect (the host
+        /// drains the ring on every exit). `ret`: 0. Added in ABI version 3.
+        ConsoleFlush = 0x05 => "CONSOLE_FLUSH",
         /// Seed 002's `HC_print32bit`: the host prints `args[0]` (low 32 bits) in decimal and a
         /// newline on the guest's console. `ret`: 0.
         Print32 = 0x10 => "PRINT32",

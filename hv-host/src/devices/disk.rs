@@ -162,6 +162,11 @@ impl Disk {
         Disk { id, image, sandbox, quota, diag, sector: 0, addr: 0, status: None, copy: None }
     }
 
+    /// True once the guest has set up its status block (so it is about to use the disk).
+    pub(crate) fn is_set_up(&self) -> bool {
+        self.status.is_some()
+    }
+
     /// A write to the sector register.
     pub(crate) fn set_sector(&mut self, sector: u32) {
         self.sector = sector;
