@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many warnings each guest gets printed.
-pub(crate) const SHOWN: u64 = 5;
+pub(crate) const SHOWN: u64 = 10;
 
 /// One guest's diagnostics. Shared (through an `Arc`) by every part of the host that serves
 /// the guest; see the note on `Quota` for why atomics with relaxed ordering.
@@ -30,8 +30,7 @@ impl Diag {
         let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= SHOWN {
             log::warn!("guest {}: {message}", self.id);
-        }
-        if n == SHOWN {
+        } else if n == SHOWN + 1 {
             log::warn!(
                 "guest {}: further warnings are counted in its report, not printed",
                 self.id

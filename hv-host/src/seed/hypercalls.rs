@@ -39,10 +39,10 @@ impl Devices<'_> {
             Seed002Port::Print32 => self.write_console(format!("{value}\n").as_bytes()),
             Seed002Port::PrintStr => match self.ram.read_c_string(u64::from(value), MAX_STRING) {
                 Ok(s) => self.write_console(&s),
-                Err(e) => self.seed.diag.report(
-                    self.id,
-                    format_args!("HC_printStr (port 0xEA): the string at {value:#x}: {e}"),
-                ),
+                Err(e) => self
+                    .files
+                    .diag()
+                    .warn(format_args!("HC_printStr (port 0xEA): the string at {value:#x}: {e}")),
             },
             Seed002Port::GvaIn => self.seed.gva = Some(value),
             Seed002Port::NumExits | Seed002Port::NumExitsByType | Seed002Port::HvaOut => {
