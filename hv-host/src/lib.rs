@@ -43,6 +43,7 @@ mod sched;
 mod seed;
 pub mod signals;
 mod stats;
+mod stats_table;
 mod stop;
 pub mod vcpu;
 
@@ -63,7 +64,8 @@ pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use quota::{DEFAULT_QUOTA, parse_size};
 pub use sched::{DEFAULT_QUANTUM, Sched};
-pub use stats::{ExitStats, stats_table};
+pub use stats::ExitStats;
+pub use stats_table::stats_table;
 pub use stop::{StopReason, Stopper};
 
 /// Why a configuration was refused before any guest started.

@@ -2,10 +2,6 @@
 //! `--stats`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::time::Duration;
-
-use crate::outcome::GuestReport;
 
 /// The kind of one exit, as counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,92 +95,6 @@ impl ExitStats {
     pub fn by_type_text(&self) -> String {
         self.counts().to_string()
     }
-}
-
-/// A well-known port's name, for the table.
-fn port_name(port: u16) -> Option<&'static str> {
-    use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT};
-    match port {
-        CONSOLE_PORT => Some("console"),
-        FILE_PORT => Some("file"),
-        HYPERCALL_PORT => Some("hypercall"),
-        EXCEPTION_PORT => Some("exception"),
-        _ => None,
-    }
-}
-
-/// The `--stats` table: per guest, its exits by kind, run time and bytes moved.
-pub fn stats_table(reports: &[GuestReport]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<5} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12}  image",
-        "guest",
-        "run ms",
-        "exits",
-        "in",
-        "out",
-        "con out B",
-        "con in B",
-        "file read B",
-        "file wrote B"
-    );
-    for r in reports {
-        let s = &r.stats;
-        let _ = writeln!(
-            out,
-            "{:<5} {:>10.3} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12}  {}",
-            r.id,
-            r.run_time.as_secs_f64() * 1000.0,
-            s.exits.total(),
-            s.exits.io_in_total(),
-            s.exits.io_out_total(),
-            s.console_bytes_out,
-            s.console_bytes_in,
-            s.file_bytes_read,
-            s.file_bytes_written,
-            r.image.display()
-        );
-    }
-    for r in reports {
-        let e = &r.stats.exits;
-        let mut kinds = Vec::new();
-        for (dir, ports) in [("in", &e.io_in), ("out", &e.io_out)] {
-            for (port, n) in ports {
-                let name = port_name(*port).map_or_else(|| format!("{port:#06x}"), str::to_string);
-                kinds.push(format!("{dir} {name}: {n}"));
-            }
-        }
-        for (name, n) in [
-            ("hlt", e.hlt),
-            ("mmio", e.mmio),
-            ("exceptions", e.exceptions),
-            ("interrupted", e.interrupted),
-            ("other", e.other),
-        ] {
-            if n > 0 {
-                kinds.push(format!("{name}: {n}"));
-            }
-        }
-        let _ = writeln!(out, "guest {} exits by kind: {}", r.id, kinds.join(", "));
-    }
-    // Time in KVM_RUN: with --sched single exactly what the scheduler shares out by weight.
-    let total: Duration = reports.iter().map(|r| r.stats.cpu_time).sum();
-    for r in reports {
-        let share = if total.is_zero() {
-            0.0
-        } else {
-            r.stats.cpu_time.as_secs_f64() * 100.0 / total.as_secs_f64()
-        };
-        let _ = writeln!(
-            out,
-            "guest {}: cpu {} ms ({share:.1} %), preemptions {}",
-            r.id,
-            r.stats.cpu_time.as_millis(),
-            r.stats.preemptions
-        );
-    }
-    out
 }
 
 #[cfg(test)]
