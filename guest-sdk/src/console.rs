@@ -5,8 +5,7 @@
 //! when the guest waits for input or ends, and periodically while it computes, so output keeps
 //! its order with everything else. When the ring is full the guest makes one exit for the
 //! host to drain it (`putchar`), or hands a write longer than the room left to the host with
-//! one exit (`write_bytes`). `print!` formats into a buffer and writes it with one
-//! `write_bytes` (more only past [`BUF`] bytes).
+//! one exit (`write_bytes`). `print!` formats straight into the ring, piece by piece.
 //!
 //! Note (ordering): the ring bytes are written before `head` (release: a compiler fence; x86
 //! keeps stores in order), and `tail` is read before the bytes it frees are overwritten; the
@@ -25,9 +24,6 @@ use hv_core::proto::hv_page::{
 use hv_core::proto::hypercall::HcOp;
 
 use crate::arch;
-
-/// Size of the buffer one `print!` call formats into before it has to flush.
-pub const BUF: usize = 4096;
 
 /// The ring's control words and data, in the hv pages.
 fn ring() -> (*mut ConsoleRingControl, *mut u8) {
@@ -130,35 +126,20 @@ pub fn flush() {
     }
 }
 
-/// A `fmt::Write` that collects output and writes it with `write_bytes` when full or dropped.
-struct Buffered {
-    buf: heapless::Vec<u8, BUF>,
-}
+/// A `fmt::Write` that puts every piece straight into the console ring (no buffer on the
+/// stack: the ring is the buffer), or hands a piece longer than the room left to the host.
+struct Ring;
 
-impl Write for Buffered {
+impl Write for Ring {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for chunk in s.as_bytes().chunks(BUF) {
-            if self.buf.len() + chunk.len() > BUF {
-                write_bytes(&self.buf);
-                self.buf.clear();
-            }
-            // Cannot fail: the chunk fits after the flush above.
-            let _ = self.buf.extend_from_slice(chunk);
-        }
+        write_bytes(s.as_bytes());
         Ok(())
-    }
-}
-
-impl Drop for Buffered {
-    fn drop(&mut self) {
-        write_bytes(&self.buf);
     }
 }
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
-    let mut out = Buffered { buf: heapless::Vec::new() };
-    let _ = out.write_fmt(args);
+    let _ = Ring.write_fmt(args);
 }
 
 /// Prints to the console, like `std::print!`; no exit while the console ring has room.

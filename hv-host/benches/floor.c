@@ -122,7 +122,7 @@ int main(int argc, char **argv)
         return 0;
     unsigned long n = argc > 2 ? strtoul(argv[2], NULL, 10) : (strcmp(mode, "hlt") == 0 ? 1 : 10000);
     int exits = strcmp(mode, "exits") == 0;
-    if ((!exits && strcmp(mode, "hlt") != 0) || n == 0 || n > 1024) {
+    if ((!exits && strcmp(mode, "hlt") != 0) || n == 0 || (!exits && n > 1024)) {
         fprintf(stderr, "usage: floor start | hlt [THREADS] | exits N\n");
         return 2;
     }

@@ -204,6 +204,12 @@ impl PhysMem for GuestRam {
     }
 
     fn write_u64(&mut self, gpa: Gpa, value: u64) -> bool {
+        // A zero over a zero is skipped: guest RAM starts zeroed, and reading a page the guest
+        // never touched maps the kernel's shared zero page, where writing would allocate one
+        // (the TSS's all-zero I/O bitmap alone would cost every guest 4 KiB).
+        if value == 0 && self.mem.read_obj::<u64>(GuestAddress(gpa.as_u64())).ok() == Some(0) {
+            return true;
+        }
         self.mem.write_obj(value, GuestAddress(gpa.as_u64())).is_ok()
     }
 }

@@ -1,5 +1,5 @@
-//! Mixes byte-wise `putchar` (coalesced once past 256 bytes), `print!` (a hypercall) and file
-//! writes, so a test can check the console keeps program order across all of them.
+//! Mixes byte-wise `putchar` and `print!` (both into the console ring, no exit) with file
+//! writes (an exit each), so a test can check the console keeps program order across them.
 #![no_std]
 #![no_main]
 
