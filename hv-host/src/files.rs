@@ -30,11 +30,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hv_core::proto::errno::Errno;
-use hv_core::proto::file::{FileOp, MAX_NAME, MAX_OPEN_FILES, OpenMode};
+use hv_core::proto::file::{MAX_NAME, MAX_OPEN_FILES, OpenMode};
 use hv_core::{Gpa, GuestRange};
 
 use crate::diag::Diag;
-use crate::guest::{Devices, Flow};
 use crate::memory::GuestRam;
 use crate::quota::Quota;
 use crate::sandbox::{self, Access, GuestName, Identity, Sandbox};
@@ -399,7 +398,7 @@ impl FileTable {
     }
 
     /// `FileOp::Open`: the name and mode from the mailbox's arguments.
-    fn open_guest(
+    pub(crate) fn open_guest(
         &mut self,
         ram: &GuestRam,
         name_addr: u64,
@@ -421,14 +420,26 @@ impl FileTable {
     }
 
     /// `FileOp::Read`: straight into guest memory.
-    fn read_guest(&mut self, ram: &GuestRam, fd: u64, addr: u64, len: u64) -> Result<u64, Errno> {
+    pub(crate) fn read_guest(
+        &mut self,
+        ram: &GuestRam,
+        fd: u64,
+        addr: u64,
+        len: u64,
+    ) -> Result<u64, Errno> {
         self.usable(fd, Direction::Read)?;
         let range = ram.user_range(addr, len)?;
         self.read_with(fd, |file| ram.fill_from(range, file))
     }
 
     /// `FileOp::Write`: straight from guest memory.
-    fn write_guest(&mut self, ram: &GuestRam, fd: u64, addr: u64, len: u64) -> Result<u64, Errno> {
+    pub(crate) fn write_guest(
+        &mut self,
+        ram: &GuestRam,
+        fd: u64,
+        addr: u64,
+        len: u64,
+    ) -> Result<u64, Errno> {
         self.usable(fd, Direction::Write)?;
         let range = ram.user_range(addr, len)?;
         self.write_with(fd, range.len(), |file, done, max| {
@@ -446,25 +457,6 @@ impl FileTable {
         stats.quota = self.quota.limit();
         stats.quota_refused = self.quota.refused();
         stats.diagnostics_suppressed = self.diag.suppressed();
-    }
-}
-
-impl Devices<'_> {
-    /// Runs one file call whose opcode byte the guest wrote.
-    pub(crate) fn file_call(&mut self, opcode: u8) -> Flow {
-        let Ok(op) = FileOp::try_from(opcode) else {
-            return self.reply(Err(Errno::Enosys));
-        };
-        let [a0, a1, a2, ..] = self.ram.read_mailbox();
-        let files = &mut self.files;
-        let ram = &self.ram;
-        let result = match op {
-            FileOp::Open => files.open_guest(ram, a0, a1, a2),
-            FileOp::Close => files.close_fd(a0).map(|()| 0),
-            FileOp::Read => files.read_guest(ram, a0, a1, a2),
-            FileOp::Write => files.write_guest(ram, a0, a1, a2),
-        };
-        self.reply(result)
     }
 }
 

@@ -19,7 +19,6 @@ use hv_core::boot;
 use hv_core::idt::{Exception, ExceptionFrame, FRAME_WORDS};
 use hv_core::layout::Layout;
 use hv_core::paging::{self, PhysMem};
-use hv_core::proto::console::{EOF, EOF_BYTE};
 use hv_core::proto::hypercall::HcOp;
 use hv_core::proto::seed::Seed002Port;
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT};
@@ -31,22 +30,11 @@ use crate::console_ring::ConsoleRing;
 use crate::devices::Disk;
 use crate::files::FileTable;
 use crate::image::{Image, Symbols};
-use crate::input::Poll;
 use crate::kick::KickFlag;
 use crate::memory::GuestRam;
 use crate::outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
+use crate::services::{Flow, Services};
 use crate::stats::ExitKind;
-
-/// What a handler decides after an exit.
-#[derive(Debug)]
-pub(crate) enum Flow {
-    /// Re-enter the guest.
-    Continue,
-    /// The guest has ended.
-    Stop(Outcome),
-    /// The guest waits for console input: it is parked (not re-entered) until input arrives.
-    Wait,
-}
 
 /// What one [`Vm::step`] came to.
 #[derive(Debug)]
@@ -115,70 +103,6 @@ impl Exit {
     }
 }
 
-/// Everything a guest's exits are handled with, apart from the vCPU itself.
-pub(crate) struct Devices<'c> {
-    pub(crate) id: u32,
-    pub(crate) ram: GuestRam,
-    pub(crate) console: &'c Console,
-    pub(crate) line: LineBuffer,
-    pub(crate) stats: GuestStats,
-    /// Reused buffer for data copied out of the guest, so no call allocates once warm.
-    pub(crate) scratch: Vec<u8>,
-    pub(crate) files: FileTable,
-    /// The seed's disk (the serial port has no state of its own).
-    pub(crate) disk: Disk,
-    /// The seeds' byte dialects: seed 000's file requests, seed 002's ports.
-    pub(crate) seed: crate::seed::SeedState,
-}
-
-impl Devices<'_> {
-    /// Sends guest bytes to its console line buffer.
-    pub(crate) fn write_console(&mut self, bytes: &[u8]) {
-        self.stats.console_bytes_out += bytes.len() as u64;
-        self.line.push(self.console, bytes);
-    }
-
-    fn io_in(&mut self, port: u16, data: &mut [u8]) -> Flow {
-        match (port, data.len()) {
-            (CONSOLE_PORT, 1 | 4) => {
-                // What was printed so far must be visible before the guest waits for input.
-                self.line.flush(self.console);
-                let Poll::Ready(byte) = self.console.input.poll(self.id) else {
-                    return Flow::Wait;
-                };
-                if byte.is_some() {
-                    self.stats.console_bytes_in += 1;
-                }
-                if data.len() == 1 {
-                    data[0] = byte.unwrap_or(EOF_BYTE);
-                } else {
-                    let value = byte.map_or(EOF, i32::from);
-                    data.copy_from_slice(&value.to_le_bytes());
-                }
-                Flow::Continue
-            }
-            (CONSOLE_PORT, size) => Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
-                port,
-                dir: "in",
-                size,
-                expected: "1 or 4 bytes",
-            })),
-            // Seed 000's file requests: a reply byte.
-            (FILE_PORT, 1) => {
-                data[0] = self.seed_file_in();
-                Flow::Continue
-            }
-            (FILE_PORT, size) => Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
-                port,
-                dir: "in",
-                size,
-                expected: "1 byte",
-            })),
-            (port, size) => self.device_port_in(port, size),
-        }
-    }
-}
-
 /// Byte-wise console exits after which a guest's console port is coalesced.
 ///
 /// Why not at once: registering a coalesced zone makes the VM's teardown wait for an SRCU
@@ -232,7 +156,7 @@ pub(crate) struct Vm<'c> {
     /// The vCPU's `immediate_exit` byte; valid as long as `vcpu`.
     kick: KickFlag,
     vm: VmFd,
-    dev: Devices<'c>,
+    dev: Services<'c>,
     /// Whether console `out`s are queued in the coalesced-PIO ring instead of exiting.
     coalesce: Coalesce,
     /// Console `out`s that exited so far (to decide when to start coalescing).
@@ -301,7 +225,7 @@ impl<'c> Vm<'c> {
             DiskZones::Unavailable
         };
         let ring = ConsoleRing::new(&ram, layout);
-        let dev = Devices {
+        let dev = Services {
             id,
             ram,
             console,
@@ -470,7 +394,7 @@ impl<'c> Vm<'c> {
         if !outcome.is_success() {
             self.log_registers();
         }
-        let Devices { id, mut stats, files, mut disk, .. } = self.dev;
+        let Services { id, mut stats, files, mut disk, .. } = self.dev;
         disk.finish();
         files.report(&mut stats);
         GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats }

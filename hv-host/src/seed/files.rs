@@ -3,7 +3,7 @@
 //!
 //! [`Decoder`] is the pure state machine: it turns the guest's `out` bytes into complete
 //! [`Request`]s and serves the reply bytes to its `in`s, with no I/O of its own, so every
-//! sequence (hostile ones included) is unit-tested below. The adapter at the end runs a
+//! sequence (hostile ones included) is unit-tested below. The adapter (`services::file_port`) runs a
 //! request on the file table and hands the reply back to the decoder.
 //!
 //! Cost: one exit per byte, as on the seed's host (it cannot cost less: every byte is an
@@ -12,10 +12,8 @@
 use std::fmt;
 
 use hv_core::proto::errno::Errno;
-use hv_core::proto::file::{MAX_NAME, MAX_OPEN_FILES, OpenMode};
+use hv_core::proto::file::MAX_NAME;
 use hv_core::proto::seed::{SEED_ERROR_BYTE, SEED_FD_BYTES, SeedFileOp};
-
-use crate::guest::{Devices, Flow};
 
 /// A complete request, decoded. The name of an open is in [`Decoder::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +30,7 @@ pub(crate) enum Request {
 
 impl Request {
     /// The fd it names, if it names one.
-    fn fd(self) -> Option<i32> {
+    pub(crate) fn fd(self) -> Option<i32> {
         match self {
             Request::Open { .. } => None,
             Request::Close { fd } | Request::Read { fd } | Request::Write { fd, .. } => Some(fd),
@@ -56,7 +54,7 @@ pub(crate) enum Malformed {
 
 impl Malformed {
     /// What the host did about it, for the diagnostic.
-    fn dropped(self) -> &'static str {
+    pub(crate) fn dropped(self) -> &'static str {
         match self {
             Malformed::UnknownRequest(_) => "byte ignored",
             Malformed::OutDuringReply { .. } => "reply dropped",
@@ -143,6 +141,11 @@ impl Decoder {
     /// when the name was longer than [`MAX_NAME`] bytes.
     pub(crate) fn name(&self) -> Option<&[u8]> {
         self.name.get(..self.name_len)
+    }
+
+    /// The length of the name the last open request sent (also when it was too long to keep).
+    pub(crate) fn name_len(&self) -> usize {
+        self.name_len
     }
 
     /// Takes one `out` byte. A byte while a reply is unread drops the reply and starts a
@@ -243,7 +246,7 @@ impl Decoder {
 }
 
 /// The reply to an open: the fd, most significant byte first, or -1.
-fn fd_reply(result: Result<u64, Errno>) -> [u8; SEED_FD_BYTES] {
+pub(crate) fn fd_reply(result: Result<u64, Errno>) -> [u8; SEED_FD_BYTES] {
     match result.ok().and_then(|fd| i32::try_from(fd).ok()) {
         Some(fd) => fd.to_be_bytes(),
         None => [SEED_ERROR_BYTE; SEED_FD_BYTES],
@@ -251,92 +254,8 @@ fn fd_reply(result: Result<u64, Errno>) -> [u8; SEED_FD_BYTES] {
 }
 
 /// A guest's fd as the file table takes it (a negative one is no fd: `EBADF`).
-fn table_fd(fd: i32) -> Result<u64, Errno> {
+pub(crate) fn table_fd(fd: i32) -> Result<u64, Errno> {
     u64::try_from(fd).map_err(|_| Errno::Ebadf)
-}
-
-impl Devices<'_> {
-    /// A 1-byte `out` to the file port: one of hv's own calls (an opcode with the top bit set,
-    /// between seed requests), or a byte of a seed-000 request.
-    pub(crate) fn file_port_out(&mut self, byte: u8) -> Flow {
-        if byte & 0x80 != 0 && self.seed.files.between_requests() {
-            if let Some(m) = self.seed.files.abandon_reply() {
-                self.files.diag().warn(format_args!("file protocol: {m}; {}", m.dropped()));
-            }
-            return self.file_call(byte);
-        }
-        self.seed_file_out(byte)
-    }
-
-    /// A byte of a seed-000 request.
-    fn seed_file_out(&mut self, byte: u8) -> Flow {
-        let effect = self.seed.files.out(byte);
-        for m in [effect.dropped, effect.unknown].into_iter().flatten() {
-            self.files.diag().warn(format_args!("file protocol: {m}; {}", m.dropped()));
-        }
-        let Some(request) = effect.request else {
-            return Flow::Continue;
-        };
-        // An fd that no table slot has is a guest bug worth a line; an fd that was closed or
-        // invalidated is an ordinary error (the seed's own rules make those).
-        if let Some(fd) =
-            request.fd().filter(|&fd| usize::try_from(fd).map_or(true, |i| i >= MAX_OPEN_FILES))
-        {
-            self.files.diag().warn(format_args!(
-                "file protocol: fd {fd} can never be open; the guest reads 0xff"
-            ));
-        }
-        let files = &mut self.files;
-        let mut reply = [SEED_ERROR_BYTE; SEED_FD_BYTES];
-        let len = match request {
-            Request::Open { write } => {
-                let mode = if write { OpenMode::Write } else { OpenMode::Read };
-                let result = match self.seed.files.name() {
-                    Some(name) => files.open_bytes(name, mode),
-                    None => {
-                        let n = self.seed.files.name_len;
-                        self.files.diag().warn(format_args!(
-                            "file protocol: a name of {n} bytes (at most {MAX_NAME}); open refused"
-                        ));
-                        Err(Errno::Enametoolong)
-                    }
-                };
-                if let Err(e) = result {
-                    log::debug!("guest {}: seed-000 open: {e}", self.id);
-                }
-                reply = fd_reply(result);
-                SEED_FD_BYTES
-            }
-            Request::Close { fd } => {
-                if table_fd(fd).and_then(|fd| files.close_fd(fd)).is_ok() {
-                    reply[0] = 0;
-                }
-                1
-            }
-            Request::Read { fd } => {
-                // End of file (0 bytes read) leaves the error byte: the seed's EOF.
-                let _ = table_fd(fd).and_then(|fd| files.read_into(fd, &mut reply[..1]));
-                1
-            }
-            Request::Write { fd, byte } => {
-                if table_fd(fd).and_then(|fd| files.write_from(fd, &[byte])) == Ok(1) {
-                    reply[0] = byte;
-                }
-                1
-            }
-        };
-        self.seed.files.reply(&reply[..len]);
-        Flow::Continue
-    }
-
-    /// A 1-byte `in` from the file port: the next byte of the pending reply.
-    pub(crate) fn seed_file_in(&mut self) -> u8 {
-        let (byte, malformed) = self.seed.files.input();
-        if let Some(m) = malformed {
-            self.files.diag().warn(format_args!("file protocol: {m}; {}", m.dropped()));
-        }
-        byte
-    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! The seeds' own byte-level dialects, served beside hv's one-exit calls so that guests written
 //! for the seeds' hypervisors run unchanged: seed 000's file requests ([`files`]) and seed 002's
-//! hypercall ports ([`hypercalls`]). The wire is specified in [`hv_core::proto::seed`].
+//! hypercall ports (served by `services::seed_ports`). The wire is specified in [`hv_core::proto::seed`].
 
 pub(crate) mod files;
-pub(crate) mod hypercalls;
 
 /// Per-guest state of the seed dialects. Their diagnostics (malformed requests, bad pointers) go
 /// through the guest's rate-limited warnings (`crate::diag`), like every other warning a guest

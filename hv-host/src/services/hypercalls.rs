@@ -4,13 +4,13 @@ use hv_core::ABI_VERSION;
 use hv_core::proto::errno::Errno;
 use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE, MAX_STRING};
 
-use crate::guest::{Devices, Flow};
+use super::{Flow, Services};
 
 /// The largest piece of a `ConsoleWrite` buffer the host copies at once.
 const CONSOLE_CHUNK: usize = 4096;
 use crate::outcome::{GuestError, Outcome};
 
-impl Devices<'_> {
+impl Services<'_> {
     /// Runs one hypercall whose opcode byte the guest wrote.
     pub(crate) fn hypercall(&mut self, opcode: u8) -> Flow {
         let Ok(op) = HcOp::try_from(opcode) else {
@@ -54,16 +54,6 @@ impl Devices<'_> {
             // Needs the vCPU's CR3: answered by `Vm` before it gets here.
             HcOp::GvaToHva => self.reply(Err(Errno::Enosys)),
         }
-    }
-
-    /// Stores a call's result in the mailbox and lets the guest go on.
-    pub(crate) fn reply(&mut self, result: Result<u64, Errno>) -> Flow {
-        let ret = match result {
-            Ok(v) => i64::try_from(v).unwrap_or(i64::MAX),
-            Err(e) => e.to_ret(),
-        };
-        self.ram.write_result(ret, 0);
-        Flow::Continue
     }
 
     /// `ConsoleWrite`: the buffer goes to the guest's line buffer in pieces of at most

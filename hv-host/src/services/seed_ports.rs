@@ -10,7 +10,7 @@ use hv_core::paging;
 use hv_core::proto::hypercall::MAX_STRING;
 use hv_core::proto::seed::{INVALID_GVA, SEED002_ACCESS, Seed002Port};
 
-use crate::guest::{Devices, Flow};
+use super::{Flow, Services};
 use crate::outcome::{GuestError, Outcome};
 
 /// What every seed-002 port takes, for the error that ends a guest using one wrongly.
@@ -19,7 +19,7 @@ fn wrong_access(port: u16, dir: &'static str, size: usize, p: Seed002Port) -> Fl
     Flow::Stop(Outcome::Error(GuestError::BadAccessSize { port, dir, size, expected }))
 }
 
-impl Devices<'_> {
+impl Services<'_> {
     /// The seed's count of I/O exits so far: `(in, all other I/O)`.
     fn seed_io_counts(&self) -> (u64, u64) {
         (self.stats.exits.io_in_total(), self.stats.exits.io_out_total())
