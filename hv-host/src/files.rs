@@ -18,7 +18,7 @@
 //! crosses the quota, or that the host fails part-way, returns the bytes written, and the next
 //! write returns the error.
 //!
-//! Two front ends share one [`FileTable`]: the one-exit calls below ([`Devices::file_call`],
+//! Two front ends share one [`FileTable`]: hv's one-exit calls (`services::file_port`, with the
 //! data in guest RAM) and byte-level protocols, through [`FileTable::open_bytes`],
 //! [`FileTable::read_into`], [`FileTable::write_from`] and [`FileTable::close_fd`] (data in host
 //! buffers). Both get the same fds, sandbox, quota and copy-on-write rules.
