@@ -2,8 +2,8 @@
 //!
 //! Output goes into the console ring the host shares with this guest (see
 //! [`hv_core::proto::hv_page`]): no exit while it has room. The host drains it at every exit,
-//! when the guest waits for input or ends, and periodically while it computes, so output keeps
-//! its order with everything else. When the ring is full the guest makes one exit for the
+//! when the guest waits for input or ends, and periodically while it computes (once it has
+//! made its first exit), so output keeps its order with everything else. When the ring is full the guest makes one exit for the
 //! host to drain it (`putchar`), or hands a write longer than the room left to the host with
 //! one exit (`write_bytes`). `print!` formats straight into the ring, piece by piece.
 //!
