@@ -260,18 +260,18 @@ impl<'c> Vm<'c> {
         self.kick
     }
 
-    /// True when console output may be queued without exits, so the runner must make sure
-    /// exits happen (see `sched::run_alone`'s periodic drain): in the coalesced-PIO ring once it
-    /// is active, and in the console ring of the hv page once the guest has made its first exit.
+    /// True: console output may always be queued without exits (in the console ring of the hv
+    /// pages, and in the coalesced-PIO ring once that is active), so the runner must make sure
+    /// exits happen (see `sched::run_alone`'s periodic drain) from the start.
     ///
-    /// Why not from the start: the periodic drain interrupts the guest with a signal to its host
-    /// thread, whose frame costs that thread ~8 KiB of stack it would not touch otherwise, and a
-    /// guest that computes from its start to its end (as the `spin` guests of the scale test do)
-    /// has nothing to show before it ends. So a guest that writes to the ring and then computes
-    /// without ever having exited shows that output when the ring fills (its first exit) or when
-    /// it ends; after its first exit, within the drain period.
+    /// Why from the start: a guest prints into the ring without exiting (`println!` included),
+    /// so one that prints a line and then computes, without ever having exited, would otherwise
+    /// show nothing until its ring fills or it ends. The price is the drain's signal: its frame
+    /// costs the guest's host thread a few KiB of stack the first time it fires, which only a
+    /// guest that computes for longer than the drain period pays (64 `spin` guests: about
+    /// 4 KiB more each).
     pub(crate) fn console_coalesced(&self) -> bool {
-        self.coalesce == Coalesce::Active || self.dev.stats.exits.total() > 0
+        true
     }
 
     /// Counters so far.

@@ -79,6 +79,34 @@ fn ring_output_is_not_held_back_while_a_guest_computes() {
 }
 
 #[test]
+fn a_line_printed_before_any_exit_is_shown_while_the_guest_computes() {
+    if !kvm_or_skip("a_line_printed_before_any_exit_is_shown_while_the_guest_computes") {
+        return;
+    }
+    let start = Instant::now();
+    let mut child = std::process::Command::new(hv_tests::hv_host())
+        .args(["-m", "2", "-p", "4", "-g", s(&guest("ringspin"))])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<(String, Duration)> = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| (l.unwrap(), start.elapsed()))
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let ended_at = start.elapsed();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // The guest has made no exit when it prints: the periodic drain runs from the start.
+    let (first, first_at) = &lines[0];
+    assert_eq!(first, "printed before a long computation, with no exit yet");
+    assert!(
+        ended_at > *first_at + Duration::from_millis(300),
+        "line after {first_at:?}, end after {ended_at:?}: output was held back"
+    );
+}
+
+#[test]
 fn a_corrupt_ring_ends_that_guest_only() {
     if !kvm_or_skip("a_corrupt_ring_ends_that_guest_only") {
         return;

@@ -20,8 +20,7 @@
 //! queue of [`CONSOLE_RING_SIZE`] bytes, and the host takes them out whenever it has the vCPU
 //! anyway: before it handles any exit (so console output keeps its order with file writes, the
 //! serial port, raw `out`s to 0xE9 and everything else), when the guest ends however it ends,
-//! and, once the guest has made its first exit, every few tens of milliseconds while it
-//! computes (the host interrupts it for that). A
+//! and every few tens of milliseconds while it computes (the host interrupts it for that). A
 //! guest exits for console output only when the ring is full: it then makes the
 //! [`ConsoleFlush`](super::hypercall::HcOp::ConsoleFlush) call, whose only effect is that
 //! drain, or, for a write longer than the room left, [`ConsoleWrite`](super::hypercall::HcOp::ConsoleWrite)
