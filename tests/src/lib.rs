@@ -187,6 +187,30 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Run {
     Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }.into()
 }
 
+/// Lines `hv-host args` printed, each with the time it reached us, and the time it ended:
+/// for tests that output comes out while a guest still runs. `stdin` is written, then closed.
+/// Panics if hv-host fails.
+pub fn timed_lines(
+    args: &[&str],
+    stdin: &[u8],
+) -> (Vec<(String, std::time::Duration)>, std::time::Duration) {
+    use std::io::BufRead;
+    let start = std::time::Instant::now();
+    let mut child = Command::new(hv_host())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn hv-host");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| (l.unwrap(), start.elapsed()))
+        .collect();
+    assert!(child.wait().unwrap().success(), "hv-host {args:?} failed");
+    (lines, start.elapsed())
+}
+
 /// Runs `hv-host` with `args` in the current directory with empty stdin.
 pub fn run(args: &[&str]) -> Run {
     run_in(&std::env::current_dir().unwrap(), args, b"")

@@ -245,21 +245,9 @@ fn coalesced_output_is_not_held_back_while_a_guest_computes() {
     if !kvm_or_skip("coalesced_output_is_not_held_back_while_a_guest_computes") {
         return;
     }
-    use std::io::BufRead;
-    let start = Instant::now();
-    let mut child = std::process::Command::new(hv_tests::hv_host())
-        .args(["-m", "2", "-p", "4", "-g", s(&guest("printspin"))])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // Every line with the time it reached us.
-    let lines: Vec<(String, Duration)> = std::io::BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| (l.unwrap(), start.elapsed()))
-        .collect();
-    assert!(child.wait().unwrap().success());
-    let ended_at = start.elapsed();
+    let (lines, ended_at) =
+        hv_tests::timed_lines(&["-m", "2", "-p", "4", "-g", s(&guest("printspin"))], b"");
     assert_eq!(lines.len(), 11, "{lines:?}");
     assert!(lines[10].0.starts_with("done "), "{lines:?}");
     // The first ~256 bytes exit one by one; the rest of the ten lines go through the ring. The

@@ -3,8 +3,7 @@
 //! refused when a guest corrupts it) and the ABI announcement (checked with no exit of its own).
 #![allow(clippy::unwrap_used)]
 
-use std::io::BufRead;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hv_tests::{Scratch, guest, kvm_or_skip, run_in, s};
 
@@ -52,20 +51,9 @@ fn ring_output_is_not_held_back_while_a_guest_computes() {
         return;
     }
     for sched in ["threads", "single"] {
-        let start = Instant::now();
-        let mut child = std::process::Command::new(hv_tests::hv_host())
-            .args(["-m", "2", "-p", "4", "--sched", sched, "-g", s(&guest("printspin"))])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"r").unwrap();
-        let lines: Vec<(String, Duration)> = std::io::BufReader::new(child.stdout.take().unwrap())
-            .lines()
-            .map(|l| (l.unwrap(), start.elapsed()))
-            .collect();
-        assert!(child.wait().unwrap().success());
-        let ended_at = start.elapsed();
+        let image = guest("printspin");
+        let args = ["-m", "2", "-p", "4", "--sched", sched, "-g", s(&image)];
+        let (lines, ended_at) = hv_tests::timed_lines(&args, b"r");
         assert_eq!(lines.len(), 11, "{lines:?}");
         // The ten lines sit in the ring with no exit after them: only the host's periodic drain
         // (threads) or the end of a time slice (single) can bring them out before the end.
@@ -83,19 +71,8 @@ fn a_line_printed_before_any_exit_is_shown_while_the_guest_computes() {
     if !kvm_or_skip("a_line_printed_before_any_exit_is_shown_while_the_guest_computes") {
         return;
     }
-    let start = Instant::now();
-    let mut child = std::process::Command::new(hv_tests::hv_host())
-        .args(["-m", "2", "-p", "4", "-g", s(&guest("ringspin"))])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines: Vec<(String, Duration)> = std::io::BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| (l.unwrap(), start.elapsed()))
-        .collect();
-    assert!(child.wait().unwrap().success());
-    let ended_at = start.elapsed();
+    let (lines, ended_at) =
+        hv_tests::timed_lines(&["-m", "2", "-p", "4", "-g", s(&guest("ringspin"))], b"");
     assert_eq!(lines.len(), 2, "{lines:?}");
     // The guest has made no exit when it prints: the periodic drain runs from the start.
     let (first, first_at) = &lines[0];
