@@ -707,13 +707,7 @@ impl<'c> Vm<'c> {
         regs.rdx = frame.rdx;
         apply(&mut regs, emulation);
         let mut sregs = *sregs;
-        let (cs, data) = crate::vcpu::ring3_segments(self.dev.ram.layout());
-        sregs.cs = cs;
-        sregs.ss = data;
-        sregs.ds = data;
-        sregs.es = data;
-        sregs.fs = data;
-        sregs.gs = data;
+        crate::vcpu::set_ring3_segments(&mut sregs, self.dev.ram.layout());
         if let Err(e) = self.vcpu.set_sregs(&sregs).and_then(|()| self.vcpu.set_regs(&regs)) {
             return Some(Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))));
         }

@@ -11,7 +11,7 @@ use hv_core::gdt::{
 };
 use hv_core::idt::{GATE_SIZE, IDT_GATES};
 use hv_core::layout::Layout;
-use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment};
+use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment, kvm_sregs};
 use kvm_ioctls::VcpuFd;
 
 /// Default x87 control word (all exceptions masked, extended precision), as after `fninit`.
@@ -39,10 +39,18 @@ fn segment(entries: &[u64; GDT_ENTRIES], index: u16) -> kvm_segment {
     }
 }
 
-/// The ring-3 code and data segment registers the guest program runs with.
-pub(crate) fn ring3_segments(layout: Layout) -> (kvm_segment, kvm_segment) {
+/// Loads the ring-3 code and data segments the guest program runs with into `sregs`: CPL is the
+/// DPL of CS/SS, so this is what puts (or, after an emulated instruction, puts back) the program
+/// in ring 3.
+pub(crate) fn set_ring3_segments(sregs: &mut kvm_sregs, layout: Layout) {
     let entries = gdt::gdt_entries(layout);
-    (segment(&entries, USER_CODE_INDEX), segment(&entries, USER_DATA_INDEX))
+    let data = segment(&entries, USER_DATA_INDEX);
+    sregs.cs = segment(&entries, USER_CODE_INDEX);
+    sregs.ss = data;
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = data;
+    sregs.gs = data;
 }
 
 /// Puts the vCPU in 64-bit long mode, ring 3, at guest address 0 (a flat image's entry).
@@ -68,17 +76,8 @@ pub fn load_entry_state_at(
     sregs.gdt.limit = (GDT_ENTRIES * 8 - 1) as u16;
     sregs.idt.base = layout.idt().as_u64();
     sregs.idt.limit = (IDT_GATES * GATE_SIZE - 1) as u16;
-    let code = segment(&entries, USER_CODE_INDEX);
-    let data = segment(&entries, USER_DATA_INDEX);
-    debug_assert_eq!(code.selector, entry.cs);
-    debug_assert_eq!(data.selector, entry.ss);
-    // CPL is the DPL of CS/SS: starting with ring-3 segments starts the program in ring 3.
-    sregs.cs = code;
-    sregs.ss = data;
-    sregs.ds = data;
-    sregs.es = data;
-    sregs.fs = data;
-    sregs.gs = data;
+    set_ring3_segments(&mut sregs, layout);
+    debug_assert_eq!((sregs.cs.selector, sregs.ss.selector), (entry.cs, entry.ss));
     sregs.tr = segment(&entries, TSS_INDEX);
     let _ = KERNEL_CODE_INDEX; // the IDT gates name it; the CPU loads it on an exception
     vcpu.set_sregs(&sregs)?;

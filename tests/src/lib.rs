@@ -238,6 +238,28 @@ pub fn build_step(program: &str, args: &[&str]) {
     );
 }
 
+/// Compiles one C source at `opt` into `object` with exactly the `gcc` command the README gives
+/// users (run from the workspace root, so `-I guest-sdk/include` resolves).
+pub fn gcc_compile(src: &Path, opt: &str, object: &Path) {
+    build_step(
+        "gcc",
+        &[
+            "-m64",
+            "-ffreestanding",
+            "-fno-pic",
+            "-nostdlib",
+            "-fno-stack-protector",
+            opt,
+            "-I",
+            "guest-sdk/include",
+            "-c",
+            s(src),
+            "-o",
+            s(object),
+        ],
+    );
+}
+
 /// Compiles each C source at `opt` with exactly the `gcc` command the README gives users, and
 /// links them, in order, with its `ld` command into `<dir>/<name><opt>.img`.
 pub fn build_c(sources: &[PathBuf], opt: &str, dir: &Path, name: &str) -> PathBuf {
@@ -245,23 +267,7 @@ pub fn build_c(sources: &[PathBuf], opt: &str, dir: &Path, name: &str) -> PathBu
     for src in sources {
         let stem = src.file_stem().unwrap().to_str().unwrap();
         let object = dir.join(format!("{name}-{stem}{opt}.o"));
-        build_step(
-            "gcc",
-            &[
-                "-m64",
-                "-ffreestanding",
-                "-fno-pic",
-                "-nostdlib",
-                "-fno-stack-protector",
-                opt,
-                "-I",
-                "guest-sdk/include",
-                "-c",
-                s(src),
-                "-o",
-                s(&object),
-            ],
-        );
+        gcc_compile(src, opt, &object);
         objects.push(object);
     }
     let image = dir.join(format!("{name}{opt}.img"));

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use hv_tests::{Scratch, assert_refused, build_step, elf_guest, guest, kvm_or_skip, run_in, s};
+use hv_tests::{
+    Scratch, assert_refused, build_step, elf_guest, gcc_compile, guest, kvm_or_skip, run_in, s,
+};
 
 /// The entry point of an ELF64 file (`e_entry`, bytes 24..32).
 fn e_entry(image: &Path) -> u64 {
@@ -87,23 +89,7 @@ fn build_c_elf(dir: &Path, name: &str, source: &str) -> std::path::PathBuf {
     let (c, o, elf) =
         (dir.join(format!("{name}.c")), dir.join(format!("{name}.o")), dir.join(name));
     std::fs::write(&c, source).unwrap();
-    build_step(
-        "gcc",
-        &[
-            "-m64",
-            "-ffreestanding",
-            "-fno-pic",
-            "-nostdlib",
-            "-fno-stack-protector",
-            "-O2",
-            "-I",
-            "guest-sdk/include",
-            "-c",
-            s(&c),
-            "-o",
-            s(&o),
-        ],
-    );
+    gcc_compile(&c, "-O2", &o);
     build_step("ld", &["-T", "linker/guest-elf.ld", s(&o), "-o", s(&elf)]);
     elf
 }
