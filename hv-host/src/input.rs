@@ -134,9 +134,12 @@ impl Input {
     /// Starts the thread that reads `source` into the queue.
     fn start_reader(&self, source: Box<dyn Read + Send>, state: &mut State) {
         let shared = self.shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("console-input".into())
-            .spawn(move || read_all(source, &shared));
+        // The reader never takes a stop signal (see `signals`), even when a runner starts it.
+        let spawned = crate::signals::blocked_while(|| {
+            std::thread::Builder::new()
+                .name("console-input".into())
+                .spawn(move || read_all(source, &shared))
+        });
         if let Err(e) = spawned {
             log::warn!("cannot start the console input thread: {e}; treating input as empty");
             state.eof = true;

@@ -55,6 +55,13 @@ thread_local! {
 }
 
 extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    kick_this_thread();
+}
+
+/// Sets the `immediate_exit` byte of the vCPU the calling thread's kicks stop, if any: its
+/// `KVM_RUN` returns `EINTR` now or at its next call. Async-signal-safe (the kick handler and
+/// the stop-signal handler in `signals` call it).
+pub(crate) fn kick_this_thread() {
     // `try_with` cannot panic, even while the thread is being torn down.
     let _ = TARGET.try_with(|target| {
         if let Some(byte) = NonNull::new(target.load(Ordering::Relaxed)) {

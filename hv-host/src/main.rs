@@ -3,9 +3,15 @@
 //! It behaves like a Unix tool: see [`Status`] for what its exit status means. It never dies
 //! of SIGPIPE, SIGINT, SIGTERM or SIGHUP: a broken output or one of those signals stops every
 //! guest, and the run ends with its unfinished lines written and a status that says why.
+//!
+//! `#![no_main]`: the C runtime calls [`main`] directly, without Rust's runtime set-up, which
+//! costs a launch about 0.06 ms here (it reads `/proc/self/maps` and sets up a signal stack
+//! for every thread) and, by reopening a closed stdout as `/dev/null`, would hide whether
+//! stdout was closed. [`process_start`] does the part of it hv-host needs. (The unit tests
+//! keep the test harness's own `main`.)
+#![cfg_attr(not(test), no_main)]
 
 use std::io::Write;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use argh::FromArgs;
@@ -36,12 +42,6 @@ impl Status {
             Status::BrokenPipe => 128 + libc::SIGPIPE as u8,
             Status::Signal(signo) => u8::try_from(128 + signo).unwrap_or(1),
         }
-    }
-}
-
-impl From<Status> for ExitCode {
-    fn from(status: Status) -> ExitCode {
-        ExitCode::from(status.code())
     }
 }
 
@@ -227,31 +227,32 @@ fn say(text: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().write_fmt(text);
 }
 
-fn fail_usage(reason: &str) -> ExitCode {
+fn fail_usage(reason: &str) -> Status {
     say(format_args!("hv-host: {}\n{USAGE_HINT}\n", reason.trim_end()));
-    Status::Usage.into()
+    Status::Usage
 }
 
-/// True if stdout was closed when the process started.
+/// What Rust's runtime would have done before `main`, as far as hv-host needs it; returns
+/// true if stdout was closed when the process started.
 ///
-/// The Rust runtime opens /dev/null (read-write) on any of fds 0, 1 and 2 that is closed
-/// before `main`, so no later file takes their number (and receives console output). A
-/// closed stdout therefore shows up as /dev/null opened read-write; a shell redirection
-/// (`> /dev/null`) opens it write-only.
-fn stdout_was_closed() -> bool {
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
-    if flags == -1 {
-        return true;
+/// - fds 0, 1 and 2, if closed, are opened on `/dev/null`, so that no file hv-host opens
+///   later (a guest's file, the disk) takes their number and receives console output;
+/// - SIGPIPE is ignored, so a closed output is an `EPIPE` the run handles (status 141).
+#[cfg_attr(test, allow(dead_code))]
+fn process_start() -> bool {
+    let mut stdout_closed = false;
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            stdout_closed |= fd == 1;
+            // SAFETY: a NUL-terminated path; the lowest free descriptor, `fd`, is the result
+            // (0, 1 and 2 are checked in order), and it stays open for the whole process.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
     }
-    // SAFETY: `stat` is plain old data, filled in by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor and out-pointer.
-    if unsafe { libc::fstat(1, &mut st) } != 0 {
-        return true;
-    }
-    let dev_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
-    dev_null && flags & libc::O_ACCMODE == libc::O_RDWR
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    stdout_closed
 }
 
 /// The output of a run whose stdout was closed: every write fails as it would have (EBADF).
@@ -266,9 +267,21 @@ impl Write for ClosedStdout {
     }
 }
 
-fn main() -> ExitCode {
+/// The process's entry point, called by the C runtime (see the module's doc).
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    let stdout_closed = process_start();
+    // A panic is an hv-host bug: its message is printed, and the status is Rust's for one.
+    let status = std::panic::catch_unwind(|| run(stdout_closed)).map_or(101, |s| s.code());
+    let _ = std::io::stdout().flush();
+    libc::c_int::from(status)
+}
+
+/// Everything but the process's start: the command line, the run and its status.
+#[cfg_attr(test, allow(dead_code))]
+fn run(stdout_closed: bool) -> Status {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let stdout_closed = stdout_was_closed();
     let argv: Vec<String> = std::env::args().collect();
     let args = expand_lists(&argv[1..]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -276,7 +289,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(early) if early.status.is_ok() => {
             let _ = std::io::stdout().write_all(early.output.as_bytes());
-            return Status::Success.into();
+            return Status::Success;
         }
         // argh may spread one error over several lines ("Required options not provided:" and
         // then the options); the user gets it as one line.
@@ -325,14 +338,14 @@ fn main() -> ExitCode {
     };
     let stopper = hv.stopper();
     // Before the run starts any thread: they all inherit the blocked signals.
-    if let Err(e) = hv_host::signals::forward_to(stopper.clone()) {
+    if let Err(e) = hv_host::signals::install() {
         say(format_args!("hv-host: cannot handle signals ({e}); they will kill the run\n"));
     }
     let reports = match hv.run() {
         Ok(r) => r,
         Err(e) => {
             say(format_args!("hv-host: {e}\n"));
-            return Status::Failed.into();
+            return Status::Failed;
         }
     };
     if cli.stats {
@@ -343,7 +356,7 @@ fn main() -> ExitCode {
             say(format_args!("guest {} ({}): {note}\n", report.id, report.image.display()));
         }
     }
-    let status = match stopper.reason() {
+    match stopper.reason() {
         Some(StopReason::BrokenPipe) => Status::BrokenPipe,
         Some(StopReason::OutputFailed(e)) => {
             say(format_args!("hv-host: writing the output failed: {e}\n"));
@@ -364,8 +377,7 @@ fn main() -> ExitCode {
             }
             status
         }
-    };
-    status.into()
+    }
 }
 
 #[cfg(test)]

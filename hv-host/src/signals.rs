@@ -1,50 +1,132 @@
 //! SIGINT, SIGTERM and SIGHUP stop the run instead of killing the process.
 //!
-//! [`forward_to`] blocks the three signals in the calling thread, so that every thread it
-//! starts afterwards (all of the run's threads) inherits the mask, and starts one thread that
-//! takes them with `sigwait`. The first one stops the run (see [`Stopper`]): every guest ends
-//! at its next exit or kick, unfinished lines are written, and the command line reports and
-//! exits with 128 + the signal number. A second one exits at once with that status, as a
-//! user pressing Ctrl-C twice expects.
+//! [`install`] blocks the three signals in the calling thread, so that every thread started
+//! afterwards inherits the mask, and installs [`on_stop_signal`] for them. Only the threads
+//! that run vCPUs take them: a [`Stopper`](crate::Stopper) unblocks them in each thread it
+//! registers ([`Accepting`]), for as long as it is registered. A signal that comes while no
+//! such thread exists stays pending until one does.
 //!
-//! `sigwait` in an ordinary thread, not a handler: stopping walks a lock-protected list of
-//! threads and wakes a condition variable, which a signal handler must not do.
+//! The handler only notes the signal and kicks the vCPU of the thread it interrupted (the
+//! same byte as a timer kick, see `kick`), which makes that thread's `KVM_RUN` return; the
+//! runner then sees [`received`] through `Stopper::requested` at its next check and stops the
+//! run from ordinary code: every guest ends at its next exit or kick, unfinished lines are
+//! written, and the command line reports and exits with 128 + the signal number. A second
+//! signal exits at once with that status, from the handler, as a user pressing Ctrl-C twice
+//! expects, even while the output is stuck.
+//!
+//! Why a handler and not a thread in `sigwait`: a thread costs every launch about 0.1 ms
+//! here (its creation, and its teardown at exit), a tenth of the whole launch of a guest.
+//!
+//! Without `SA_RESTART`, so that a signal interrupts a runner's blocking calls; every one a
+//! runner makes either returns to a loop that checks [`received`] (`KVM_RUN`, the parked
+//! wait, see `Stopper::wait`) or is retried (`write_all` on `EINTR`).
 
 use std::io;
-
-use crate::stop::{StopReason, Stopper};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The signals that stop a run.
 pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
-/// Makes SIGINT, SIGTERM and SIGHUP stop the run of `stopper` (see the module docs).
+/// The first stop signal received, or 0.
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Set once [`install`] succeeded.
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+extern "C" fn on_stop_signal(signo: libc::c_int) {
+    if RECEIVED.compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        // SAFETY: _exit is async-signal-safe and has no preconditions; nothing is flushed, on
+        // purpose (the output may be what is stuck).
+        unsafe { libc::_exit(128 + signo) };
+    }
+    crate::kick::kick_this_thread();
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP stop the run (see the module docs).
 ///
 /// Call it before any other thread is started (the signals stay blocked in this thread and
-/// every thread it starts later); a thread started earlier would still die of them.
-pub fn forward_to(stopper: Stopper) -> io::Result<()> {
+/// every thread it starts later, except while they run vCPUs); a thread started earlier
+/// would still die of them.
+pub fn install() -> io::Result<()> {
     let set = stop_set();
     // SAFETY: a valid, initialised set; the old mask is not wanted.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
     }
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        let mut first = true;
-        loop {
-            let mut signo: libc::c_int = 0;
-            // SAFETY: a valid set, blocked in this thread (inherited), and a valid out-pointer.
-            if unsafe { libc::sigwait(&set, &mut signo) } != 0 {
-                continue;
-            }
-            if !first {
-                // SAFETY: _exit has no preconditions; nothing is flushed, on purpose.
-                unsafe { libc::_exit(128 + signo) };
-            }
-            first = false;
-            stopper.stop(StopReason::Signal(signo));
+    // SAFETY: `sigaction` is plain old data; all-zero is a valid (empty) value.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_stop_signal as *const () as usize;
+    // While one stop signal is handled, the others wait (the handler is short).
+    action.sa_mask = set;
+    for signo in STOP_SIGNALS {
+        // SAFETY: a valid signal number and action; the handler is async-signal-safe (atomic
+        // operations, a TLS load, `_exit`) and lives for the whole program.
+        if unsafe { libc::sigaction(signo, &action, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
         }
-    })?;
+    }
+    let _ = INSTALLED.set(());
     Ok(())
+}
+
+/// True once [`install`] succeeded: threads then take stop signals only while they accept.
+pub(crate) fn installed() -> bool {
+    INSTALLED.get().is_some()
+}
+
+/// The first stop signal received since [`install`], if any.
+pub fn received() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        signo => Some(signo),
+    }
+}
+
+/// The calling thread takes stop signals until this is dropped (nothing, without
+/// [`install`]). Not `Send`: it changes this thread's mask.
+#[derive(Debug)]
+pub(crate) struct Accepting {
+    active: bool,
+    _this_thread: std::marker::PhantomData<*mut ()>,
+}
+
+impl Accepting {
+    pub(crate) fn here() -> Accepting {
+        let active = installed();
+        if active {
+            set_mask(libc::SIG_UNBLOCK);
+        }
+        Accepting { active, _this_thread: std::marker::PhantomData }
+    }
+}
+
+impl Drop for Accepting {
+    fn drop(&mut self) {
+        if self.active {
+            set_mask(libc::SIG_BLOCK);
+        }
+    }
+}
+
+/// Runs `f` with stop signals blocked in the calling thread, so that a thread `f` starts
+/// inherits them blocked (it must never take one: see the module docs).
+pub(crate) fn blocked_while<T>(f: impl FnOnce() -> T) -> T {
+    let mut old: libc::sigset_t = stop_set();
+    let set = stop_set();
+    // SAFETY: valid sets; `old` receives the mask to restore.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    let result = f();
+    // SAFETY: restores the mask read above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    result
+}
+
+fn set_mask(how: libc::c_int) {
+    let set = stop_set();
+    // SAFETY: a valid, initialised set; it cannot fail with a valid `how`.
+    unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
 }
 
 fn stop_set() -> libc::sigset_t {

@@ -23,6 +23,9 @@ use std::time::Instant;
 
 use crate::kick::kick_signal;
 
+/// How long a parked thread waits before it looks for a stop signal (see [`Stopper::wait`]).
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Why a run was stopped before its guests ended by themselves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StopReason {
@@ -90,12 +93,27 @@ impl Stopper {
 
     /// Why the run was stopped, if it was.
     pub fn reason(&self) -> Option<StopReason> {
+        self.take_signal();
         self.0.reason.get().cloned()
     }
 
-    /// True once [`Stopper::stop`] was called.
+    /// True once [`Stopper::stop`] was called, or a stop signal came (see `signals`).
     pub(crate) fn requested(&self) -> bool {
-        self.0.requested.load(Ordering::SeqCst)
+        self.take_signal() || self.0.requested.load(Ordering::SeqCst)
+    }
+
+    /// Turns a stop signal the handler noted into a stop (from ordinary code, which may kick
+    /// and wake); true if there was one.
+    fn take_signal(&self) -> bool {
+        match crate::signals::received() {
+            Some(signo) => {
+                if !self.0.requested.load(Ordering::SeqCst) {
+                    self.stop(StopReason::Signal(signo));
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     fn kick_all(&self) {
@@ -109,12 +127,13 @@ impl Stopper {
         }
     }
 
-    /// Registers the calling thread as one that runs vCPUs, until the guard is dropped.
+    /// Registers the calling thread as one that runs vCPUs, until the guard is dropped; it
+    /// takes stop signals meanwhile (see `signals`).
     pub(crate) fn register_this_thread(&self) -> Registered {
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
         self.0.threads.lock().unwrap_or_else(|p| p.into_inner()).push(tid);
-        Registered { stopper: self.clone(), tid }
+        Registered { stopper: self.clone(), tid, _signals: crate::signals::Accepting::here() }
     }
 
     /// The wake-up generation now: pass it to [`Stopper::wait`] after checking the condition
@@ -130,28 +149,30 @@ impl Stopper {
         self.0.changed.notify_all();
     }
 
-    /// Parks the calling thread until [`Stopper::notify`] is called after `seen` was read, or
-    /// until `deadline`.
+    /// Parks the calling thread until [`Stopper::notify`] is called after `seen` was read, a
+    /// stop signal comes, or `deadline`.
+    ///
+    /// Note (signals): a stop signal interrupts the wait in the thread it lands in, but the
+    /// standard library's condition variable resumes waiting after it; so, while signals are
+    /// handled, the wait is cut into slices of [`SIGNAL_POLL`] that check for one.
     pub(crate) fn wait(&self, seen: u64, deadline: Option<Instant>) {
+        let slice = crate::signals::installed().then_some(SIGNAL_POLL);
         let mut generation = self.0.generation.lock().unwrap_or_else(|p| p.into_inner());
-        while *generation == seen {
-            match deadline {
-                None => {
-                    generation = self.0.changed.wait(generation).unwrap_or_else(|p| p.into_inner())
-                }
-                Some(at) => {
-                    let left = at.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return;
-                    }
-                    generation = self
-                        .0
-                        .changed
-                        .wait_timeout(generation, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
+        while *generation == seen && crate::signals::received().is_none() {
+            let left = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return;
             }
+            generation = match [left, slice].into_iter().flatten().min() {
+                None => self.0.changed.wait(generation).unwrap_or_else(|p| p.into_inner()),
+                Some(wait) => {
+                    self.0
+                        .changed
+                        .wait_timeout(generation, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
         }
     }
 }
@@ -161,6 +182,8 @@ impl Stopper {
 pub(crate) struct Registered {
     stopper: Stopper,
     tid: libc::pid_t,
+    /// Dropped after `drop` below has deregistered the thread.
+    _signals: crate::signals::Accepting,
 }
 
 impl Drop for Registered {

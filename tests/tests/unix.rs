@@ -130,6 +130,20 @@ fn a_closed_stdout_fails_the_run_with_one_line() {
     assert_eq!(r.stderr, "hv-host: writing the output failed: Bad file descriptor (os error 9)\n");
 }
 
+/// `/dev/null` opened read-write as stdout (as Python's `subprocess.DEVNULL` and many
+/// supervisors give it) is an ordinary output, not a closed one.
+#[test]
+fn dev_null_opened_read_write_is_an_ordinary_output() {
+    if !kvm_or_skip("dev_null_opened_read_write_is_an_ordinary_output") {
+        return;
+    }
+    let (hello, host) = (guest("hello"), hv_host());
+    let script = r#""$@" 1<>/dev/null"#;
+    let args = ["-c", script, "sh", s(&host), "-m", "2", "-p", "4", "-g", s(&hello)];
+    let r: Run = Command::new("sh").args(args).output().unwrap().into();
+    assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
+}
+
 /// Runs two `partial` guests, a `hello` and a `prompt` that waits for input nobody types, with
 /// `--prefix --stats`; sends `name` once hello's line is out, and checks the whole end of the
 /// run.
