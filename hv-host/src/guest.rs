@@ -199,6 +199,7 @@ impl<'c> Vm<'c> {
         if !boot::install(&mut ram, layout, id) {
             return Err(GuestError::Setup("the reserved region does not fit guest RAM".into()));
         }
+        ram.seal();
         let region = kvm_userspace_memory_region {
             slot: 0,
             flags: 0,
