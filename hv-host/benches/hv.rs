@@ -3,8 +3,9 @@
 //!
 //! Run: `cargo bench -p hv-host --bench hv` (builds the release host, the example guests and
 //! the `kvm_floor` example, and compiles the C floor `benches/floor.c` with `cc`). Times are
-//! wall-clock, process start to exit; hv's runs and the floor's alternate, so whatever else
-//! the machine does weighs on both alike, and every figure is a median.
+//! wall-clock, process start to exit; hv's runs and the floor's alternate (for launches, in
+//! an order that rotates every round), so whatever else the machine does weighs on both
+//! alike, and every figure is a median.
 //!
 //! The floor is a minimal C launcher (`floor.c`): real mode, 2 MiB, run to `hlt`, or a loop of
 //! ring-0 `out` exits, or N such launches on N threads at once; and the same program exiting
@@ -125,12 +126,15 @@ fn usf(s: f64) -> String {
     format!("{:.2} µs", s * 1e6)
 }
 
-/// Builds the C floor with the system's `cc` into the release directory.
-fn build_floor(rel: &Path) -> PathBuf {
+/// Builds the C floor with the system's `cc` into the release directory: dynamically linked,
+/// as C peers are, or (`static_link`) static, as hv-host is (see `linker/host-cc`).
+fn build_floor(rel: &Path, static_link: bool) -> PathBuf {
     let src = root().join("hv-host/benches/floor.c");
-    let out = rel.join("hv-floor");
+    let out = rel.join(if static_link { "hv-floor-static" } else { "hv-floor" });
     let status = Command::new("cc")
-        .args(["-O2", "-pthread", "-o"])
+        .args(["-O2", "-pthread"])
+        .args(static_link.then_some("-static"))
+        .arg("-o")
         .arg(&out)
         .arg(&src)
         .status()
@@ -139,15 +143,18 @@ fn build_floor(rel: &Path) -> PathBuf {
     out
 }
 
-/// Builds the empty Rust program (`benches/start.rs`) with `rustc -O`, panic=abort like the
-/// release host.
+/// Builds the empty Rust program (`benches/start.rs`) with `rustc -O`, panic=abort and
+/// linked like the release host (static-pie, through `linker/host-cc`).
 fn build_rust_start(rel: &Path) -> PathBuf {
     let src = root().join("hv-host/benches/start.rs");
     let out = rel.join("hv-start");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let linker = root().join("linker/host-cc");
     let status = Command::new(rustc)
         .current_dir(root())
-        .args(["-O", "-C", "panic=abort", "-o"])
+        .args(["-O", "-C", "panic=abort", "-C", "link-arg=-hv-static", "-C"])
+        .arg(format!("linker={}", linker.display()))
+        .arg("-o")
         .arg(&out)
         .arg(&src)
         .status()
@@ -177,7 +184,8 @@ fn main() {
     }
     let rel = release();
     let hv = rel.join("hv-host");
-    let floor = build_floor(&rel);
+    let floor = build_floor(&rel, false);
+    let floor_static = build_floor(&rel, true);
     let rust_start = build_rust_start(&rel);
     let ring3_floor = rel.join("examples/kvm_floor");
     let g = |name: &str| rel.join(name).to_str().unwrap().to_string();
@@ -187,29 +195,42 @@ fn main() {
     let secs = |s: Sample| s.wall.as_secs_f64();
     let mut t = Table(Vec::new());
 
-    // 1. Launch: process start-up (the C floor exiting before it opens /dev/kvm), the C floor,
-    // one hv guest and eight, alternating run by run so that whatever else the machine does
-    // weighs on all alike; start-up is taken off each median.
+    // 1. Launch: process start-up (the C floor exiting before it opens /dev/kvm; also static,
+    // and an empty Rust program linked as hv-host is), the C floor, one hv guest and eight,
+    // alternating so that whatever else the machine does weighs on all alike; start-up is
+    // taken off each median.
     let hello = g("hello");
     let mut eight = vec!["-m", "2", "-p", "4", "-g"];
     eight.extend(std::iter::repeat_n(hello.as_str(), 8));
-    let (mut st, mut fl, mut h1, mut h8) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut fl8, mut rst) = (Vec::new(), Vec::new());
+    // Each round runs the seven in a different order (a rotation): a process's teardown can
+    // leave kernel work behind that slows whichever runs next.
+    let one = ["-m", "2", "-p", "4", "-g", hello.as_str()];
+    let commands: [(&Path, &[&str]); 7] = [
+        (&floor, &["start"]),
+        (&floor_static, &["start"]),
+        (&rust_start, &[]),
+        (&floor, &["hlt"]),
+        (&floor, &["hlt", "8"]),
+        (&hv, &one),
+        (&hv, &eight),
+    ];
+    let mut times: [Vec<f64>; 7] = Default::default();
     let mut floor_rss = 0;
-    for _ in 0..40 {
-        st.push(secs(measure(&work, &floor, &["start"], b"")));
-        rst.push(secs(measure(&work, &rust_start, &[], b"")));
-        let f = measure(&work, &floor, &["hlt"], b"");
-        floor_rss = f.max_rss_kib;
-        fl.push(secs(f));
-        fl8.push(secs(measure(&work, &floor, &["hlt", "8"], b"")));
-        h1.push(secs(run(&["-m", "2", "-p", "4", "-g", &hello], b"")));
-        h8.push(secs(run(&eight, b"")));
+    for round in 0..60 {
+        for k in 0..commands.len() {
+            let i = (round + k) % commands.len();
+            let sample = measure(&work, commands[i].0, commands[i].1, b"");
+            if i == 3 {
+                floor_rss = sample.max_rss_kib;
+            }
+            times[i].push(secs(sample));
+        }
     }
+    let [st, sst, rst, fl, fl8, h1, h8] = times;
     let (start, floor_whole) = (median(st), median(fl));
     let floor_net = floor_whole - start;
     let floor8_net = median(fl8) - start;
-    let rust_start = median(rst);
+    let (static_start, rust_start) = (median(sst), median(rst));
     let (hv1, hv8) = (median(h1), median(h8));
     let (hv1_net, hv8_net) = (hv1 - start, hv8 - start);
     t.row(
@@ -218,10 +239,13 @@ fn main() {
         msf(floor_net),
         Some(hv1_net / floor_net),
         format!(
-            "medians of 40, alternating; start-up (C, exits before opening /dev/kvm) {}; whole process: hv {}, floor {}; an empty Rust program takes {}, so with Rust's start-up taken off instead hv is {:.2} times the floor",
+            "medians of 60, in rotating order; start-up taken off: the C floor's, dynamically linked as C peers are, exiting before it opens /dev/kvm ({}); whole process: hv {}, floor {} ({:.2} times); hv-host is static-pie: with a static C program's start-up ({}) taken off instead, hv is {:.2} times the floor; with an empty Rust program linked as hv-host is ({}), {:.2} times",
             msf(start),
             msf(hv1),
             msf(floor_whole),
+            hv1 / floor_whole,
+            msf(static_start),
+            (hv1 - static_start) / floor_net,
             msf(rust_start),
             (hv1 - rust_start) / floor_net
         ),

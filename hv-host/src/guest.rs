@@ -175,6 +175,8 @@ pub(crate) struct Vm<'c> {
     ring_mapped: bool,
     /// Whether the guest's ABI announcement was found (and matched).
     abi_checked: bool,
+    /// Whether [`Vm::finish`] leaves the VM for the process exit to tear down.
+    teardown_at_exit: bool,
 }
 
 impl<'c> Vm<'c> {
@@ -253,7 +255,14 @@ impl<'c> Vm<'c> {
             disk_zones,
             ring_mapped: false,
             abi_checked: false,
+            teardown_at_exit: false,
         })
+    }
+
+    /// From now on, [`Vm::finish`] leaves the vCPU, the VM and the guest's RAM for the
+    /// process's exit to tear down (see `Builder::teardown_at_exit`).
+    pub(crate) fn leave_teardown_to_exit(&mut self) {
+        self.teardown_at_exit = true;
     }
 
     /// The flag a kick sets to stop this guest's `KVM_RUN`; valid as long as this `Vm`.
@@ -401,9 +410,17 @@ impl<'c> Vm<'c> {
         if !outcome.is_success() {
             self.log_registers();
         }
-        let Services { id, mut stats, files, mut disk, .. } = self.dev;
+        let Services { id, mut stats, files, mut disk, ram, .. } = self.dev;
         disk.finish();
         files.report(&mut stats);
+        // A tuple drops its fields in order: the vCPU, then its VM, then the RAM the VM's
+        // memory slot maps.
+        let kvm = (self.vcpu, self.vm, ram);
+        if self.teardown_at_exit {
+            std::mem::forget(kvm);
+        } else {
+            drop(kvm);
+        }
         GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats }
     }
 

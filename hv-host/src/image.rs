@@ -79,7 +79,7 @@ pub enum ImageError {
 
 /// Bytes to copy into guest RAM at a guest-physical address; the rest of the segment's memory
 /// size (`.bss`) is already zero in fresh guest RAM.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Segment {
     /// Guest-physical address.
     pub(crate) addr: u64,
@@ -89,7 +89,7 @@ pub(crate) struct Segment {
 
 /// An image, read and checked: what to load where, where to start, and how to name code
 /// addresses in reports.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Image {
     /// The file, as given.
     pub(crate) path: PathBuf,

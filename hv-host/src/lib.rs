@@ -245,6 +245,7 @@ pub struct Builder {
     quantum: Option<Duration>,
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
+    teardown_at_exit: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -262,6 +263,7 @@ impl std::fmt::Debug for Builder {
             .field("disk_cow", &self.disk_cow)
             .field("quota", &self.quota)
             .field("devices", &self.devices)
+            .field("teardown_at_exit", &self.teardown_at_exit)
             .finish_non_exhaustive()
     }
 }
@@ -309,6 +311,20 @@ impl Builder {
     /// (default: [`DEFAULT_QUOTA`]). A write past it fails with `EFBIG` in the guest.
     pub fn quota(mut self, bytes: u64) -> Self {
         self.quota = bytes;
+        self
+    }
+
+    /// Leaves each ended guest's VM (its file descriptors and memory) for the kernel to tear
+    /// down when the process exits, instead of tearing it down when the guest ends. Only for
+    /// a program that exits soon after [`Hypervisor::run`] returns, as `hv-host` does: until
+    /// then, nothing of those VMs is freed.
+    ///
+    /// Why: closing a VM while the process lives waits for KVM's per-VM worker thread to stop
+    /// and for a grace period of its memory notifier, about 0.5 ms here, while the other
+    /// guests' launches contend with it; at exit the kernel has stopped those threads already.
+    /// Eight guests launch about 10 % faster.
+    pub fn teardown_at_exit(mut self, on: bool) -> Self {
+        self.teardown_at_exit = on;
         self
     }
 
@@ -378,11 +394,15 @@ impl Builder {
         }
         let plan = plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
         let layout = Layout::new(memory, page).with_devices(self.devices);
-        let images = self
-            .images
-            .into_iter()
-            .map(|path| read_image(path, layout))
-            .collect::<Result<Vec<_>, _>>()?;
+        // An image named several times (`-g a.img a.img ...`) is read once.
+        let mut images: Vec<Image> = Vec::with_capacity(self.images.len());
+        for path in self.images {
+            let image = match images.iter().find(|i| i.path == path) {
+                Some(read) => read.clone(),
+                None => read_image(path, layout)?,
+            };
+            images.push(image);
+        }
         let mut shared = SharedFiles::default();
         for path in self.shared_files {
             let name = GuestName::parse(path.as_os_str().as_encoded_bytes()).map_err(|reason| {
@@ -415,8 +435,9 @@ impl Builder {
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
-        let quota = self.quota;
-        Ok(Hypervisor { layout, images, shared: Arc::new(shared), disk, console, plan, quota })
+        let (quota, teardown_at_exit) = (self.quota, self.teardown_at_exit);
+        let shared = Arc::new(shared);
+        Ok(Hypervisor { layout, images, shared, disk, console, plan, quota, teardown_at_exit })
     }
 }
 
@@ -477,6 +498,7 @@ pub struct Hypervisor {
     console: Console,
     plan: sched::Plan,
     quota: u64,
+    teardown_at_exit: bool,
 }
 
 impl Hypervisor {
@@ -498,6 +520,7 @@ impl Hypervisor {
             quantum: None,
             weights: None,
             timeout: None,
+            teardown_at_exit: false,
         }
     }
 
@@ -519,8 +542,18 @@ impl Hypervisor {
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
-        let Hypervisor { layout, images, console, shared, plan, disk, quota } = self;
-        let run = Run { kvm: &kvm, layout, console: &console, shared, disk, sandbox, quota };
+        let Hypervisor { layout, images, console, shared, plan, disk, quota, teardown_at_exit } =
+            self;
+        let run = Run {
+            kvm: &kvm,
+            layout,
+            console: &console,
+            shared,
+            disk,
+            sandbox,
+            quota,
+            teardown_at_exit,
+        };
         if plan.mode == Sched::Single {
             return run.on_one_thread(&images, &plan);
         }
@@ -569,6 +602,8 @@ struct Run<'a> {
     sandbox: Arc<Sandbox>,
     /// Each guest's write quota, in bytes.
     quota: u64,
+    /// See [`Builder::teardown_at_exit`].
+    teardown_at_exit: bool,
 }
 
 impl Run<'_> {
@@ -584,7 +619,11 @@ impl Run<'_> {
             diag.clone(),
         );
         let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone(), quota, diag);
-        guest::Vm::new(self.kvm, id, self.layout, image, self.console, files, disk)
+        let mut vm = guest::Vm::new(self.kvm, id, self.layout, image, self.console, files, disk)?;
+        if self.teardown_at_exit {
+            vm.leave_teardown_to_exit();
+        }
+        Ok(vm)
     }
 
     /// `--sched single`: sets up every guest's VM on one new thread and schedules them there.

@@ -272,10 +272,10 @@ impl Write for ClosedStdout {
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let stdout_closed = process_start();
-    // A panic is an hv-host bug: its message is printed, and the status is Rust's for one.
-    let status = std::panic::catch_unwind(|| run(stdout_closed)).map_or(101, |s| s.code());
+    // (A panic is an hv-host bug: the workspace's `panic = "abort"` prints it and aborts.)
+    let status = run(stdout_closed);
     let _ = std::io::stdout().flush();
-    libc::c_int::from(status)
+    libc::c_int::from(status.code())
 }
 
 /// Everything but the process's start: the command line, the run and its status.
@@ -331,6 +331,15 @@ fn run(stdout_closed: bool) -> Status {
     }
     if stdout_closed {
         builder = builder.output(ClosedStdout);
+    }
+    // hv-host exits right after the run.
+    builder = builder.teardown_at_exit(true);
+    if cli.guest.len() > 1 && cli.sched == Sched::Threads {
+        // One malloc arena for every guest thread: each thread would otherwise make its own,
+        // a 64 MiB reservation whose mmap calls hold the address-space lock that the other
+        // guests' launches wait on (8 guests launch about 5 % faster).
+        // SAFETY: mallopt only changes the allocator's tuning; called before any thread.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     }
     let hv = match builder.build() {
         Ok(hv) => hv,
