@@ -337,7 +337,7 @@ fn run(stdout_closed: bool) -> Status {
     if cli.guest.len() > 1 && cli.sched == Sched::Threads {
         // One malloc arena for every guest thread: each thread would otherwise make its own,
         // a 64 MiB reservation whose mmap calls hold the address-space lock that the other
-        // guests' launches wait on (8 guests launch about 5 % faster).
+        // guests' launches wait on (8 guests launch 2-5 % faster).
         // SAFETY: mallopt only changes the allocator's tuning; called before any thread.
         unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     }
