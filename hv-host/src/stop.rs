@@ -17,14 +17,11 @@
 //! runner about to park reads the wake-up generation before it checks, so a wake-up between
 //! the check and the wait is not lost.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::kick::kick_signal;
-
-/// How long a parked thread waits before it looks for a stop signal (see [`Stopper::wait`]).
-const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Why a run was stopped before its guests ended by themselves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,9 +66,9 @@ struct Shared {
     requested: AtomicBool,
     /// Threads that run vCPUs, to kick.
     threads: Mutex<Vec<libc::pid_t>>,
-    /// Wake-up generation: bumped by every event a parked thread may be waiting for.
-    generation: Mutex<u64>,
-    changed: Condvar,
+    /// Wake-up generation: bumped by every event a parked thread may be waiting for; parked
+    /// threads sleep on it with a futex (see [`Stopper::wait`]).
+    generation: AtomicU32,
 }
 
 impl Stopper {
@@ -138,40 +135,59 @@ impl Stopper {
 
     /// The wake-up generation now: pass it to [`Stopper::wait`] after checking the condition
     /// the wait is for.
-    pub(crate) fn generation(&self) -> u64 {
-        *self.0.generation.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn generation(&self) -> u32 {
+        self.0.generation.load(Ordering::SeqCst)
     }
 
     /// Wakes every thread parked in [`Stopper::wait`]: something it may wait for happened
     /// (input arrived, a guest left the input queue, the run is stopping).
     pub(crate) fn notify(&self) {
-        *self.0.generation.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.0.changed.notify_all();
+        self.0.generation.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: FUTEX_WAKE on a live, aligned u32 of ours (in the shared `Arc`); it reads
+        // nothing else and wakes at most every waiter.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.0.generation.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                i32::MAX,
+            )
+        };
     }
 
     /// Parks the calling thread until [`Stopper::notify`] is called after `seen` was read, a
     /// stop signal comes, or `deadline`.
     ///
-    /// Note (signals): a stop signal interrupts the wait in the thread it lands in, but the
-    /// standard library's condition variable resumes waiting after it; so, while signals are
-    /// handled, the wait is cut into slices of [`SIGNAL_POLL`] that check for one.
-    pub(crate) fn wait(&self, seen: u64, deadline: Option<Instant>) {
-        let slice = crate::signals::installed().then_some(SIGNAL_POLL);
-        let mut generation = self.0.generation.lock().unwrap_or_else(|p| p.into_inner());
-        while *generation == seen && crate::signals::received().is_none() {
-            let left = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-            if left.is_some_and(|l| l.is_zero()) {
-                return;
-            }
-            generation = match [left, slice].into_iter().flatten().min() {
-                None => self.0.changed.wait(generation).unwrap_or_else(|p| p.into_inner()),
-                Some(wait) => {
-                    self.0
-                        .changed
-                        .wait_timeout(generation, wait)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
+    /// A futex rather than a condition variable: a stop signal landing in this thread makes
+    /// the futex wait return (`EINTR`), and the loop then sees it (see `signals`); the
+    /// standard library's condition variable would go back to sleep.
+    pub(crate) fn wait(&self, seen: u32, deadline: Option<Instant>) {
+        while self.generation() == seen && crate::signals::received().is_none() {
+            let timeout = match deadline {
+                None => None,
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    Some(libc::timespec {
+                        tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                        tv_nsec: libc::c_long::from(left.subsec_nanos()),
+                    })
                 }
+            };
+            let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+            // SAFETY: FUTEX_WAIT on a live, aligned u32 of ours, sleeping only while it still
+            // holds `seen`; `timeout_ptr` is null or points at a timespec that outlives the call.
+            // Whatever it returns (woken, changed, interrupted, timed out), the loop re-checks.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.0.generation.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    seen,
+                    timeout_ptr,
+                )
             };
         }
     }
