@@ -278,3 +278,41 @@ impl PhysMem for GuestRam {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hv_core::layout::{MemSize, PageSize};
+
+    /// Whether the host page holding `gpa` is resident (`mincore`).
+    fn resident(ram: &GuestRam, gpa: u64) -> bool {
+        let page = (ram.host_base() + gpa) & !(PAGE - 1);
+        let mut vec = 0u8;
+        // SAFETY: one page of a mapping `ram` owns, and one byte to fill.
+        let rc = unsafe { libc::mincore(page as *mut libc::c_void, PAGE as usize, &mut vec) };
+        assert_eq!(rc, 0, "mincore");
+        vec & 1 == 1
+    }
+
+    #[test]
+    fn zeros_into_untouched_pages_touch_nothing_until_sealed() {
+        let mut ram = GuestRam::new(Layout::new(MemSize::Mib2, PageSize::Kib4)).unwrap();
+        let (a, b, c) = (Gpa::new(0x10_0000), Gpa::new(0x10_1000), Gpa::new(0x10_2000));
+        // A zero into a page nobody wrote: skipped, the page stays unmapped.
+        assert!(ram.write_u64(a, 0));
+        assert!(!resident(&ram, a.as_u64()));
+        // A page the host wrote takes zeros like any other value.
+        assert!(ram.write_u64(b, 7));
+        assert!(ram.write_u64(b.add(8), 9));
+        assert!(ram.write_u64(b.add(8), 0));
+        assert_eq!((ram.read_u64(b), ram.read_u64(b.add(8))), (Some(7), Some(0)));
+        // Once sealed (the guest may have written anywhere), every zero is written.
+        ram.seal();
+        assert!(ram.write_u64(c, 0));
+        assert!(resident(&ram, c.as_u64()));
+        // Words past the end of RAM are refused.
+        let end = Gpa::new(ram.layout().ram_size() - 4);
+        assert!(!ram.write_u64(end, 1));
+        assert_eq!(ram.read_u64(end), None);
+    }
+}
