@@ -26,10 +26,10 @@ pub(crate) struct GuestRam {
     /// region that `mem` owns until `self` is dropped, and the mailbox offset (0x100 into a page)
     /// keeps it 8-byte aligned. Kept as an integer so `GuestRam` stays `Send`.
     mailbox: usize,
-    /// Host address of guest address 0, for [`PhysMem`]'s word accesses: the page-table, GDT
-    /// and IDT builders write a few thousand words at boot, and through vm-memory's region
-    /// lookup each cost ~50 ns, a tenth of a millisecond per launch (same validity as
-    /// `mailbox`).
+    /// Host address of guest address 0 (resolved in `new`), also for [`PhysMem`]'s word
+    /// accesses: the page-table, GDT and IDT builders write a few thousand words at boot, and
+    /// through vm-memory's region lookup each cost ~50 ns, a tenth of a millisecond per launch
+    /// (same validity as `mailbox`).
     base: usize,
     /// Until [`GuestRam::seal`]: one bit per 4 KiB page the host has written since `new`.
     /// Every other page still reads as zero straight from the mapping, so a zero written there
@@ -100,6 +100,12 @@ impl GuestRam {
         })
     }
 
+    /// The host address of the 8 bytes at `gpa`, if they lie wholly in guest RAM.
+    fn word(&self, gpa: Gpa) -> Option<*mut [u8; 8]> {
+        let end = gpa.as_u64().checked_add(8)?;
+        (end <= self.layout.ram_size()).then(|| (self.base + gpa.as_u64() as usize) as *mut [u8; 8])
+    }
+
     /// The layout this RAM was made for.
     pub(crate) fn layout(&self) -> Layout {
         self.layout
@@ -107,8 +113,7 @@ impl GuestRam {
 
     /// Host address of guest address 0 (for the KVM memory slot and `gvaToHva`).
     pub(crate) fn host_base(&self) -> u64 {
-        // The range was mapped in `new`, so address 0 is always in it.
-        self.mem.get_host_address(GuestAddress(0)).map_or(0, |p| p as u64)
+        self.base as u64
     }
 
     /// Checks a guest-supplied buffer: it must lie wholly in user memory.
@@ -247,14 +252,6 @@ fn io_error(e: vm_memory::GuestMemoryError) -> std::io::Error {
     match e {
         vm_memory::GuestMemoryError::IOError(io) => io,
         other => std::io::Error::other(other.to_string()),
-    }
-}
-
-impl GuestRam {
-    /// The host address of the 8 bytes at `gpa`, if they lie wholly in guest RAM.
-    fn word(&self, gpa: Gpa) -> Option<*mut [u8; 8]> {
-        let end = gpa.as_u64().checked_add(8)?;
-        (end <= self.layout.ram_size()).then(|| (self.base + gpa.as_u64() as usize) as *mut [u8; 8])
     }
 }
 
