@@ -61,6 +61,16 @@ fn build_seed003(dir: &Path, defines: &str, name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Guest `id`'s counts on the `--stats` line `guest <id> <what>: kind: n, ...`.
+fn by_kind(stderr: &str, id: u32, what: &str) -> std::collections::BTreeMap<String, u64> {
+    let prefix = format!("guest {id} {what}: ");
+    let line = stderr.lines().find_map(|l| l.strip_prefix(prefix.as_str())).unwrap_or("");
+    line.split(", ")
+        .filter_map(|kv| kv.rsplit_once(": "))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
 /// The lines guest `id` printed (with `--prefix`).
 fn lines_of(r: &Run, id: u32) -> Vec<&str> {
     let prefix = format!("[{id}] ");
@@ -112,15 +122,16 @@ fn seed000_file_copy_through_the_byte_protocol() {
         assert_eq!(dir.read(&format!("copy.txt.local{id}")), b"hello, seed 000\n");
         // Its copy of the shared file: written through fd 1 ("1\n").
         assert_eq!(dir.read(&format!("shared.txt.local{id}")), b"1\n");
-        // One exit per byte: 400 `out`s and 87 `in`s on the file port for this program
-        // (an open is 1 + name + 1 outs and 4 ins, a read or close 5 and 1, a write 6 and 1).
-        assert!(
-            r.stderr.contains(&format!("guest {id} exits by kind: in file: 87, out console: ")),
-            "{r:?}"
-        );
-        let kinds =
-            r.stderr.lines().find(|l| l.starts_with(&format!("guest {id} exits by kind"))).unwrap();
-        assert!(kinds.contains("out file: 400"), "{kinds}");
+        // 400 `out`s and 87 `in`s on the file port for this program (an open is 1 + name + 1
+        // outs and 4 ins, a read or close 5 and 1, a write 6 and 1): each `in` exits (it needs
+        // its answer); the `out`s exit one by one until the guest has made 256 that could be
+        // queued (console bytes included), and are queued without an exit after that.
+        let exits = by_kind(&r.stderr, id, "exits by kind");
+        let queued = by_kind(&r.stderr, id, "writes queued without an exit, by kind");
+        assert_eq!(exits.get("in file"), Some(&87), "{r:?}");
+        let file_outs = exits.get("out file").copied().unwrap_or(0);
+        assert_eq!(file_outs + queued.get("out file").copied().unwrap_or(0), 400, "{r:?}");
+        assert!(file_outs < 400, "{r:?}");
     }
     assert_eq!(dir.read("shared.txt"), b"ORIGINAL\n", "shared originals never change");
     assert_eq!(dir.read("input.txt"), b"hello, seed 000\n");
@@ -131,26 +142,31 @@ fn seed000_hostile_byte_sequences_are_dropped() {
     let dir = Scratch::new("seed000-hostile");
     copy_seed("000", dir.path());
     let image = build_seed000(dir.path(), "hostile");
+    // The same guest with 300 console bytes first: every byte after them is queued without an
+    // exit, and must be dropped or answered exactly as when each exits.
+    sh(dir.path(), "gcc -m64 -ffreestanding -fno-pic -DWARM -c -o warm.o hostile.c");
+    sh(dir.path(), "ld -T guest.ld warm.o -o warm.img");
     if !kvm_or_skip("seed000_hostile_byte_sequences_are_dropped") {
         return;
     }
     dir.write("input.txt", b"hello\n");
-    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "-f", "input.txt"], b"");
+    let run = |image: &Path| {
+        let args = ["-m", "2", "-p", "4", "-g", s(image), "-f", "input.txt"];
+        run_in(dir.path(), &args, b"")
+    };
+    let r = run(&image);
     assert_eq!(r.code, Some(0), "{r:?}");
-    assert_eq!(
-        r.stdout.lines().collect::<Vec<_>>(),
-        [
-            "unknown first byte: ok",
-            "in before any request: ok",
-            "in before the fd is complete: ok",
-            "reply left unread: ok",
-            "300-byte name: ok",
-            "name without NUL: ok",
-            "wild fds: ok",
-            "flood: ok",
-        ],
-        "{r:?}"
-    );
+    let cases = [
+        "unknown first byte: ok",
+        "in before any request: ok",
+        "in before the fd is complete: ok",
+        "reply left unread: ok",
+        "300-byte name: ok",
+        "name without NUL: ok",
+        "wild fds: ok",
+        "flood: ok",
+    ];
+    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), cases, "{r:?}");
     // Each malformed sequence got a diagnostic on the host's stderr (rate-limited per guest).
     for what in [
         "file protocol: unknown request byte 0x07; byte ignored",
@@ -169,6 +185,50 @@ fn seed000_hostile_byte_sequences_are_dropped() {
     assert!(r.stderr.contains("further warnings are counted in its report, not printed"), "{r:?}");
     assert!(r.stderr.lines().last().is_some_and(|l| l.ends_with("more warning(s) not printed")));
     assert_eq!(r.stderr.lines().count(), 12, "{r:?}");
+    // Queued, the same bytes make the same answers and the same diagnostics, in the same order.
+    let warm = run(&dir.path().join("warm.img"));
+    assert_eq!(warm.code, Some(0), "{warm:?}");
+    let dots = format!("{}\n", ".".repeat(299));
+    assert_eq!(warm.stdout.strip_prefix(dots.as_str()), Some(r.stdout.as_str()), "{warm:?}");
+    // (Log lines lose their time stamps, and the report names the image.)
+    let plain = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .map(|l| {
+                l.split_once("] ").map_or(l, |(_, rest)| rest).replace("warm.img", "hostile.img")
+            })
+            .collect()
+    };
+    assert_eq!(plain(&warm.stderr), plain(&r.stderr));
+}
+
+/// A seed-000 guest's requests once its outs are queued: a write or a read costs the one exit
+/// of its `in`, an open its four.
+#[test]
+fn seed000_requests_cost_their_ins_once_outs_are_queued() {
+    let dir = Scratch::new("seed000-bulk");
+    copy_seed("000", dir.path());
+    let image = build_seed000(dir.path(), "bulk");
+    if !kvm_or_skip("seed000_requests_cost_their_ins_once_outs_are_queued") {
+        return;
+    }
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&image)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stdout, format!("{}\nbulk: ok\n", ".".repeat(299)), "{r:?}");
+    let pattern: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(dir.read("bulk.txt.local0"), pattern);
+    let exits = by_kind(&r.stderr, 0, "exits by kind");
+    let queued = by_kind(&r.stderr, 0, "writes queued without an exit, by kind");
+    // Ins: open 4, 3000 write echoes, close 1, open 4, 3000 bytes and the EOF, close 1.
+    assert_eq!(exits.get("in file"), Some(&(4 + 3000 + 1 + 4 + 3001 + 1)), "{r:?}");
+    // Outs: two opens of "bulk.txt" (10 each), 3000 writes (6), 3001 reads (5), two closes (5):
+    // only the first exits (it is the one that has the port's writes queued from then on).
+    assert_eq!(exits.get("out file"), Some(&1), "{r:?}");
+    let outs = 2 * 10 + 3000 * 6 + 3001 * 5 + 2 * 5;
+    assert_eq!(queued.get("out file"), Some(&(outs - 1)), "{r:?}");
+    // The console's first 256 bytes exited, the rest of its 309 were queued.
+    assert_eq!(exits.get("out console"), Some(&256), "{r:?}");
+    assert_eq!(queued.get("out console"), Some(&(309 - 256)), "{r:?}");
 }
 
 #[test]
@@ -198,6 +258,66 @@ fn seed002_graded_sequence() {
         ["Invalid GVA", "0", "IO in: 3", "IO out: 16", "IO in: 6", "IO out: 20"],
         "{r:?}"
     );
+}
+
+/// The graded guest with 300 bytes printed first, so that its outs are queued: it must print the
+/// numbers the graded guest prints on the seed's own host (its exits counted the seed's way,
+/// every queued `out` as the exit it would have been there), 300 `out`s more.
+#[test]
+fn seed002_counts_stay_exact_when_outs_are_queued() {
+    let dir = Scratch::new("seed002-queued");
+    copy_seed("002", dir.path());
+    let image = build_seed002(dir.path(), "queued");
+    if !kvm_or_skip("seed002_counts_stay_exact_when_outs_are_queued") {
+        return;
+    }
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&image)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let dots = ".".repeat(299);
+    assert_eq!(
+        lines[..7],
+        [dots.as_str(), "Hello 695!", "2048", "4294967295", "CS695 Assignment 2", "314", "316"],
+        "{r:?}"
+    );
+    assert!(lines[7].parse::<u32>().is_ok_and(|hva| hva != 0), "{r:?}");
+    assert_eq!(
+        lines[8..],
+        ["Invalid GVA", "0", "IO in: 3", "IO out: 316", "IO in: 6", "IO out: 320"],
+        "{r:?}"
+    );
+    // They were queued: the console's after its first 256, and the later print32s and
+    // translations' addresses after the first of each; 0xEA (HC_printStr) always exits.
+    let queued = by_kind(&r.stderr, 0, "writes queued without an exit, by kind");
+    assert_eq!(queued.get("out console"), Some(&(300 + 11 - 256)), "{r:?}");
+    assert_eq!(queued.get("out 0x00eb"), Some(&5), "{r:?}");
+    assert_eq!(queued.get("out 0x00ee"), Some(&1), "{r:?}");
+    assert_eq!(queued.get("out 0x00ea"), None, "{r:?}");
+    let exits = by_kind(&r.stderr, 0, "exits by kind");
+    assert_eq!(exits.get("out 0x00ea"), Some(&3), "{r:?}");
+}
+
+/// `HC_printStr` passes an address: a guest that formats into one buffer and prints it again
+/// and again, with queued `out`s around each print, sees each text as it was at its own call.
+#[test]
+fn seed002_print_str_prints_the_text_as_it_was_at_the_call() {
+    let dir = Scratch::new("seed002-printstr");
+    copy_seed("002", dir.path());
+    let image = build_seed002(dir.path(), "printstr");
+    if !kvm_or_skip("seed002_print_str_prints_the_text_as_it_was_at_the_call") {
+        return;
+    }
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&image)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let mut want = format!("{}\n", ".".repeat(299));
+    for k in 0..5 {
+        want.push_str(&format!("<text {k}\n{k}\n"));
+    }
+    assert_eq!(r.stdout, want, "{r:?}");
+    // The `<` and the numbers around the prints were queued.
+    let queued = by_kind(&r.stderr, 0, "writes queued without an exit, by kind");
+    assert_eq!(queued.get("out console"), Some(&(300 + 5 - 256)), "{r:?}");
+    assert!(queued.get("out 0x00eb").is_some_and(|&n| n >= 4), "{r:?}");
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! port or register group. So the import graph goes one way: `guest` -> `services` -> state.
 
 mod device_regs;
+#[cfg(test)]
+pub(crate) use device_regs::fixture;
 mod file_port;
 mod hypercalls;
 mod seed_ports;
