@@ -22,7 +22,7 @@ use crate::console_ring::ConsoleRing;
 use crate::outcome::{GuestError, Outcome};
 use crate::services::{Flow, Services};
 use crate::stats::ExitKind;
-use zones::{Place, Rule, Service, Start, ZONES, Zone, zone_of};
+use zones::{Place, Rule, Service, Start, ZONES, Zone, zone_index, zone_of};
 
 /// Exits that a zone would have queued, after which a guest's zones are registered (each at
 /// the next exit its own writes make).
@@ -175,16 +175,13 @@ impl Coalescer {
         // The exit itself may have made a zone unsound (one of hv's file calls, say).
         self.give_up_unsound(vm, dev, ring);
         let window = dev.ram.layout().mmio_window().map(|w| w.as_u64());
-        let exited = write.and_then(|w| zone_of(w.place, w.len));
+        let exited = write.and_then(|w| zone_index(w.place, w.len));
         if exited.is_some() && self.queueable_exits < COALESCE_AFTER {
             self.queueable_exits += 1;
         }
         for (i, zone) in ZONES.iter().enumerate() {
             let wanted = match zone.start {
-                Start::AfterExits => {
-                    self.queueable_exits >= COALESCE_AFTER
-                        && exited.is_some_and(|z| std::ptr::eq(z, zone))
-                }
+                Start::AfterExits => self.queueable_exits >= COALESCE_AFTER && exited == Some(i),
                 Start::DiskSetUp => dev.disk.is_set_up(),
             };
             if self.states[i] != State::Idle || !wanted || !sound(zone.rule, dev, ring) {

@@ -133,7 +133,12 @@ pub(super) const ZONES: [Zone; 8] = {
 
 /// The zone that holds a write of `len` bytes at `place`, if any (the first, where two do).
 pub(super) fn zone_of(place: Place, len: u64) -> Option<&'static Zone> {
-    ZONES.iter().find(|z| z.holds(place, len))
+    Some(&ZONES[zone_index(place, len)?])
+}
+
+/// The index in [`ZONES`] of the zone that holds a write of `len` bytes at `place`, if any.
+pub(super) fn zone_index(place: Place, len: u64) -> Option<usize> {
+    ZONES.iter().position(|z| z.holds(place, len))
 }
 
 #[cfg(test)]
