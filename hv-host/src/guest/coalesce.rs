@@ -28,13 +28,17 @@ use zones::{Place, Rule, Service, Start, ZONES, Zone, zone_index, zone_of};
 /// the next exit its own writes make).
 ///
 /// Why not at once: registering a zone leaves an SRCU grace period pending in KVM, and a VM
-/// torn down before it has passed waits for it: 13-18 ms on our machines (measured: a VM with
-/// one zone run to `hlt` and closed at once, 14-20 ms against 0.4 ms; closed 30 ms after the
-/// registration, 0.5 ms). Unregistering a zone instead costs an expedited grace period, 5-6 ms.
-/// A guest that makes few such writes (seed 002's graded guest makes 16) would pay that at its
-/// end for a few exits saved; 256 ring-3 exits cost about as much (256 x 45 us), so a guest
-/// pays for a zone only once it has shown it needs one, and one that keeps writing soon
-/// outruns the grace period (a 100 kB serial guest: 256 + ~590 exits instead of 100 000).
+/// torn down before it has passed waits for it (measured in C on a bare VM run to `hlt`:
+/// closed at once, 14-20 ms against 0.4 ms without a zone; closed 30 ms after registering,
+/// 0.5 ms; unregistering instead costs an expedited grace period, 5-6 ms). A guest that makes
+/// few such writes (seed 002's graded guest makes 16) would pay that at its end for a few exits
+/// saved. Measured paired (whole processes, medians of 30, on a busy machine): the graded
+/// guest took 18 ms with its zones registered at its first `out` against 10 ms with this
+/// threshold, and 17 ms against 6 ms with the zones registered when the VM is created; one
+/// `hello` (an SDK guest, which never needs a zone) 18 ms against 6 ms with zones at creation,
+/// eight of them 31 ms against 24 ms. 256 ring-3 exits cost about one grace period (256 x
+/// ~45 us), so a guest pays for a zone only once it has shown it needs one, and one that keeps
+/// writing soon outruns the grace period (100 kB to the serial port: 858 exits, not 100 000).
 pub(crate) const COALESCE_AFTER: u32 = 256;
 
 /// Where a zone stands for one guest.
