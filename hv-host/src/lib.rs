@@ -27,6 +27,7 @@ mod console;
 mod console_ring;
 mod devices;
 mod diag;
+mod escape;
 mod files;
 mod guest;
 mod image;
@@ -57,9 +58,10 @@ use files::SharedFiles;
 use image::Image;
 use sandbox::{GuestName, Sandbox};
 
-pub use console::Console;
+pub use console::{Console, dropped_output};
+pub use files::MAX_CREATED_NAMES;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
-pub use image::{ImageError, MAX_ELF_FILE};
+pub use image::{ImageError, MAX_ELF_FILE, MAX_SYMBOL_BYTES, MAX_SYMBOLS};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use quota::{DEFAULT_QUOTA, parse_size};
@@ -584,9 +586,18 @@ impl Hypervisor {
             }
             let mut reports = Vec::with_capacity(images.len());
             reports.push(alone(0, first));
-            reports.extend((1u32..).zip(handles.into_iter().zip(rest)).map(|(id, (h, image))| {
-                h.join().unwrap_or_else(|_| not_started(id, image, thread_panicked()))
-            }));
+            // Only waiting now, this thread has no vCPU to kick: a stop signal is better taken
+            // by a guest thread, which has one (see `signals`).
+            let join = || {
+                reports.extend((1u32..).zip(handles.into_iter().zip(rest)).map(
+                    |(id, (h, image))| {
+                        h.join().unwrap_or_else(|_| not_started(id, image, thread_panicked()))
+                    },
+                ));
+            };
+            if !rest.is_empty() {
+                signals::blocked_while(join);
+            }
             Ok(reports)
         })
     }
