@@ -86,8 +86,9 @@ impl fmt::Display for Fault {
         };
         f.write_str(exception.description())?;
         if exception == Exception::PageFault {
-            // SDM Vol. 3A, 4.7: bit 1 write, bit 4 instruction fetch. Bit 4 is only set with
-            // NX enabled, which the guest's tables do not use; a fault at RIP is a fetch too.
+            // SDM Vol. 3A, 4.7: bit 1 write, bit 4 instruction fetch (set because EFER.NXE is
+            // on, see `hv_core::boot::EFER`); a fault at RIP is a fetch too, whatever the CPU
+            // says.
             let access = if self.error_code & 0x10 != 0 || self.address == self.rip {
                 "fetching"
             } else if self.error_code & 0x2 != 0 {

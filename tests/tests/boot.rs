@@ -166,7 +166,7 @@ fn hostile_machine_code_is_reported_not_fatal() {
         return;
     }
     let dir = Scratch::new("hostile");
-    let cases: [(&str, &[u8], &str); 6] = [
+    let cases: [(&str, &[u8], &str); 7] = [
         ("ud2.img", &[0x0F, 0x0B], "invalid opcode at rip 0x0"),
         ("div0.img", &[0x31, 0xC9, 0xF7, 0xF1], "divide error at rip 0x2"),
         // mov rax, 0x40000000; jmp rax
@@ -174,6 +174,14 @@ fn hostile_machine_code_is_reported_not_fatal() {
             "jump.img",
             &[0x48, 0xB8, 0, 0, 0, 0x40, 0, 0, 0, 0, 0xFF, 0xE0],
             "page fault fetching 0x40000000 at rip 0x40000000",
+        ),
+        // An instruction whose first byte is the last of the console ring's page (user) and
+        // whose rest lies on the page tables' (supervisor): the fault is a fetch (issue 21).
+        // mov byte [0x1f1fff], 0x48 (REX.W); mov eax, 0x1f1fff; jmp rax
+        (
+            "straddle.img",
+            &[0xC6, 0x04, 0x25, 0xFF, 0x1F, 0x1F, 0, 0x48, 0xB8, 0xFF, 0x1F, 0x1F, 0, 0xFF, 0xE0],
+            "page fault fetching 0x1f2000 at rip 0x1f1fff",
         ),
         ("port.img", &[0x66, 0xBA, 0x34, 0x12, 0xEE], "out of 1 byte(s) on unknown port 0x1234"),
         ("forged.img", &[0x66, 0xBA, 0x01, 0x05, 0xEE], "wrote to the exception port from ring 3"),
