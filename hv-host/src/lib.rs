@@ -45,6 +45,7 @@ mod services;
 pub mod signals;
 mod stats;
 mod stats_table;
+mod stdout;
 mod stop;
 pub mod vcpu;
 
@@ -58,7 +59,7 @@ use files::SharedFiles;
 use image::Image;
 use sandbox::{GuestName, Sandbox};
 
-pub use console::{Console, dropped_output};
+pub use console::Console;
 pub use files::MAX_CREATED_NAMES;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
 pub use image::{ImageError, MAX_ELF_FILE, MAX_SYMBOL_BYTES, MAX_SYMBOLS};
@@ -68,6 +69,7 @@ pub use quota::{DEFAULT_QUOTA, parse_size};
 pub use sched::{DEFAULT_QUANTUM, Sched};
 pub use stats::ExitStats;
 pub use stats_table::stats_table;
+pub use stdout::dropped_output;
 pub use stop::{StopReason, Stopper};
 
 /// Why a configuration was refused before any guest started.
@@ -433,7 +435,7 @@ impl Builder {
         }
         let disk = disk.map(Arc::new);
         let console = Console::new(
-            self.output.unwrap_or_else(|| Box::new(console::Stdout::new())),
+            self.output.unwrap_or_else(|| Box::new(stdout::Stdout::new())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
