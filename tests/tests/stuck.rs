@@ -144,7 +144,7 @@ fn a_signal_ends_the_completion_of_a_disk_copy() {
     let mut line = String::new();
     while !line.starts_with("W: ") {
         line.clear();
-        out.read_line(&mut line).unwrap();
+        assert!(out.read_line(&mut line).unwrap() > 0, "hv-host ended early");
     }
     assert_eq!(line, "W: ok\n");
     // The guest now waits for its next line; the signal stops it, and its copy is not
