@@ -34,7 +34,7 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<5} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>8}  image",
+        "{:<5} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12} {:>8}  image",
         "guest",
         "run ms",
         "exits",
@@ -44,6 +44,7 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
         "con in B",
         "file read B",
         "file wrote B",
+        "disk wrote B",
         "queued"
     );
     for r in reports {
@@ -51,7 +52,7 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
         let queued_out: u64 = s.exits.queued_out.values().sum();
         let _ = writeln!(
             out,
-            "{:<5} {:>10.3} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>8}  {}",
+            "{:<5} {:>10.3} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12} {:>8}  {}",
             r.id,
             r.run_time.as_secs_f64() * 1000.0,
             s.exits.exits(),
@@ -61,8 +62,9 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
             s.console_bytes_in,
             s.file_bytes_read,
             s.file_bytes_written,
+            s.disk_bytes_written,
             s.exits.queued(),
-            r.image.display()
+            crate::escape::Escaped(&r.image.to_string_lossy())
         );
     }
     for r in reports {
