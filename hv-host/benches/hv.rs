@@ -109,7 +109,7 @@ fn exits_of(stderr: &str) -> u64 {
 /// Writes of guest 0 queued without an exit, from the `--stats` table on stderr.
 fn queued_of(stderr: &str) -> u64 {
     let row = stderr.lines().nth(1).expect("stats row");
-    row.split_whitespace().nth(10).unwrap().parse().unwrap()
+    row.split_whitespace().nth(5).unwrap().parse().unwrap()
 }
 
 /// Exits to one port kind of guest 0 (`out file`, `out console`, ...), from `--stats`.

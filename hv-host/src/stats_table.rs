@@ -34,36 +34,36 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<5} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12} {:>8}  image",
+        "{:<5} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12}  image",
         "guest",
         "run ms",
         "exits",
         "in",
         "out",
+        "queued",
         "con out B",
         "con in B",
         "file read B",
         "file wrote B",
-        "disk wrote B",
-        "queued"
+        "disk wrote B"
     );
     for r in reports {
         let s = &r.stats;
         let queued_out: u64 = s.exits.queued_out.values().sum();
         let _ = writeln!(
             out,
-            "{:<5} {:>10.3} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12} {:>8}  {}",
+            "{:<5} {:>10.3} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12}  {}",
             r.id,
             r.run_time.as_secs_f64() * 1000.0,
             s.exits.exits(),
             s.exits.io_in_total(),
             s.exits.io_out_total() - queued_out,
+            s.exits.queued(),
             s.console_bytes_out,
             s.console_bytes_in,
             s.file_bytes_read,
             s.file_bytes_written,
             s.disk_bytes_written,
-            s.exits.queued(),
             crate::escape::Escaped(&r.image.to_string_lossy())
         );
     }

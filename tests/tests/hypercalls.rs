@@ -104,7 +104,7 @@ fn stats_table_counts_exits_by_kind() {
     // files: open x2, read x2, write, close x2 (output, then input on drop), exit.
     assert_eq!(err[4], "guest 1 exits by kind: out file: 7, out hypercall: 1");
     let files_row: Vec<&str> = err[2].split_whitespace().collect();
-    assert_eq!((files_row[7], files_row[8]), ("4", "4"), "file bytes read and written: {r:?}");
+    assert_eq!((files_row[8], files_row[9]), ("4", "4"), "file bytes read and written: {r:?}");
 }
 
 /// The exit counts a guest reads from its hv page include the `out`s KVM queued before its last
