@@ -267,7 +267,10 @@ fn drain_entries(
             continue;
         };
         let data = &entry.data[..entry.len as usize];
-        let kind = if pio { ExitKind::IoOut(entry.phys_addr as u16) } else { ExitKind::Mmio };
+        let kind = match place {
+            Place::Port(port) => ExitKind::IoOut(port),
+            Place::Window(_) => ExitKind::Mmio,
+        };
         dev.stats.exits.count_queued(kind);
         if let (Service::Console, [byte]) = (zone.service, data) {
             bytes[n] = *byte;

@@ -56,7 +56,8 @@ pub(super) enum Rule {
 /// When a zone is registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Start {
-    /// At an exit it would have queued, once the guest has made [`COALESCE_AFTER`](super::COALESCE_AFTER) of those.
+    /// At an exit it would have queued, once the guest has made
+    /// [`COALESCE_AFTER`](super::COALESCE_AFTER) of those.
     AfterExits,
     /// Once the guest has set its disk up (the registers are useless before).
     DiskSetUp,
@@ -113,7 +114,7 @@ impl Zone {
 ///   the command byte at 0x22 too; the disk's command always exits, as it must answer.
 /// - Seed 002's zones overlap (0xEB's 4 bytes reach 0xEE): a write inside both is queued once,
 ///   and every service checks its own port and width, as on an exit.
-pub(super) const ZONES: [Zone; 8] = {
+pub(super) static ZONES: [Zone; 8] = {
     use {Place::*, Rule::*, Service::*, Start::*};
     let print32 = Seed002Port::Print32.port();
     let gva = Seed002Port::GvaIn.port();
