@@ -31,6 +31,7 @@ mod files;
 mod guest;
 mod image;
 mod input;
+mod input_ring;
 mod kick;
 mod memory;
 mod outcome;
