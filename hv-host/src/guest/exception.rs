@@ -1,0 +1,106 @@
+//! CPU exceptions: what a ring-0 stub's report means (see `hv_core::idt`), the harmless
+//! privileged instructions emulated in the guest's place (see `privileged`), and the register
+//! dump of a guest that failed.
+
+use hv_core::Gpa;
+use hv_core::idt::{Exception, ExceptionFrame, FRAME_WORDS};
+use hv_core::paging::{self, PhysMem};
+
+use super::Vm;
+use crate::outcome::{Fault, GuestError, Outcome};
+use crate::services::Flow;
+
+impl Vm<'_> {
+    /// A ring-0 stub reported an exception: read its frame and decide what it means.
+    pub(super) fn exception(&mut self) -> Flow {
+        let (regs, sregs) = match (self.vcpu.get_regs(), self.vcpu.get_sregs()) {
+            (Ok(r), Ok(s)) => (r, s),
+            (Err(e), _) | (_, Err(e)) => {
+                return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string())));
+            }
+        };
+        let cpl = sregs.cs.dpl;
+        if cpl != 0 {
+            return Flow::Stop(Outcome::Error(GuestError::ForgedException { cpl }));
+        }
+        let ram = &self.dev.ram;
+        let word = |i: u64| ram.read_u64(Gpa::new(regs.rsp.wrapping_add(i * 8)));
+        let mut words = [0u64; FRAME_WORDS as usize];
+        let mut complete = true;
+        for (i, w) in words.iter_mut().enumerate() {
+            match word(i as u64) {
+                Some(v) => *w = v,
+                None => complete = false,
+            }
+        }
+        if !complete {
+            return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
+                "exception report with its frame outside guest RAM".into(),
+            )));
+        }
+        let frame = ExceptionFrame::from_words(words);
+        log::debug!("guest {}: exception frame {frame:x?}", self.dev.id);
+        self.fault_frame = Some(frame);
+        let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
+        let from_ring3 = frame.cs & 3 == 3;
+        // The seed's guests end with `hlt`, which faults with #GP in ring 3: that is a halt.
+        if vector == Exception::GeneralProtection as u8 && from_ring3 {
+            let at_rip = paging::translate(ram, sregs.cr3, frame.rip)
+                .and_then(|t| ram.read_u8(t.gpa.as_u64()));
+            if at_rip == Some(0xF4) {
+                return Flow::Stop(Outcome::Halted);
+            }
+            if let Some(flow) = self.emulate_privileged(&frame, regs, &sregs) {
+                return flow;
+            }
+        }
+        Flow::Stop(Outcome::Fault(Fault {
+            vector,
+            error_code: frame.error_code,
+            rip: frame.rip,
+            address: sregs.cr2,
+            cpl: (frame.cs & 3) as u8,
+            symbol: self.symbols.describe(frame.rip),
+        }))
+    }
+
+    /// A ring-3 #GP on a harmless privileged instruction (see `privileged`): emulates it and
+    /// resumes the guest past it, with the registers the stub saved and the CPU pushed restored
+    /// exactly. `None` if it is not one.
+    fn emulate_privileged(
+        &mut self,
+        frame: &ExceptionFrame,
+        mut regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+    ) -> Option<Flow> {
+        use crate::privileged::{ControlRegs, apply, decode, fetch};
+        let code = fetch(&self.dev.ram, sregs.cr3, frame.rip);
+        let emulation = decode(&code, frame.rip, ControlRegs::of(sregs.cr2, sregs.cr3))?;
+        regs.rip = frame.rip;
+        regs.rsp = frame.rsp;
+        regs.rflags = frame.rflags;
+        regs.rdx = frame.rdx;
+        apply(&mut regs, emulation);
+        let mut sregs = *sregs;
+        crate::vcpu::set_ring3_segments(&mut sregs, self.dev.ram.layout());
+        if let Err(e) = self.vcpu.set_sregs(&sregs).and_then(|()| self.vcpu.set_regs(&regs)) {
+            return Some(Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))));
+        }
+        log::debug!("guest {}: emulated {:?} at rip {:#x}", self.dev.id, emulation, frame.rip);
+        Some(Flow::Continue)
+    }
+
+    /// Logs the guest's registers (`RUST_LOG=debug`): after an exception, its state at the
+    /// fault, from the frame (see `registers`).
+    pub(super) fn log_registers(&self) {
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        if let (Ok(r), Ok(s)) = (self.vcpu.get_regs(), self.vcpu.get_sregs()) {
+            log::debug!(
+                "{}",
+                crate::registers::dump(self.dev.id, &r, &s, self.fault_frame.as_ref())
+            );
+        }
+    }
+}
