@@ -2,21 +2,21 @@
 //!
 //! ```text
 //!  0                                         stack_top = reserved_base            ram_size
-//!  |  image (.text .rodata .data .bss) ... free RAM ... <- stack  | reserved region (80 KiB) |
+//!  |  image (.text .rodata .data .bss) ... free RAM ... <- stack  | reserved region (96 KiB) |
 //!
 //!  reserved region, offsets from reserved_base:
 //!   0x00000  hv page: boot info + mailbox  (user-accessible: the guest's window to the host)
 //!   0x01000  console ring page             (user-accessible: output the host drains)
-//!   0x02000  input ring, 4 pages           (user-accessible: input the host fills)
-//!   0x06000  PML4
-//!   0x07000  PDPT
-//!   0x08000  PD
-//!   0x09000  PT 0..3 (4 KiB pages only; one PT maps 2 MiB)
-//!   0x0D000  GDT; TSS at +0x80, followed by its 8 KiB I/O permission bitmap
-//!   0x10000  IDT (32 gates) and, at +0x800, the ring-0 exception stubs
-//!   0x11000  PT of the device window (`--mmio` with 4 KiB pages only)
-//!   0x12000  PT of the hv-page alias at [`HV_ALIAS_BASE`]
-//!   0x13000  ring-0 stack (4 KiB), top = ram_size
+//!   0x02000  input ring, 8 pages           (user-accessible: input the host fills)
+//!   0x0A000  PML4
+//!   0x0B000  PDPT
+//!   0x0C000  PD
+//!   0x0D000  PT 0..3 (4 KiB pages only; one PT maps 2 MiB)
+//!   0x11000  GDT; TSS at +0x80, followed by its 8 KiB I/O permission bitmap
+//!   0x14000  IDT (32 gates) and, at +0x800, the ring-0 exception stubs
+//!   0x15000  PT of the device window (`--mmio` with 4 KiB pages only)
+//!   0x16000  PT of the hv-page alias at [`HV_ALIAS_BASE`]
+//!   0x17000  ring-0 stack (4 KiB), top = ram_size
 //! ```
 //!
 //! The user-accessible pages ([`HV_PAGES`] of them: hv page, console ring, input ring) are also
@@ -119,16 +119,17 @@ impl PageSize {
 /// A 4 KiB frame, the unit of the reserved region.
 pub const FRAME: u64 = 4096;
 /// Size of the reserved region at the top of guest RAM.
-pub const RESERVED_SIZE: u64 = 20 * FRAME;
+pub const RESERVED_SIZE: u64 = 24 * FRAME;
 /// Offset of the hv page (boot info + mailbox) in the reserved region.
 pub const HV_PAGE_OFFSET: u64 = 0;
 /// Offset of the console ring page (user-accessible, right after the hv page).
 pub const CONSOLE_RING_OFFSET: u64 = FRAME;
 /// Offset of the input ring (user-accessible, right after the console ring).
 pub const INPUT_RING_OFFSET: u64 = CONSOLE_RING_OFFSET + FRAME;
-/// Pages of the input ring: 16 KiB, so that a guest reading a stream exits once per 16 KiB
-/// (a quarter of the exits the console ring's 4 KiB would cost; see `proto::hv_page`).
-pub const INPUT_RING_PAGES: u64 = 4;
+/// Pages of the input ring: 32 KiB, so that a guest reading a stream exits once per 32 KiB.
+/// Why that much: a filter (`cat`) also exits for its output, once per write; with input at a
+/// quarter or less of those exits, reading costs a filter less than writing does.
+pub const INPUT_RING_PAGES: u64 = 8;
 /// Number of user-accessible pages at the bottom of the reserved region: the hv page, the
 /// console ring and the input ring.
 pub const HV_PAGES: u64 = 2 + INPUT_RING_PAGES;
@@ -354,10 +355,10 @@ mod tests {
     #[test]
     fn golden_layout_2mib() {
         let l = Layout::new(MemSize::Mib2, PageSize::Kib4);
-        assert_eq!(l.reserved_base().as_u64(), 0x1E_C000);
-        assert_eq!(l.hv_page().as_u64(), 0x1E_C000);
-        assert_eq!(l.console_ring().as_u64(), 0x1E_D000);
-        assert_eq!(l.input_ring().as_u64(), 0x1E_E000);
+        assert_eq!(l.reserved_base().as_u64(), 0x1E_8000);
+        assert_eq!(l.hv_page().as_u64(), 0x1E_8000);
+        assert_eq!(l.console_ring().as_u64(), 0x1E_9000);
+        assert_eq!(l.input_ring().as_u64(), 0x1E_A000);
         assert_eq!(l.pml4().as_u64(), 0x1F_2000);
         assert_eq!(l.pt(0).as_u64(), 0x1F_5000);
         assert_eq!(l.gdt().as_u64(), 0x1F_9000);
@@ -366,7 +367,7 @@ mod tests {
         assert_eq!(l.stubs().as_u64(), 0x1F_C800);
         assert_eq!(l.kstack_top().as_u64(), 0x20_0000);
         assert_eq!(l.user_end(), 0x1F_2000);
-        assert_eq!(l.max_image_size(), 0x1D_C000);
+        assert_eq!(l.max_image_size(), 0x1D_8000);
         assert_eq!(l.pt_count(), 1);
         assert_eq!(l.mmio_pt().as_u64(), 0x1F_D000);
         assert_eq!(l.alias_pt().as_u64(), 0x1F_E000);

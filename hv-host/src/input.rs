@@ -353,7 +353,6 @@ mod tests {
     fn a_line_goes_whole_to_one_guest_even_a_byte_at_a_time() {
         let (input, stopper, tx) = gated();
         tx.send(b"one\ntwo\n".to_vec()).unwrap_or_default();
-        until_ready(&input, 0);
         // Guest 0 takes a byte (a raw `in`): the rest of "one\n" is its own.
         assert_eq!(next(&input, 0, 1, &stopper), some(b"o"));
         assert_eq!(input.take(1, 100, |_| panic!("not guest 1's")), Taken::Pending);
@@ -378,7 +377,6 @@ mod tests {
     fn alone_a_guest_gets_whole_lines_as_many_as_fit_and_a_partial_line_at_once() {
         let (input, stopper, tx) = gated();
         tx.send(b"1\n22\n333\n4444".to_vec()).unwrap_or_default();
-        until_ready(&input, 0);
         // Room for 8: "1\n22\n" (5) is what ends a line within 8 bytes.
         assert_eq!(next(&input, 0, 8, &stopper), some(b"1\n22\n"));
         // The queue ends mid-line: whole lines first, then the unfinished one at once.

@@ -190,8 +190,9 @@ mod tests {
         let (ram, layout) = setup();
         let mut ring = InputRing::new(&ram, layout);
         ring.push(b"abc").unwrap();
-        // Ahead of head, or more than a ring behind it (the host's head is 3).
-        for tail in [4, u64::MAX, 1 << 63, 3u64.wrapping_sub(INPUT_RING_SIZE + 1)] {
+        // Ahead of head, or more than a ring behind it (the host's head is 3; the indices
+        // wrap, so u64::MAX is 4 behind it, and fine).
+        for tail in [4, 1 << 63, 3u64.wrapping_sub(INPUT_RING_SIZE + 1)] {
             set_tail(&ram, layout, tail);
             assert_eq!(ring.room(), Err(BadTail { tail, head: 3 }));
             assert_eq!(ring.push(b"more"), Err(BadTail { tail, head: 3 }));

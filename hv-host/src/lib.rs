@@ -205,6 +205,17 @@ pub enum ConfigError {
         /// Guests given.
         guests: usize,
     },
+    /// A copy-on-write disk was asked for without a disk.
+    #[error("--disk-cow needs a disk: give --disk FILE too")]
+    DiskCowWithoutDisk,
+    /// The guest given all input is not one of the guests.
+    #[error("--stdin {id}: there is no guest {id} ({guests} guest(s), IDs from 0)")]
+    NoSuchStdinGuest {
+        /// The ID given.
+        id: u32,
+        /// Guests given.
+        guests: usize,
+    },
     /// The disk image is not a whole number of sectors.
     #[error("disk image {path} is {size} bytes; a disk must be a non-zero multiple of 512 bytes")]
     DiskSize {
@@ -247,6 +258,7 @@ pub struct Builder {
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
     teardown_at_exit: bool,
+    stdin_for: Option<u32>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -265,6 +277,7 @@ impl std::fmt::Debug for Builder {
             .field("quota", &self.quota)
             .field("devices", &self.devices)
             .field("teardown_at_exit", &self.teardown_at_exit)
+            .field("stdin_for", &self.stdin_for)
             .finish_non_exhaustive()
     }
 }
@@ -355,6 +368,14 @@ impl Builder {
         self
     }
 
+    /// Gives all console input to guest `id` (`--stdin ID`); the others find end of input at
+    /// once. By default every guest reads the one input, first come, first served, a line
+    /// whole to one guest.
+    pub fn input_for(mut self, id: u32) -> Self {
+        self.stdin_for = Some(id);
+        self
+    }
+
     /// How guests are mapped to host threads (default: [`Sched::Threads`]).
     pub fn sched(mut self, sched: Sched) -> Self {
         self.sched = sched;
@@ -362,15 +383,17 @@ impl Builder {
     }
 
     /// With [`Sched::Single`], the longest a guest runs before the others get a turn (default:
-    /// [`DEFAULT_QUANTUM`]). Ignored, with a warning, with [`Sched::Threads`].
+    /// [`DEFAULT_QUANTUM`]). Ignored with [`Sched::Threads`], with a warning in
+    /// [`Hypervisor::warnings`].
     pub fn quantum(mut self, quantum: Duration) -> Self {
         self.quantum = Some(quantum);
         self
     }
 
     /// With [`Sched::Single`], each guest's share of the CPU: one positive weight per guest, in
-    /// the order guests are added (default: all equal). Checked, then ignored with a warning,
-    /// with [`Sched::Threads`], where the host kernel shares the CPU.
+    /// the order guests are added (default: all equal). Checked, then ignored with
+    /// [`Sched::Threads`], where the host kernel shares the CPU, with a warning in
+    /// [`Hypervisor::warnings`].
     pub fn weights(mut self, weights: impl IntoIterator<Item = u32>) -> Self {
         self.weights = Some(weights.into_iter().collect());
         self
@@ -393,7 +416,14 @@ impl Builder {
         if u32::try_from(self.images.len()).is_err() {
             return Err(ConfigError::TooManyGuests(self.images.len()));
         }
-        let plan = plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
+        let (plan, warnings) =
+            plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
+        if self.disk_cow && self.disk.is_none() {
+            return Err(ConfigError::DiskCowWithoutDisk);
+        }
+        if let Some(id) = self.stdin_for.filter(|&id| id as usize >= self.images.len()) {
+            return Err(ConfigError::NoSuchStdinGuest { id, guests: self.images.len() });
+        }
         let layout = Layout::new(memory, page).with_devices(self.devices);
         // An image named several times (`-g a.img a.img ...`) is read once.
         let mut images: Vec<Image> = Vec::with_capacity(self.images.len());
@@ -436,20 +466,34 @@ impl Builder {
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
+        if let Some(id) = self.stdin_for {
+            console.input.only_for(id);
+        }
         let (quota, teardown_at_exit) = (self.quota, self.teardown_at_exit);
         let shared = Arc::new(shared);
-        Ok(Hypervisor { layout, images, shared, disk, console, plan, quota, teardown_at_exit })
+        Ok(Hypervisor {
+            layout,
+            images,
+            shared,
+            disk,
+            console,
+            plan,
+            quota,
+            teardown_at_exit,
+            warnings,
+        })
     }
 }
 
-/// Checks the scheduling options against the number of guests.
+/// Checks the scheduling options against the number of guests; also returns the warnings
+/// about options that will be ignored.
 fn plan(
     mode: Sched,
     quantum: Option<Duration>,
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
     guests: usize,
-) -> Result<sched::Plan, ConfigError> {
+) -> Result<(sched::Plan, Vec<String>), ConfigError> {
     if quantum == Some(Duration::ZERO) {
         return Err(ConfigError::ZeroQuantum);
     }
@@ -464,18 +508,21 @@ fn plan(
             return Err(ConfigError::ZeroWeight { guest });
         }
     }
+    let mut warnings = Vec::new();
     if mode == Sched::Threads && (quantum.is_some() || weights.is_some()) {
-        log::warn!(
-            "the quantum and weights only apply to single-thread scheduling; with a thread per \
-             guest the host kernel shares the CPU, so they are ignored"
+        warnings.push(
+            "the quantum and weights only apply to single-thread scheduling (--sched single); \
+             with a thread per guest the host kernel shares the CPU, so they are ignored"
+                .to_string(),
         );
     }
-    Ok(sched::Plan {
+    let plan = sched::Plan {
         mode,
         quantum: quantum.unwrap_or(DEFAULT_QUANTUM),
         weights: weights.unwrap_or_else(|| vec![1; guests]),
         timeout,
-    })
+    };
+    Ok((plan, warnings))
 }
 
 fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
@@ -489,6 +536,15 @@ fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
     })
 }
 
+/// The `RUST_LOG=info` line of a guest that ended well (one that failed has its report line
+/// on stderr already: the failure is not printed twice).
+fn log_ended(report: &GuestReport) {
+    if report.outcome.is_success() {
+        let ms = report.run_time.as_secs_f64() * 1e3;
+        log::info!("{report} ({} exits in {ms:.3} ms)", report.stats.exits.total());
+    }
+}
+
 /// A checked configuration, ready to run.
 #[derive(Debug)]
 pub struct Hypervisor {
@@ -500,6 +556,7 @@ pub struct Hypervisor {
     plan: sched::Plan,
     quota: u64,
     teardown_at_exit: bool,
+    warnings: Vec<String>,
 }
 
 impl Hypervisor {
@@ -522,7 +579,14 @@ impl Hypervisor {
             weights: None,
             timeout: None,
             teardown_at_exit: false,
+            stdin_for: None,
         }
+    }
+
+    /// What the configuration has that will be ignored, one sentence each (the options of
+    /// single-thread scheduling given with a thread per guest), for the caller to show.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// A handle that stops this run's guests from any thread (signals, an embedding program);
@@ -543,8 +607,9 @@ impl Hypervisor {
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
-        let Hypervisor { layout, images, console, shared, plan, disk, quota, teardown_at_exit } =
-            self;
+        let Hypervisor {
+            layout, images, console, shared, plan, disk, quota, teardown_at_exit, ..
+        } = self;
         let run = Run {
             kvm: &kvm,
             layout,
@@ -567,7 +632,7 @@ impl Hypervisor {
                 Ok(vm) => sched::run_alone(vm, &image.path, timeout),
                 Err(e) => not_started(id, image, e),
             };
-            log::info!("{report} ({} exits in {:?})", report.stats.exits.total(), report.run_time);
+            log_ended(&report);
             report
         };
         let Some((first, rest)) = images.split_first() else {

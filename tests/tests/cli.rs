@@ -33,7 +33,7 @@ fn empty_and_oversized_images_are_refused() {
     let empty = dir.write("empty.img", b"");
     refused(&["-m", "2", "-p", "4", "-g", s(&empty)], "is empty");
     let big = dir.write("big.img", &vec![0x90; 2 << 20]);
-    refused(&["-m", "2", "-p", "4", "-g", s(&big)], "at most 1949696 fit in 2 MiB");
+    refused(&["-m", "2", "-p", "4", "-g", s(&big)], "at most 1933312 fit in 2 MiB");
     // One bad image refuses the whole run, before any guest starts.
     let hello = guest("hello");
     refused(&["-m", "2", "-p", "4", "-g", s(&hello), s(&big)], "big.img is 2097152 bytes");
