@@ -139,7 +139,7 @@ fn elf_segments_must_fit_below_the_stack() {
     assert_refused(
         scratch.path(),
         &["-m", "2", "-p", "4", "-g", s(&elf)],
-        "does not fit below 0x1e0000",
+        "does not fit below 0x1d8000",
     );
     if !kvm_or_skip("elf_segments_must_fit_below_the_stack") {
         return;
