@@ -85,6 +85,27 @@ fn measure(cwd: &Path, program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
     Sample { wall, max_rss_kib: usage.ru_maxrss as u64, stdout, stderr }
 }
 
+/// Runs `program args` in `cwd` with stdin from the file `stdin` (or nothing) and stdout to
+/// `/dev/null`, and returns its wall time: for rows whose data is too big to hold twice.
+fn measure_quiet(cwd: &Path, program: &Path, args: &[&str], stdin: Option<&Path>) -> f64 {
+    let input = match stdin {
+        Some(path) => Stdio::from(std::fs::File::open(path).expect("bench input")),
+        None => Stdio::null(),
+    };
+    let start = Instant::now();
+    let status = Command::new(program)
+        .current_dir(cwd)
+        .args(args)
+        .stdin(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("spawn");
+    let wall = start.elapsed().as_secs_f64();
+    assert!(status.success(), "{} {args:?} failed", program.display());
+    wall
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -344,6 +365,82 @@ fn main() {
             Some(wall / 1000.0 / exit0),
             format!("{:.2} exits/KB; median of 5", exits_of(&s.stderr) as f64 / 1000.0),
         );
+    }
+
+    // 3b. Input, against the output path measured in the same run. `cat` of 64 MiB (stdin from
+    // a file, 64-byte lines, stdout to /dev/null) against `conbench w`, which writes the same
+    // 64 MiB in the same 16 KiB writes `cat` makes; and `seq 1 100000 | hv-host -g echo`
+    // (byte-wise getchar and putchar) against `conbench p` writing as many bytes byte-wise.
+    //
+    // In a block: its 64 MiB buffers must be gone before the scale rows, whose peak RSS comes
+    // from wait4, which counts a child's memory from its spawn, while it still shares ours.
+    {
+        let (cat, echo) = (g("cat"), g("echo"));
+        let mib64 = 64usize << 20;
+        let text: Vec<u8> = expected.iter().copied().cycle().take(mib64).collect();
+        let cat_in = work.join("cat-in.txt");
+        std::fs::write(&cat_in, &text).unwrap();
+        let check = run(&["-m", "2", "-p", "4", "--stats", "-g", &cat], &text);
+        assert!(check.stdout.as_bytes() == text.as_slice(), "cat's output is not its input");
+        let cat_exits = exits_of(&check.stderr);
+        let out_mode = format!("w {mib64}\n");
+        let out_exits = exits_of(
+            &run(&["-m", "2", "-p", "4", "--stats", "-g", &conbench], out_mode.as_bytes()).stderr,
+        );
+        let conbench_in = work.join("conbench-in.txt");
+        let seq_cmd =
+            format!("seq 1 100000 | {} -m 2 -p 4 -g {echo} > /dev/null", hv.to_str().unwrap());
+        let seq_out = Command::new("seq").args(["1", "100000"]).output().unwrap().stdout;
+        let seq_bytes = seq_out.len();
+        let check = run(&["-m", "2", "-p", "4", "--stats", "-g", &echo], &seq_out);
+        assert!(check.stdout.as_bytes() == seq_out.to_ascii_uppercase().as_slice(), "echo");
+        let seq_exits = exits_of(&check.stderr);
+        let (mut cat_t, mut out_t, mut seq_t, mut put_t) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..5 {
+            cat_t.push(measure_quiet(
+                &work,
+                &hv,
+                &["-m", "2", "-p", "4", "-g", &cat],
+                Some(&cat_in),
+            ));
+            std::fs::write(&conbench_in, &out_mode).unwrap();
+            out_t.push(measure_quiet(
+                &work,
+                &hv,
+                &["-m", "2", "-p", "4", "-g", &conbench],
+                Some(&conbench_in),
+            ));
+            seq_t.push(measure_quiet(&work, Path::new("sh"), &["-c", &seq_cmd], None));
+            std::fs::write(&conbench_in, format!("p {seq_bytes}\n")).unwrap();
+            put_t.push(measure_quiet(
+                &work,
+                &hv,
+                &["-m", "2", "-p", "4", "-g", &conbench],
+                Some(&conbench_in),
+            ));
+        }
+        let (cat_t, out_t, seq_t, put_t) =
+            (median(cat_t), median(out_t), median(seq_t), median(put_t));
+        t.row(
+        "input: `cat` of 64 MiB, stdin to stdout (64-byte lines)",
+        rate(mib64 as f64, Duration::from_secs_f64(cat_t)),
+        format!("{} out", rate(mib64 as f64, Duration::from_secs_f64(out_t))),
+        Some(cat_t / out_t),
+        format!(
+            "floor: the output path, a guest writing the same 64 MiB in the same 16 KiB writes (`conbench w`); {cat_exits} exits (output alone {out_exits}); medians of 5; ratio: time to the output's"
+        ),
+    );
+        t.row(
+        "input: `seq 1 100000 | hv-host -m 2 -p 4 -g echo` (byte-wise getchar and putchar)",
+        msf(seq_t),
+        msf(put_t),
+        Some(seq_t / put_t),
+        format!(
+            "{seq_bytes} bytes in and out; {seq_exits} exits; floor: the output path, a guest writing as many bytes with byte-wise putchar (`conbench p`); medians of 5; ratio: time to the output's"
+        ),
+    );
+        let _ = std::fs::remove_file(&cat_in);
     }
 
     // 4. Disk: the time per sector is the difference between runs of many and few sectors.
