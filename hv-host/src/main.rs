@@ -261,18 +261,18 @@ fn help_text(argh_help: &str) -> String {
 fn usage_error(argh_output: &str) -> String {
     let lines: Vec<&str> = argh_output.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let text = lines.join(" ");
-    if let Some(rest) = text.strip_prefix("Error parsing option '") {
-        // "Error parsing option 'OPT' with value 'VALUE': MESSAGE"
-        if let Some((option, rest)) = rest.split_once("' with value '") {
-            if let Some((value, message)) = rest.split_once("': ") {
-                return match message {
-                    // Our own parsers' messages name the value and say what to use.
-                    m if m.starts_with("invalid ") => m.to_string(),
-                    "duplicate values provided" => format!("{option} is given more than once"),
-                    m => format!("invalid value '{value}' for {option}: {m}"),
-                };
-            }
-        }
+    // "Error parsing option 'OPT' with value 'VALUE': MESSAGE"
+    let parse_error = text
+        .strip_prefix("Error parsing option '")
+        .and_then(|rest| rest.split_once("' with value '"))
+        .and_then(|(option, rest)| Some((option, rest.split_once("': ")?)));
+    if let Some((option, (value, message))) = parse_error {
+        return match message {
+            // Our own parsers' messages name the value and say what to use.
+            m if m.starts_with("invalid ") => m.to_string(),
+            "duplicate values provided" => format!("{option} is given more than once"),
+            m => format!("invalid value '{value}' for {option}: {m}"),
+        };
     }
     if let Some(option) = text.strip_prefix("No value provided for option '") {
         return format!("{} needs a value", option.trim_end_matches(['\'', '.']));

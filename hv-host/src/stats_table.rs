@@ -105,8 +105,8 @@ mod tests {
     #[test]
     fn cpu_time_under_a_millisecond_is_not_zero() {
         let report = |id, cpu_us| {
-            let mut stats = GuestStats::default();
-            stats.cpu_time = Duration::from_micros(cpu_us);
+            let stats =
+                GuestStats { cpu_time: Duration::from_micros(cpu_us), ..Default::default() };
             GuestReport {
                 id,
                 image: format!("g{id}").into(),
