@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define HV_DEVICES_ABI_VERSION 3
+#define HV_DEVICES_ABI_VERSION 4
 
 /* Ports (port mode). */
 #define HV_SERIAL_PORT 0x0010
