@@ -36,9 +36,9 @@
 #include <stdint.h>
 
 /*
- * The hv page, found without rdi: the host maps it (and the console ring page after it) at the
- * fixed address HV_ALIAS_BASE for every RAM size, so a guest that keeps its own _start (define
- * HV_NO_START before including this header) can use the whole SDK.
+ * The hv page, found without rdi: the host maps it (and the console and input rings after it)
+ * at the fixed address HV_ALIAS_BASE for every RAM size, so a guest that keeps its own _start
+ * (define HV_NO_START before including this header) can use the whole SDK.
  */
 #define __hv_page ((uint64_t)HV_ALIAS_BASE)
 
