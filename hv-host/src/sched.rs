@@ -261,6 +261,10 @@ pub(crate) fn run_single(
                     Step::Ended(outcome) => Some(outcome),
                     step => {
                         waiting[i] = matches!(step, Step::Waiting);
+                        if let Some(turns) = &mut sched.alternate {
+                            // A kick that came before the turn was over (see `kick`) is no exit.
+                            turns.again = matches!(step, Step::Preempted) && sched.turn.is_some();
+                        }
                         None
                     }
                 },
@@ -388,11 +392,18 @@ impl Fair {
 #[derive(Debug, Default)]
 struct Alternate {
     last: Option<usize>,
+    /// The last guest's step was interrupted before its turn was over, without an exit: it
+    /// goes on with its turn.
+    again: bool,
 }
 
 impl Alternate {
-    /// The next of `guests` guests that `runnable` says yes to, after the last one picked.
+    /// The next of `guests` guests that `runnable` says yes to, after the last one picked (or
+    /// the last one again, if its turn goes on).
     fn pick(&mut self, guests: usize, runnable: impl Fn(usize) -> bool) -> Option<usize> {
+        if let Some(last) = self.last.filter(|&l| std::mem::take(&mut self.again) && runnable(l)) {
+            return Some(last);
+        }
         let first = self.last.map_or(0, |last| last + 1);
         let next = (0..guests).map(|k| (first + k) % guests).find(|&i| runnable(i))?;
         self.last = Some(next);
@@ -414,6 +425,10 @@ mod tests {
         assert_eq!(order, [1, 0, 1, 0]);
         assert_eq!(turns.pick(3, |_| false), None);
         assert_eq!(turns.pick(3, |i| i == 2), Some(2));
+        // A turn cut short by an early kick goes on.
+        turns.again = true;
+        assert_eq!(turns.pick(3, |_| true), Some(2));
+        assert_eq!(turns.pick(3, |_| true), Some(0));
     }
 
     /// Simulates compute-bound guests for `turns` quanta; returns each one's share in percent.

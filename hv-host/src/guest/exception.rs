@@ -111,6 +111,9 @@ impl Vm<'_> {
         log::debug!("guest {}: {} exception frame {frame:x?}", self.dev.id, self.mode);
         self.fault_frame = Some(frame);
         let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
+        if let Some(what) = self.software_interrupt(&frame, vector, sregs.cr3) {
+            return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what)));
+        }
         let (rip, symbol) = match self.mode {
             // Where it happened as CS:IP, and as the linear address a person finds in the image.
             CpuMode::Real => {
@@ -127,6 +130,35 @@ impl Vm<'_> {
             cpl: 0,
             symbol,
         }))
+    }
+
+    /// Says so if a ring-0 mode's stub was entered by a software `int n` rather than by an
+    /// exception: then the two bytes before the return address are `int n` (0xCD n). In real
+    /// mode every vector can be reached that way, BIOS calls (`int 0x10`) included, which must
+    /// not read as the exception that shares their vector.
+    fn software_interrupt(&self, frame: &ExceptionFrame, vector: u8, cr3: u64) -> Option<String> {
+        let ip = frame.rip.checked_sub(2)?;
+        let linear = match self.mode {
+            CpuMode::Real => (frame.cs << 4) + (ip & 0xFFFF),
+            _ => ip,
+        };
+        let ram = &self.dev.ram;
+        let byte = |at: u64| {
+            let gpa = self.mode.translate(ram, cr3, at)?;
+            ram.read_u8(gpa.as_u64())
+        };
+        if (byte(linear)?, byte(linear + 1)?) != (0xCD, vector) {
+            return None;
+        }
+        Some(match self.mode {
+            CpuMode::Real => format!(
+                "int {vector:#x} at {:04x}:{ip:04x} in real mode, with no handler for it (hv has no BIOS; a guest sets its own vectors with lidt)",
+                frame.cs
+            ),
+            mode => format!(
+                "int {vector:#x} at eip {ip:#x} in --mode {mode}, with no handler for it in hv's IDT (a guest sets its own with lidt)"
+            ),
+        })
     }
 
     /// A ring-3 #GP on a harmless privileged instruction (see `privileged`): emulates it and

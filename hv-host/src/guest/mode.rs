@@ -1,6 +1,6 @@
 //! What differs for a guest outside long mode (see `hv_core::mode`): the ABI check (hv's SDK
 //! guests are long-mode guests), address translation without paging (seed 002's `gvaToHva`
-//! there), and, for a guest stopped while it ran, where it was.
+//! there), and where a guest that did not end normally was.
 //!
 //! The exceptions of these modes are in `exception` (`ring0_exception`).
 
@@ -69,35 +69,43 @@ impl Vm<'_> {
         Flow::Continue
     }
 
-    /// Logs where a guest outside long mode was when it was stopped while running (a timeout,
-    /// a signal): CS:IP in real mode, EIP in the 32-bit modes, so a runaway guest can be found.
-    /// (A fault's report says where by itself.)
+    /// Logs where a guest outside long mode was when it ended, unless it ended normally or its
+    /// report says where by itself (a fault): CS:IP in real mode, EIP in the 32-bit modes, so a
+    /// runaway guest stopped by its timeout, or one KVM could not emulate, can be found.
     pub(super) fn log_stop_location(&self, outcome: &Outcome, image: &Path) {
         if self.mode == CpuMode::Long
-            || !matches!(outcome, Outcome::TimedOut { .. } | Outcome::Interrupted(_))
+            || outcome.is_success()
+            || matches!(outcome, Outcome::Fault(_))
         {
             return;
         }
         let (Ok(regs), Ok(sregs)) = (self.vcpu.get_regs(), self.vcpu.get_sregs()) else {
             return;
         };
+        // In a stub (the guest ended at an exception report it made), the place is hv's.
+        let at = sregs.cs.base.wrapping_add(regs.rip);
+        if self.mode.stubs(self.dev.ram.layout()).contains(&at) {
+            return;
+        }
+        let stopped = matches!(outcome, Outcome::TimedOut { .. } | Outcome::Interrupted(_));
         log::warn!(
             "guest {} ({}): {}",
             self.dev.id,
             image.display(),
-            stop_location(self.mode, sregs.cs.selector, sregs.cs.base, regs.rip)
+            location(self.mode, sregs.cs.selector, sregs.cs.base, regs.rip, stopped)
         );
     }
 }
 
-/// Where a guest in `mode` with this CS and RIP was, in words.
-fn stop_location(mode: CpuMode, cs: u16, cs_base: u64, rip: u64) -> String {
-    let linear = cs_base.wrapping_add(rip);
+/// Where a guest in `mode` with this CS and RIP was, in words; `stopped` if the host stopped it.
+fn location(mode: CpuMode, cs: u16, cs_base: u64, rip: u64, stopped: bool) -> String {
+    let when = if stopped { "when it was stopped" } else { "when it ended" };
     match mode {
         CpuMode::Real => {
-            format!("stopped at {cs:04x}:{rip:04x} (linear {linear:#x}), running in real mode")
+            let linear = cs_base.wrapping_add(rip);
+            format!("at {cs:04x}:{rip:04x} (linear {linear:#x}) in real mode {when}")
         }
-        _ => format!("stopped at eip {rip:#x} (cs {cs:#x}), running in --mode {mode}"),
+        _ => format!("at eip {rip:#x} (cs {cs:#x}) in --mode {mode} {when}"),
     }
 }
 
@@ -108,12 +116,12 @@ mod tests {
     #[test]
     fn locations_name_cs_ip_in_real_mode() {
         assert_eq!(
-            stop_location(CpuMode::Real, 0x1000, 0x10000, 0x1f3e),
-            "stopped at 1000:1f3e (linear 0x11f3e), running in real mode"
+            location(CpuMode::Real, 0x1000, 0x10000, 0x1f3e, true),
+            "at 1000:1f3e (linear 0x11f3e) in real mode when it was stopped"
         );
         assert_eq!(
-            stop_location(CpuMode::Protected, 8, 0, 0x42),
-            "stopped at eip 0x42 (cs 0x8), running in --mode protected"
+            location(CpuMode::Protected, 8, 0, 0x42, false),
+            "at eip 0x42 (cs 0x8) in --mode protected when it ended"
         );
     }
 }
