@@ -30,13 +30,19 @@
 //! - exceptions enter 64-bit stubs (selector 0x18) and push a 64-bit frame; the guest's own
 //!   IDT, if it loads one, must be a long-mode IDT.
 
+mod entry;
+mod state;
+
 use core::fmt;
+
+pub use entry::{Entry, RealEntry};
+pub use state::{CR0_PROTECTED, CR0_REAL, ModeState, RFLAGS_RING0, SegmentReg, TableReg};
 
 use crate::addr::Gpa;
 use crate::boot;
 use crate::gdt::{
     self, CODE32, CODE32_INDEX, CODE64, DATA32, DATA32_INDEX, GDT_ENTRIES, STUB_CODE64_INDEX,
-    SegmentFields, TSS_INDEX,
+    TSS_INDEX,
 };
 use crate::idt::{self, ExceptionFrame, Gates, IDT_GATES, STUB_SIZE};
 use crate::ivt;
@@ -168,8 +174,8 @@ impl CpuMode {
     /// The vCPU state a guest of this mode starts in, at `entry`.
     pub fn state(self, layout: Layout, entry: Entry) -> ModeState {
         match self {
-            CpuMode::Long => long_state(layout, entry.linear()),
-            CpuMode::Real => real_state(entry.real()),
+            CpuMode::Long => state::long_state(layout, entry.linear()),
+            CpuMode::Real => state::real_state(entry.real()),
             CpuMode::Protected | CpuMode::Paged32 => self.state32(layout, entry.linear()),
         }
     }
@@ -282,210 +288,15 @@ impl fmt::Display for CpuMode {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct UnknownMode;
 
-/// CR0 in protected mode: protection on, paging off, native FPU errors (`simple-kvm -s` sets PE
-/// on its reset CR0; the cache-disable bits of the reset value are left out).
-pub const CR0_PROTECTED: u64 = CR0_PE | CR0_ET | CR0_NE;
-/// CR0 in real mode: the 387 extension type only.
-pub const CR0_REAL: u64 = CR0_ET;
-const CR0_PE: u64 = 1;
-const CR0_ET: u64 = 1 << 4;
-const CR0_NE: u64 = 1 << 5;
-
-/// RFLAGS at entry in the ring-0 modes: the reserved bit 1 only, as simple-kvm sets it.
-pub const RFLAGS_RING0: u64 = 1 << 1;
-
 /// 32-bit words a protected-mode stub's report is made of: vector, `edx`, error code, EIP, CS,
 /// EFLAGS (no SS:ESP: the CPU pushes them only on a privilege change).
 pub const FRAME_WORDS32: u64 = 6;
-
-/// Where a real-mode guest starts, `--entry SEG:OFF` (hexadecimal, as CS:IP is written): the
-/// image is loaded at the linear address `SEG * 16 + OFF` and entered there with CS = SEG and
-/// IP = OFF. `1000:0000` is seed 002's part-2 layout (CS 0x1000, base 0x10000).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Default)]
-pub struct RealEntry {
-    /// CS, and every other segment register.
-    pub segment: u16,
-    /// IP.
-    pub offset: u16,
-}
-
-impl RealEntry {
-    /// The linear address it names.
-    pub const fn linear(self) -> u64 {
-        self.segment as u64 * 16 + self.offset as u64
-    }
-
-    /// Parses `SEG:OFF`, each 1 to 4 hexadecimal digits.
-    pub fn parse(v: &str) -> Option<RealEntry> {
-        let (seg, off) = v.split_once(':')?;
-        let hex = |s: &str| {
-            let ok = (1..=4).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
-            ok.then(|| u16::from_str_radix(s, 16).ok()).flatten()
-        };
-        Some(RealEntry { segment: hex(seg)?, offset: hex(off)? })
-    }
-}
-
-impl fmt::Display for RealEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:04x}", self.segment, self.offset)
-    }
-}
-
-/// Where a guest starts.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Entry {
-    /// At this address in a flat code segment (long, protected and paged 32-bit modes).
-    Linear(u64),
-    /// At this `segment:offset` (real mode).
-    Real(RealEntry),
-}
-
-impl Entry {
-    fn linear(self) -> u64 {
-        match self {
-            Entry::Linear(a) => a,
-            Entry::Real(e) => e.linear(),
-        }
-    }
-
-    fn real(self) -> RealEntry {
-        match self {
-            Entry::Real(e) => e,
-            // Only for completeness: real-mode guests are given a RealEntry.
-            Entry::Linear(a) => RealEntry { segment: (a >> 4) as u16, offset: (a & 0xF) as u16 },
-        }
-    }
-}
-
-/// A segment register as the vCPU holds it: the selector and the descriptor's fields.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct SegmentReg {
-    /// The selector.
-    pub selector: u16,
-    /// The hidden part.
-    pub fields: SegmentFields,
-}
-
-impl SegmentReg {
-    /// GDT slot `index` of `entries`, loaded with `selector`.
-    fn from_gdt(entries: &[u64; GDT_ENTRIES], index: u16, selector: u16) -> SegmentReg {
-        SegmentReg { selector, fields: gdt::decode(entries, index) }
-    }
-
-    /// A real-mode segment register holding `segment` (base `segment * 16`, 64 KiB), code or
-    /// data; present and accessed, as after a load in real mode.
-    pub const fn real(segment: u16, code: bool) -> SegmentReg {
-        SegmentReg {
-            selector: segment,
-            fields: SegmentFields {
-                base: segment as u64 * 16,
-                limit: 0xFFFF,
-                typ: if code { 0xB } else { 0x3 },
-                s: 1,
-                dpl: 0,
-                present: 1,
-                l: 0,
-                db: 0,
-                g: 0,
-            },
-        }
-    }
-}
-
-/// A descriptor-table register (GDTR, IDTR).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct TableReg {
-    /// Linear base address.
-    pub base: u64,
-    /// Limit: size in bytes minus one.
-    pub limit: u16,
-}
-
-/// Everything the host loads into the vCPU for a guest to start.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct ModeState {
-    /// CR0.
-    pub cr0: u64,
-    /// CR3.
-    pub cr3: u64,
-    /// CR4.
-    pub cr4: u64,
-    /// EFER.
-    pub efer: u64,
-    /// GDTR.
-    pub gdt: TableReg,
-    /// IDTR.
-    pub idt: TableReg,
-    /// CS.
-    pub cs: SegmentReg,
-    /// DS, ES, FS, GS and SS.
-    pub data: SegmentReg,
-    /// TR.
-    pub tr: SegmentReg,
-    /// RIP.
-    pub rip: u64,
-    /// RSP.
-    pub rsp: u64,
-    /// RFLAGS.
-    pub rflags: u64,
-    /// RDI: the hv page's address in long mode, 0 in the others (as simple-kvm's registers).
-    pub rdi: u64,
-}
-
-fn long_state(layout: Layout, rip: u64) -> ModeState {
-    let entry = boot::EntryState::new(layout).at(rip);
-    let entries = gdt::gdt_entries(layout);
-    let reg = |index| SegmentReg::from_gdt(&entries, index, gdt::selector(index).0);
-    ModeState {
-        cr0: boot::CR0.bits(),
-        cr3: entry.cr3,
-        cr4: boot::CR4.bits(),
-        efer: boot::EFER.bits(),
-        gdt: TableReg { base: layout.gdt().as_u64(), limit: (GDT_ENTRIES * 8 - 1) as u16 },
-        idt: TableReg {
-            base: layout.idt().as_u64(),
-            limit: CpuMode::Long.gates().map_or(0, Gates::limit),
-        },
-        cs: reg(gdt::USER_CODE_INDEX),
-        data: reg(gdt::USER_DATA_INDEX),
-        tr: reg(TSS_INDEX),
-        rip: entry.rip,
-        rsp: entry.rsp,
-        rflags: entry.rflags,
-        rdi: entry.rdi,
-    }
-}
-
-fn real_state(entry: RealEntry) -> ModeState {
-    ModeState {
-        cr0: CR0_REAL,
-        cr3: 0,
-        cr4: 0,
-        efer: 0,
-        // GDTR as at reset: a real-mode guest that enters protected mode loads its own.
-        gdt: TableReg { base: 0, limit: 0xFFFF },
-        idt: TableReg { base: ivt::IVT_BASE, limit: ivt::IVT_LIMIT },
-        cs: SegmentReg::real(entry.segment, true),
-        data: SegmentReg::real(entry.segment, false),
-        // TR as at reset (a busy TSS at 0), which entering a vCPU requires even in real mode.
-        tr: SegmentReg {
-            selector: 0,
-            fields: SegmentFields { s: 0, typ: 0xB, ..SegmentReg::real(0, true).fields },
-        },
-        rip: u64::from(entry.offset),
-        rsp: 0,
-        rflags: RFLAGS_RING0,
-        rdi: 0,
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layout::{MemSize, PageSize};
     use crate::phys::mock::Ram;
-    use std::string::ToString;
     use std::vec;
 
     fn layout() -> Layout {
@@ -499,18 +310,6 @@ mod tests {
         }
         assert_eq!(CpuMode::try_from("Real"), Err(UnknownMode));
         assert_eq!(CpuMode::default(), CpuMode::Long);
-    }
-
-    #[test]
-    fn real_entries_parse_as_cs_ip() {
-        let e = RealEntry::parse("1000:0000").expect("valid");
-        assert_eq!((e.segment, e.offset, e.linear()), (0x1000, 0, 0x10000));
-        assert_eq!(RealEntry::parse("0:7c00").map(RealEntry::linear), Some(0x7C00));
-        assert_eq!(RealEntry::parse("ffff:ffff").map(RealEntry::linear), Some(0x10_FFEF));
-        assert_eq!(e.to_string(), "1000:0000");
-        for bad in ["", "1000", ":", "1000:", ":0", "10000:0", "0:10000", "g:0", "+1:0", "0x10:0"] {
-            assert_eq!(RealEntry::parse(bad), None, "{bad:?}");
-        }
     }
 
     #[test]
