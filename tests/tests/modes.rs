@@ -338,11 +338,16 @@ fn matrix_weights_7_3_give_neo_70_percent() {
     let (neo, morpheus) = (values_of(&r, 0), values_of(&r, 1));
     assert!(counts_by(&neo, 0, 1), "Neo counts up from 0");
     assert!(counts_by(&morpheus, 65535, -1), "Morpheus counts down from 65535");
-    // Every value is one exit of about the same cost, so values share like CPU time does.
-    let ratio = neo.len() as f64 / (neo.len() + morpheus.len()) as f64;
-    assert!((0.65..=0.75).contains(&ratio), "Neo printed {ratio:.3} of the values: {r:?}");
+    // The scheduler charges each guest the time it spent in KVM_RUN: Neo's charged share is
+    // within the issue's 0.70 +- 0.05 however busy the machine is.
     let share = cpu_share(&r, 0);
-    assert!((65.0..=75.0).contains(&share), "Neo had {share} % of the CPU");
+    assert!((65.0..=75.0).contains(&share), "Neo had {share} % of the CPU: {r:?}");
+    // Every value is one exit of about the same cost, so the values share like CPU time does:
+    // 0.698 of them Neo's on an idle machine, 0.63-0.67 with the machine loaded by other
+    // builds (an exit's cost varies with the load), so a wider margin here.
+    let ratio = neo.len() as f64 / (neo.len() + morpheus.len()) as f64;
+    eprintln!("Neo printed {ratio:.3} of the values, had {share} % of the CPU");
+    assert!((0.55..=0.80).contains(&ratio), "Neo printed {ratio:.3} of the values");
 }
 
 /// A runaway real-mode guest is a reported end with its CS:IP: one that spins without exits is
@@ -540,4 +545,53 @@ fn an_sdk_guest_announcing_its_abi_outside_long_mode_is_ended() {
         ),
         "{r:?}"
     );
+}
+
+/// The README's "Seed 002 in every CPU mode" runs as written: each ```sh block (from a copy of
+/// `tests/seeds/002`, with the test build's host) prints the ```text block after it, where a
+/// `<...>` line stands for a number that changes from run to run.
+#[test]
+fn the_readme_runs_seed_002_in_every_mode_as_shown() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let at = readme.find("### Seed 002 in every CPU mode").expect("the README's section");
+    let section = &readme[at..];
+    let section = &section[..section.find("\n## ").unwrap()];
+    let mut pairs = Vec::new();
+    let mut rest = section;
+    while let Some(start) = rest.find("```sh\n") {
+        let (script, after) = rest[start + 6..].split_once("\n```\n").unwrap();
+        let text = after.trim_start().strip_prefix("```text\n").expect("output after the commands");
+        let (output, after) = text.split_once("\n```\n").unwrap();
+        pairs.push((script.to_string(), output.to_string()));
+        rest = after;
+    }
+    assert_eq!(pairs.len(), 4, "guest16, protected, paged32, the Matrix");
+    let dir = Scratch::new("modes-readme");
+    copy_seed("002", dir.path());
+    let host = hv_tests::hv_host();
+    if !kvm_or_skip("the_readme_runs_seed_002_in_every_mode_as_shown") {
+        return;
+    }
+    for (script, shown) in &pairs {
+        let script = script
+            .lines()
+            .filter(|l| *l != "cd tests/seeds/002")
+            .map(|l| l.replace("../../../target/release/hv-host", s(&host)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let out = Command::new("sh").current_dir(dir.path()).args(["-e", "-c", &script]).output();
+        let out = out.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let got: Vec<&str> = stdout.lines().collect();
+        let want: Vec<&str> = shown.lines().collect();
+        assert_eq!(got.len(), want.len(), "{script}:\n{stdout}");
+        for (g, w) in got.iter().zip(&want) {
+            if w.starts_with('<') && w.ends_with('>') {
+                assert!(g.parse::<u32>().is_ok(), "{script}: {g:?} for {w:?}");
+            } else {
+                assert_eq!(g, w, "{script}");
+            }
+        }
+    }
 }

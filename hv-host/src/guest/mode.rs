@@ -13,6 +13,7 @@ use hv_core::proto::seed::{INVALID_GVA, SEED002_ACCESS};
 use super::Vm;
 use crate::outcome::{GuestError, Outcome};
 use crate::services::Flow;
+use crate::stop::StopReason;
 
 impl Vm<'_> {
     /// Checks the ABI the guest announced in its hv page, if it announced one yet: long-mode
@@ -73,8 +74,12 @@ impl Vm<'_> {
     /// report says where by itself (a fault): CS:IP in real mode, EIP in the 32-bit modes, so a
     /// runaway guest stopped by its timeout, or one KVM could not emulate, can be found.
     pub(super) fn log_stop_location(&self, outcome: &Outcome, image: &Path) {
+        // A closed or failed output stops the run with nothing more printed (see `stop`).
+        let quiet =
+            matches!(outcome, Outcome::Interrupted(r) if !matches!(r, StopReason::Signal(_)));
         if self.mode == CpuMode::Long
             || outcome.is_success()
+            || quiet
             || matches!(outcome, Outcome::Fault(_))
         {
             return;
