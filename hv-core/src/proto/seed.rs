@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(matrix_value(0x10, &[0xFF, 0xFF]), Some(65535));
         assert_eq!(matrix_value(0x11, &[1, 0, 0, 1]), Some(0x0100_0001));
         // The serial port keeps its bytes; other sizes and ports are not the Matrix's.
-        assert_eq!(matrix_value(0x10, &[b'A']), None);
+        assert_eq!(matrix_value(0x10, b"A"), None);
         assert_eq!(matrix_value(0x11, &[1]), None);
         assert_eq!(matrix_value(0x12, &[1, 0]), None);
         assert_eq!(matrix_value(0x10, &[0; 8]), None);
