@@ -93,15 +93,6 @@ impl CpuMode {
         matches!(self, CpuMode::Long | CpuMode::Paged32)
     }
 
-    /// The width of the guest's code: 16, 32 or 64 bits.
-    pub const fn code_bits(self) -> u32 {
-        match self {
-            CpuMode::Long => 64,
-            CpuMode::Real => 16,
-            CpuMode::Protected | CpuMode::Paged32 => 32,
-        }
-    }
-
     /// The end of the memory an image may occupy: the first MiB in real mode, below the stack
     /// and the reserved region otherwise.
     pub const fn image_limit(self, layout: Layout) -> u64 {
@@ -112,8 +103,8 @@ impl CpuMode {
     }
 
     /// The mode's GDT. The 32-bit modes use simple-kvm's selectors (code 0x08, data 0x10);
-    /// every mode has the TSS in [`TSS_INDEX`]. Real mode has none (GDTR keeps its reset value
-    /// until the guest loads its own), so it gets the protected-mode table, which it never reads.
+    /// every mode has the TSS in [`TSS_INDEX`]. Real mode has none: GDTR keeps its reset value
+    /// until the guest loads its own (asked anyway, this gives the protected-mode table).
     pub fn gdt_entries(self, layout: Layout) -> [u64; GDT_ENTRIES] {
         let mut entries = gdt::gdt_entries(layout);
         if self == CpuMode::Long {
