@@ -136,8 +136,8 @@ struct Cli {
 
     /// the CPU mode every guest starts in: "long" (default: 64-bit, the SDKs' guests), "real"
     /// (16-bit, at --entry), "protected" (32-bit, no paging) or "paged32" (32-bit with paging);
-    /// outside long mode images are flat binaries, loaded at 0 and run in ring 0, and hlt ends
-    /// them
+    /// outside long mode images are flat binaries (loaded at 0, or at --entry in real mode),
+    /// run in ring 0, and hlt ends them
     #[argh(option, from_str_fn(parse_mode), default = "CpuMode::Long")]
     mode: CpuMode,
 
