@@ -40,7 +40,8 @@
 //!
 //! Note (blocking): other exit handlers still block the thread that runs them: a guest's file
 //! call stops every guest in single mode for the time it takes, and a timeout is only seen
-//! when the host gets the thread back.
+//! when the host gets the thread back. Console output is the exception: a write to a stuck
+//! stdout gives up at the thread's deadline (see `stdout`).
 
 use std::cmp::Ordering;
 use std::path::Path;
@@ -109,6 +110,7 @@ pub(crate) type Seat<'c, 'i> = (u32, &'i Path, Result<Vm<'c>, GuestError>);
 pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>) -> GuestReport {
     let start = Instant::now();
     let deadline = timeout.map(|t| later(start, t));
+    crate::stdout::set_output_deadline(deadline);
     // Aimed at the vCPU from the start, so that a stop (see `stop`) reaches it wherever it is.
     let kicker = match kicker_for(&vm) {
         Ok(k) => k,
@@ -224,6 +226,7 @@ pub(crate) fn run_single(
         deadline: plan.timeout.map(|t| later(start, t)),
         turn: None,
     };
+    crate::stdout::set_output_deadline(sched.deadline);
     let registered = stopper.register_this_thread();
     // Guests parked in a console read: not picked until input comes for them.
     let mut waiting = vec![false; guests.len()];
