@@ -1,10 +1,10 @@
 //! # hv-core: the contract between the hv host and its guests
 //!
 //! Everything both sides must agree on lives here, once: the guest memory [`layout`], the
-//! x86 tables the host builds for the guest ([`paging`], [`gdt`], [`idt`]) and every wire
-//! protocol ([`proto`]: ports, opcodes, request blocks, error codes). The crate is `no_std`
-//! and is compiled into the host, into the Rust guest SDK, and turned into the C header, so
-//! a number written here is the same number everywhere.
+//! x86 tables the host builds for the guest ([`paging`], [`gdt`], [`idt`], [`ivt`], per CPU
+//! [`mode`]) and every wire protocol ([`proto`]: ports, opcodes, request blocks, error codes).
+//! The crate is `no_std` and is compiled into the host, into the Rust guest SDK, and turned
+//! into the C header, so a number written here is the same number everywhere.
 //!
 //! ```
 //! use hv_core::layout::{Layout, MemSize, PageSize};
@@ -24,7 +24,9 @@ pub mod addr;
 pub mod boot;
 pub mod gdt;
 pub mod idt;
+pub mod ivt;
 pub mod layout;
+pub mod mode;
 pub mod paging;
 pub mod phys;
 pub mod proto;

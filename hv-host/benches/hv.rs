@@ -241,6 +241,121 @@ impl Table {
     }
 }
 
+/// A flat image that makes `n` exits with `in eax, 0xEC` (seed 002's `HC_numExits`, answered
+/// by the host from its counts: the cheapest exit a guest of every mode can make), then halts,
+/// for `--mode mode`, hand-assembled for the mode's code size.
+fn in_loop(mode: &str, n: u32) -> Vec<u8> {
+    let [a, b, c, d] = n.to_le_bytes();
+    match mode {
+        "real" => vec![
+            0x66, 0xB9, a, b, c, d, // mov ecx, n
+            0x66, 0xE5, 0xEC, //       1: in eax, 0xEC
+            0x66, 0x49, //             dec ecx
+            0x75, 0xF9, //             jnz 1b
+            0xF4, //                   hlt
+        ],
+        "protected" | "paged32" => vec![
+            0xB9, a, b, c, d, // mov ecx, n
+            0xE5, 0xEC, //       1: in eax, 0xEC
+            0x49, //             dec ecx
+            0x75, 0xFB, //       jnz 1b
+            0xF4, //             hlt
+        ],
+        _ => vec![
+            0xB9, a, b, c, d, // mov ecx, n
+            0xE5, 0xEC, //       1: in eax, 0xEC
+            0xFF, 0xC9, //       dec ecx
+            0x75, 0xFA, //       jnz 1b
+            0xF4, //             hlt (a #GP in ring 3, which ends the guest normally)
+        ],
+    }
+}
+
+/// The rows of issue 18: an exit's round trip in each CPU mode, against the C floor's ring-0
+/// exit, and the seed's Matrix (part 2's guests, built with its commands) in values per second
+/// per guest under two of its schedules.
+fn modes(t: &mut Table, work: &Path, hv: &Path, floor: &Path, exit0: f64) {
+    let secs = |s: Sample| s.wall.as_secs_f64();
+    let (big, small) = (20_000u32, 100u32);
+    for mode in ["real", "protected", "paged32", "long"] {
+        let mut per = Vec::new();
+        let mut c0 = Vec::new();
+        for _ in 0..5 {
+            let run = |n: u32| {
+                let image = work.join(format!("in-{mode}-{n}.img"));
+                std::fs::write(&image, in_loop(mode, n)).unwrap();
+                let args = ["-m", "2", "-p", "4", "--mode", mode, "-g", image.to_str().unwrap()];
+                secs(measure(work, hv, &args, b""))
+            };
+            per.push((run(big) - run(small)) / f64::from(big - small));
+            let fe = |count: u32| secs(measure(work, floor, &["exits", &count.to_string()], b""));
+            c0.push((fe(big) - fe(small)) / f64::from(big - small));
+        }
+        let (per, floor_now) = (median(per), median(c0));
+        t.row(
+            &format!("exit round trip: `in` 0xEC, --mode {mode}"),
+            usf(per),
+            usf(exit0),
+            Some(per / exit0),
+            format!(
+                "{big} exits, medians of 5; {}; the C floor's ring-0 exit measured beside it {} ({:.2} times)",
+                if mode == "long" { "ring 3, 64-bit" } else { "ring 0, emulated" },
+                usf(floor_now),
+                per / floor_now
+            ),
+        );
+    }
+    // The Matrix: the seed's part-2 guests, assembled and linked with its commands.
+    let seeds = root().join("tests/seeds/002");
+    let mut images = Vec::new();
+    for name in ["guest1", "guest2"] {
+        let (src, obj, bin) = (
+            seeds.join(format!("{name}.s")),
+            work.join(format!("{name}.o")),
+            work.join(format!("{name}.bin")),
+        );
+        let ok = Command::new("as").arg("-32").arg(&src).arg("-o").arg(&obj).status();
+        assert!(ok.unwrap().success(), "as -32 {}", src.display());
+        let ok = Command::new("ld")
+            .args(["-m", "elf_i386", "--oformat", "binary", "-N", "-e", "_start", "-Ttext"])
+            .args(["0x10000", "-o"])
+            .arg(&bin)
+            .arg(&obj)
+            .status();
+        assert!(ok.unwrap().success(), "ld {}", obj.display());
+        images.push(bin.to_str().unwrap().to_string());
+    }
+    for (schedule, extra) in [
+        ("--alternate (matrix-a)", &["--alternate", "--quantum-ms", "1000"][..]),
+        ("--weights 7,3 (matrix)", &["--weights", "7,3"]),
+    ] {
+        let mut args = vec!["-m", "2", "-p", "4", "--mode", "real", "--entry", "1000:0000"];
+        args.extend(["--sched", "single", "--prefix", "--timeout", "2"]);
+        args.extend(extra);
+        args.extend(["-g", &images[0], &images[1]]);
+        // The guests never end: the timeout does, so hv-host exits with status 1.
+        let start = Instant::now();
+        let out = Command::new(hv).current_dir(work).args(&args).output().unwrap();
+        let wall = start.elapsed().as_secs_f64();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let count = |id: &str| stdout.lines().filter(|l| l.starts_with(id)).count() as f64;
+        let (neo, morpheus) = (count("[0] "), count("[1] "));
+        let per_value = 2.0 / (neo + morpheus);
+        t.row(
+            &format!("Matrix: Neo and Morpheus on one thread, {schedule}"),
+            format!("{:.0} / {:.0} values/s", neo / 2.0, morpheus / 2.0),
+            usf(exit0),
+            Some(per_value / exit0),
+            format!(
+                "values per second per guest over the 2 s timeout ({:.1} % Neo's; whole run {}); ratio: time per value to the floor's exit",
+                neo * 100.0 / (neo + morpheus),
+                msf(wall)
+            ),
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; anything else is ours to ignore.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -370,6 +485,9 @@ fn main() {
         Some(mem / exit0),
         "10^7 calls, median of 7; no exit".into(),
     );
+
+    // 2b. The 16- and 32-bit modes (issue 18): an exit from each, and the seed's Matrix.
+    modes(&mut t, &work, &hv, &floor, exit0);
 
     // 3. Console. Data figures are compared with the floor's exit: the ratio is the time per
     // KB (per sector, per MiB) counted in C floor exits.

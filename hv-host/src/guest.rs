@@ -12,20 +12,22 @@
 //!
 //! The parts, one module each: `exit` (decoding, and the exits that end a guest by
 //! themselves), `ports` (which service answers a port), `exception` (the ring-0 stubs'
-//! reports), `coalesce` (writes KVM queues without exits, drained at every exit).
+//! reports), `coalesce` (writes KVM queues without exits, drained at every exit), `mode` (what
+//! differs in the 16- and 32-bit modes).
 
 mod coalesce;
 mod exception;
 mod exit;
+mod mode;
 mod ports;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hv_core::boot;
 use hv_core::idt::ExceptionFrame;
 use hv_core::layout::Layout;
+use hv_core::mode::CpuMode;
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 
@@ -37,6 +39,7 @@ use crate::image::{Image, Symbols};
 use crate::input_ring::InputRing;
 use crate::kick::KickFlag;
 use crate::memory::GuestRam;
+use crate::modes::Start;
 use crate::outcome::{GuestError, GuestReport, GuestStats, Outcome};
 use crate::services::{Flow, InputWait, Services};
 use coalesce::Coalescer;
@@ -65,6 +68,8 @@ pub(crate) struct Vm<'c> {
     /// The vCPU's `immediate_exit` byte; valid as long as `vcpu`.
     kick: KickFlag,
     vm: VmFd,
+    /// The CPU mode the guest runs in.
+    mode: CpuMode,
     dev: Services<'c>,
     /// KVM's coalesced zones (console port, disk registers) and their ring.
     coalescer: Coalescer,
@@ -83,11 +88,14 @@ pub(crate) struct Vm<'c> {
 }
 
 impl<'c> Vm<'c> {
-    /// Creates the VM, loads `image`'s segments, writes the reserved region and the entry state.
+    /// Creates the VM, loads `image`'s segments, writes the reserved region and the entry state
+    /// of the mode `start` says.
+    #[allow(clippy::too_many_arguments)] // one per part of a guest; a struct would only rename them
     pub(crate) fn new(
         kvm: &Kvm,
         id: u32,
         layout: Layout,
+        start: Start,
         image: &Image,
         console: &'c Console,
         files: FileTable,
@@ -97,11 +105,13 @@ impl<'c> Vm<'c> {
             |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
         let vm = kvm.create_vm().map_err(|e| setup("KVM_CREATE_VM", &e))?;
         let mut ram = GuestRam::new(layout).map_err(|e| setup("guest RAM", &e))?;
+        // A flat image goes to its real-mode entry (0 in the other modes).
+        let base = start.load_base();
         for segment in &image.segments {
-            ram.load_image(segment.addr, &segment.bytes)
+            ram.load_image(base + segment.addr, &segment.bytes)
                 .map_err(|e| setup("loading the image", &e))?;
         }
-        if !boot::install(&mut ram, layout, id) {
+        if !start.mode.install(&mut ram, layout, id) {
             return Err(GuestError::Setup("the reserved region does not fit guest RAM".into()));
         }
         ram.seal();
@@ -117,7 +127,7 @@ impl<'c> Vm<'c> {
         unsafe { vm.set_user_memory_region(region) }
             .map_err(|e| setup("KVM_SET_USER_MEMORY_REGION", &e))?;
         let mut vcpu = vm.create_vcpu(0).map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
-        crate::vcpu::load_entry_state_at(&vcpu, layout, image.entry)
+        crate::vcpu::load_mode(&vcpu, start.mode, layout, start.entry(image))
             .map_err(|e| setup("vCPU state", &e))?;
         // Console output and disk register writes without an exit each, where KVM offers it
         // (KVM_CAP_COALESCED_PIO/MMIO): zones are registered once the guest shows it needs them.
@@ -142,6 +152,7 @@ impl<'c> Vm<'c> {
             vcpu,
             kick,
             vm,
+            mode: start.mode,
             dev,
             coalescer,
             waiting: None,
@@ -219,16 +230,12 @@ impl<'c> Vm<'c> {
         }
         let exit = self.next_exit();
         self.dev.stats.exits.count(exit.kind());
-        // A guest built for another ABI must not have its ring or its calls read our way.
-        if !self.abi_checked {
-            match self.ring.announced_abi() {
-                0 => {}
-                v if v == u64::from(hv_core::ABI_VERSION) => self.abi_checked = true,
-                guest => {
-                    let host = hv_core::ABI_VERSION;
-                    return Step::Ended(Outcome::Error(GuestError::AbiMismatch { guest, host }));
-                }
-            }
+        // A guest built for another ABI (or another mode) must not have its ring or its calls
+        // read our way.
+        if !self.abi_checked
+            && let Err(outcome) = self.check_abi()
+        {
+            return Step::Ended(outcome);
         }
         self.ring.publish(&self.dev.stats.exits.counts());
         // Console bytes and register writes the guest made without exiting come before whatever
@@ -298,6 +305,7 @@ impl<'c> Vm<'c> {
         self.dev.console.input.leave(self.dev.id);
         if !outcome.is_success() {
             self.log_registers();
+            self.log_stop_location(&outcome, image);
         }
         let Services { id, mut stats, files, mut disk, ram, .. } = self.dev;
         disk.finish();

@@ -1,4 +1,7 @@
-//! # hv-host: run tiny 64-bit guests, each in its own KVM VM
+//! # hv-host: run tiny guests, each in its own KVM VM
+//!
+//! Guests are 64-bit (the SDKs') by default, or 16- and 32-bit seed guests in the mode
+//! [`Builder::mode`] names (see `hv_core::mode`).
 //!
 //! By default each guest runs on its own host thread; with [`Sched::Single`] all run on one
 //! thread, preempted by a timer and sharing it by weight (see `docs/scheduling.md`).
@@ -35,6 +38,7 @@ mod input;
 mod input_ring;
 mod kick;
 mod memory;
+mod modes;
 mod outcome;
 mod privileged;
 mod quota;
@@ -63,8 +67,10 @@ use sandbox::{GuestName, Sandbox};
 pub use console::Console;
 pub use files::MAX_CREATED_NAMES;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
+pub use hv_core::mode::{CpuMode, RealEntry};
 pub use image::{ImageError, MAX_ELF_FILE, MAX_SYMBOL_BYTES, MAX_SYMBOLS};
 pub use memory::MemoryError;
+pub use modes::ModeImageError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use quota::{DEFAULT_QUOTA, parse_size};
 pub use sched::{DEFAULT_QUANTUM, Sched};
@@ -220,6 +226,29 @@ pub enum ConfigError {
         /// Guests given.
         guests: usize,
     },
+    /// An image cannot start in the mode asked for (`--mode`).
+    #[error("guest image {path}: {reason}")]
+    ModeImage {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        reason: ModeImageError,
+    },
+    /// A real-mode entry was given for another mode.
+    #[error(
+        "--entry {entry} is for --mode real; --mode {mode} loads a flat image at 0 and starts it there"
+    )]
+    EntryOutsideRealMode {
+        /// The entry given.
+        entry: RealEntry,
+        /// The mode asked for.
+        mode: CpuMode,
+    },
+    /// Turns at every exit were asked for with weights, which they have no use for.
+    #[error(
+        "--alternate gives the guests one turn each in -g order, at every exit, and takes no --weights; give one or the other"
+    )]
+    AlternateWithWeights,
     /// The disk image is not a whole number of sectors.
     #[error("disk image {path} is {size} bytes; a disk must be a non-zero multiple of 512 bytes")]
     DiskSize {
@@ -263,6 +292,9 @@ pub struct Builder {
     timeout: Option<Duration>,
     teardown_at_exit: bool,
     stdin_for: Option<u32>,
+    mode: CpuMode,
+    entry: Option<RealEntry>,
+    alternate: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -282,6 +314,9 @@ impl std::fmt::Debug for Builder {
             .field("devices", &self.devices)
             .field("teardown_at_exit", &self.teardown_at_exit)
             .field("stdin_for", &self.stdin_for)
+            .field("mode", &self.mode)
+            .field("entry", &self.entry)
+            .field("alternate", &self.alternate)
             .finish_non_exhaustive()
     }
 }
@@ -410,6 +445,29 @@ impl Builder {
         self
     }
 
+    /// The CPU mode every guest starts in (default: [`CpuMode::Long`], the SDKs' 64-bit mode).
+    /// Outside long mode an image must be a flat binary; see `hv_core::mode`.
+    pub fn mode(mut self, mode: CpuMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// With [`CpuMode::Real`], where every guest starts (default `0000:0000`): its image is
+    /// loaded at the entry's linear address. Refused in the other modes.
+    pub fn entry(mut self, entry: RealEntry) -> Self {
+        self.entry = Some(entry);
+        self
+    }
+
+    /// With [`Sched::Single`] and `on`, the guests take turns in the order they were added,
+    /// one exit each (seed 002's matrix-a), instead of sharing the CPU by weight; a guest that
+    /// makes no exit for a whole quantum still loses its turn then. Ignored, with a warning,
+    /// with [`Sched::Threads`].
+    pub fn alternate(mut self, on: bool) -> Self {
+        self.alternate = on;
+        self
+    }
+
     /// Checks the configuration and reads every image.
     pub fn build(self) -> Result<Hypervisor, ConfigError> {
         let memory = self.memory.ok_or(ConfigError::NoMemory)?;
@@ -420,8 +478,23 @@ impl Builder {
         if u32::try_from(self.images.len()).is_err() {
             return Err(ConfigError::TooManyGuests(self.images.len()));
         }
-        let (plan, warnings) =
+        if let Some(entry) = self.entry.filter(|_| self.mode != CpuMode::Real) {
+            return Err(ConfigError::EntryOutsideRealMode { entry, mode: self.mode });
+        }
+        let start = modes::Start { mode: self.mode, real: self.entry.unwrap_or_default() };
+        if self.alternate && self.weights.is_some() {
+            return Err(ConfigError::AlternateWithWeights);
+        }
+        let (mut plan, mut warnings) =
             plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
+        plan.alternate = self.alternate;
+        if self.alternate && self.sched == Sched::Threads {
+            warnings.push(
+                "--alternate only applies to single-thread scheduling; with a thread per guest \
+                 the host kernel shares the CPU, so it is ignored"
+                    .to_string(),
+            );
+        }
         if self.disk_cow && self.disk.is_none() {
             return Err(ConfigError::DiskCowWithoutDisk);
         }
@@ -436,6 +509,9 @@ impl Builder {
                 Some(read) => read.clone(),
                 None => read_image(path, layout)?,
             };
+            if let Err(reason) = start.check(&image) {
+                return Err(ConfigError::ModeImage { path: image.path, reason });
+            }
             images.push(image);
         }
         let mut shared = SharedFiles::default();
@@ -477,6 +553,7 @@ impl Builder {
         let shared = Arc::new(shared);
         Ok(Hypervisor {
             layout,
+            start,
             images,
             shared,
             disk,
@@ -525,6 +602,7 @@ fn plan(
         quantum: quantum.unwrap_or(DEFAULT_QUANTUM),
         weights: weights.unwrap_or_else(|| vec![1; guests]),
         timeout,
+        alternate: false,
     };
     Ok((plan, warnings))
 }
@@ -553,6 +631,7 @@ fn log_ended(report: &GuestReport) {
 #[derive(Debug)]
 pub struct Hypervisor {
     layout: Layout,
+    start: modes::Start,
     images: Vec<Image>,
     shared: Arc<SharedFiles>,
     disk: Option<Arc<DiskImage>>,
@@ -584,6 +663,9 @@ impl Hypervisor {
             timeout: None,
             teardown_at_exit: false,
             stdin_for: None,
+            mode: CpuMode::Long,
+            entry: None,
+            alternate: false,
         }
     }
 
@@ -612,11 +694,21 @@ impl Hypervisor {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
         let Hypervisor {
-            layout, images, console, shared, plan, disk, quota, teardown_at_exit, ..
+            layout,
+            start,
+            images,
+            console,
+            shared,
+            plan,
+            disk,
+            quota,
+            teardown_at_exit,
+            ..
         } = self;
         let run = Run {
             kvm: &kvm,
             layout,
+            start,
             console: &console,
             shared,
             disk,
@@ -675,6 +767,8 @@ impl Hypervisor {
 struct Run<'a> {
     kvm: &'a kvm_ioctls::Kvm,
     layout: Layout,
+    /// The mode every guest starts in.
+    start: modes::Start,
     console: &'a Console,
     shared: Arc<SharedFiles>,
     disk: Option<Arc<DiskImage>>,
@@ -698,7 +792,16 @@ impl Run<'_> {
             diag.clone(),
         );
         let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone(), quota, diag);
-        let mut vm = guest::Vm::new(self.kvm, id, self.layout, image, self.console, files, disk)?;
+        let mut vm = guest::Vm::new(
+            self.kvm,
+            id,
+            self.layout,
+            self.start,
+            image,
+            self.console,
+            files,
+            disk,
+        )?;
         if self.teardown_at_exit {
             vm.leave_teardown_to_exit();
         }

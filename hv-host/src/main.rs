@@ -15,7 +15,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use argh::FromArgs;
-use hv_host::{DeviceIo, Hypervisor, MemSize, PageSize, Sched, StopReason};
+use hv_host::{CpuMode, DeviceIo, Hypervisor, MemSize, PageSize, RealEntry, Sched, StopReason};
 
 /// What hv-host's exit status means (also in `--help` and the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +45,8 @@ impl Status {
     }
 }
 
-/// Run tiny 64-bit guests, each in its own KVM virtual machine, on a thread each or all on one.
+/// Run tiny guests, each in its own KVM virtual machine, on a thread each or all on one: 64-bit
+/// guests, or 16- and 32-bit ones with --mode.
 ///
 /// Example: hv-host -m 4 -p 2 -g guest1.img guest2.img -f shared.txt
 #[derive(FromArgs, Debug)]
@@ -135,6 +136,23 @@ struct Cli {
     #[argh(switch)]
     mmio: bool,
 
+    /// the CPU mode every guest starts in: "long" (default: 64-bit, the SDKs' guests), "real"
+    /// (16-bit, at --entry), "protected" (32-bit, no paging) or "paged32" (32-bit with paging);
+    /// outside long mode images are flat binaries (loaded at 0, or at --entry in real mode),
+    /// run in ring 0, and hlt ends them
+    #[argh(option, from_str_fn(parse_mode), default = "CpuMode::Long")]
+    mode: CpuMode,
+
+    /// with --mode real: where every guest starts, as SEG:OFF in hexadecimal (default
+    /// 0000:0000); its image is loaded at SEG*16+OFF and must end below 1 MiB
+    #[argh(option, from_str_fn(parse_entry))]
+    entry: Option<RealEntry>,
+
+    /// with --sched single: the guests take turns in -g order, one exit each (a guest that
+    /// makes no exit loses its turn after the quantum), instead of sharing the CPU by weight
+    #[argh(switch)]
+    alternate: bool,
+
     /// give all of stdin to guest ID; the others find end of input at once (default: every
     /// guest reads it, first come, first served, each line whole to one guest)
     #[argh(option, from_str_fn(parse_stdin))]
@@ -184,6 +202,17 @@ fn expand_lists(args: &[String]) -> Vec<String> {
         out.push(option.to_string());
     }
     out
+}
+
+fn parse_mode(v: &str) -> Result<CpuMode, String> {
+    CpuMode::from_cli_value(v)
+        .ok_or_else(|| format!("invalid mode '{v}': use long, real, protected or paged32"))
+}
+
+fn parse_entry(v: &str) -> Result<RealEntry, String> {
+    RealEntry::parse(v).ok_or_else(|| {
+        format!("invalid entry '{v}': use SEG:OFF, each 1 to 4 hexadecimal digits (e.g. 1000:0000)")
+    })
 }
 
 fn parse_quota(v: &str) -> Result<u64, String> {
@@ -237,7 +266,8 @@ const USAGE_HINT: &str =
 const USAGE: &str = "\
 Usage: hv-host -m|--memory 2|4|8 -p|--page 2|4 -g|--guest IMAGE... [-f|--file FILE...]
         [--prefix] [--stats] [--sched threads|single] [--quantum-ms N] [--weights W,...]
-        [--timeout SECONDS] [--quota SIZE] [--disk FILE [--disk-cow]] [--mmio] [--stdin ID]";
+        [--alternate] [--timeout SECONDS] [--quota SIZE] [--disk FILE [--disk-cow]] [--mmio]
+        [--mode long|real|protected|paged32] [--entry SEG:OFF] [--stdin ID]";
 
 /// `--help`: argh's text with hv's usage lines and the `--version` option, ending in a newline.
 fn help_text(argh_help: &str) -> String {
@@ -395,7 +425,12 @@ fn run(stdout_closed: bool) -> Status {
         .page_size(cli.page)
         .prefix_ids(cli.prefix)
         .sched(cli.sched)
+        .alternate(cli.alternate)
+        .mode(cli.mode)
         .devices(if cli.mmio { DeviceIo::Mmio } else { DeviceIo::Ports });
+    if let Some(entry) = cli.entry {
+        builder = builder.entry(entry);
+    }
     if let Some(quantum) = cli.quantum_ms {
         builder = builder.quantum(quantum);
     }
@@ -526,6 +561,19 @@ mod tests {
         assert_eq!(Status::Signal(libc::SIGHUP).code(), 129);
         assert_eq!(Status::Signal(libc::SIGINT).code(), 130);
         assert_eq!(Status::Signal(libc::SIGTERM).code(), 143);
+    }
+
+    #[test]
+    fn modes_and_entries_are_checked() {
+        assert_eq!(parse_mode("paged32"), Ok(CpuMode::Paged32));
+        assert_eq!(parse_mode("real"), Ok(CpuMode::Real));
+        for bad in ["", "Real", "32", "protected "] {
+            assert!(parse_mode(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_entry("1000:0000").map(|e| e.linear()), Ok(0x10000));
+        for bad in ["1000", "10000:0", "x:0", "1000:0:0"] {
+            assert!(parse_entry(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

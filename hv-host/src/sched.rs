@@ -26,6 +26,10 @@
 //! Every guest starts with zero CPU time, so a guest that does little (hello) is picked at every
 //! one of its exits until it has caught up, and finishes quickly even beside a spinning one.
 //!
+//! With `--alternate` ([`Alternate`]) the guests take turns in `-g` order instead, one exit each
+//! (seed 002's matrix-a switches VM on every I/O exit); the quantum still ends the turn of a
+//! guest that makes no exit, which the seed's schedule could not do.
+//!
 //! # Input waits and stops
 //!
 //! A guest waiting for console input (`getchar`) is parked: its vCPU is not re-entered until a
@@ -94,6 +98,8 @@ pub(crate) struct Plan {
     pub(crate) weights: Vec<u32>,
     /// The longest a guest may run, wall time from when the host started running it.
     pub(crate) timeout: Option<Duration>,
+    /// Turns in order, one exit each ([`Alternate`]), instead of by weight (single mode).
+    pub(crate) alternate: bool,
 }
 
 /// A guest ready for [`run_single`]: its ID, image, and VM (or why it could not be set up).
@@ -215,6 +221,7 @@ pub(crate) fn run_single(
     let mut sched = Scheduler {
         kicker,
         fair: Fair::new(&plan.weights),
+        alternate: plan.alternate.then(Alternate::default),
         quantum: plan.quantum,
         deadline: plan.timeout.map(|t| later(start, t)),
         turn: None,
@@ -229,7 +236,11 @@ pub(crate) fn run_single(
             Some((_, vm)) => over || !waiting[i] || vm.input_ready(),
             None => false,
         };
-        let Some(i) = sched.fair.pick(runnable) else {
+        let picked = match &mut sched.alternate {
+            Some(turns) => turns.pick(guests.len(), runnable),
+            None => sched.fair.pick(runnable),
+        };
+        let Some(i) = picked else {
             if guests.iter().all(Option::is_none) {
                 break;
             }
@@ -253,6 +264,10 @@ pub(crate) fn run_single(
                     Step::Ended(outcome) => Some(outcome),
                     step => {
                         waiting[i] = matches!(step, Step::Waiting);
+                        if let Some(turns) = &mut sched.alternate {
+                            // A kick that came before the turn was over (see `kick`) is no exit.
+                            turns.again = matches!(step, Step::Preempted) && sched.turn.is_some();
+                        }
                         None
                     }
                 },
@@ -278,6 +293,8 @@ pub(crate) fn run_single(
 struct Scheduler {
     kicker: Kicker,
     fair: Fair,
+    /// With `--alternate`: the turn order, which then decides instead of `fair`.
+    alternate: Option<Alternate>,
     quantum: Duration,
     /// When every guest's time is up.
     deadline: Option<Instant>,
@@ -373,9 +390,49 @@ impl Fair {
     }
 }
 
+/// The `--alternate` policy: the runnable guest after the one that ran last, in index order,
+/// so that guests take turns one exit each.
+#[derive(Debug, Default)]
+struct Alternate {
+    last: Option<usize>,
+    /// The last guest's step was interrupted before its turn was over, without an exit: it
+    /// goes on with its turn.
+    again: bool,
+}
+
+impl Alternate {
+    /// The next of `guests` guests that `runnable` says yes to, after the last one picked (or
+    /// the last one again, if its turn goes on).
+    fn pick(&mut self, guests: usize, runnable: impl Fn(usize) -> bool) -> Option<usize> {
+        if let Some(last) = self.last.filter(|&l| std::mem::take(&mut self.again) && runnable(l)) {
+            return Some(last);
+        }
+        let first = self.last.map_or(0, |last| last + 1);
+        let next = (0..guests).map(|k| (first + k) % guests).find(|&i| runnable(i))?;
+        self.last = Some(next);
+        Some(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alternate_takes_turns_in_order() {
+        let mut turns = Alternate::default();
+        let order: Vec<_> = (0..7).filter_map(|_| turns.pick(3, |_| true)).collect();
+        assert_eq!(order, [0, 1, 2, 0, 1, 2, 0]);
+        // A guest that cannot run (ended, or waiting for input) is skipped.
+        let order: Vec<_> = (0..4).filter_map(|_| turns.pick(3, |i| i != 2)).collect();
+        assert_eq!(order, [1, 0, 1, 0]);
+        assert_eq!(turns.pick(3, |_| false), None);
+        assert_eq!(turns.pick(3, |i| i == 2), Some(2));
+        // A turn cut short by an early kick goes on.
+        turns.again = true;
+        assert_eq!(turns.pick(3, |_| true), Some(2));
+        assert_eq!(turns.pick(3, |_| true), Some(0));
+    }
 
     /// Simulates compute-bound guests for `turns` quanta; returns each one's share in percent.
     fn shares(weights: &[u32], turns: usize) -> Vec<f64> {

@@ -1,10 +1,13 @@
 //! CPU exceptions: what a ring-0 stub's report means (see `hv_core::idt`), the harmless
 //! privileged instructions emulated in the guest's place (see `privileged`), and the register
-//! dump of a guest that failed.
+//! dump of a guest that failed. Long mode's guest runs in ring 3 under the stubs; the 16- and
+//! 32-bit modes' guest owns ring 0 (`ring0_exception`).
 
 use hv_core::Gpa;
 use hv_core::idt::{Exception, ExceptionFrame, FRAME_WORDS};
+use hv_core::mode::CpuMode;
 use hv_core::paging::{self, PhysMem};
+use kvm_bindings::{kvm_regs, kvm_sregs};
 
 use super::Vm;
 
@@ -22,6 +25,9 @@ impl Vm<'_> {
                 return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string())));
             }
         };
+        if self.mode != CpuMode::Long {
+            return self.ring0_exception(&regs, &sregs);
+        }
         let cpl = sregs.cs.dpl;
         if cpl != 0 {
             return Flow::Stop(Outcome::Error(GuestError::ForgedException { cpl }));
@@ -65,6 +71,97 @@ impl Vm<'_> {
             cpl: (frame.cs & 3) as u8,
             symbol: self.symbols.describe(frame.rip),
         }))
+    }
+
+    /// A stub's report in a 16- or 32-bit mode (`hv_core::mode`): the guest runs in ring 0
+    /// there, so every exception it takes is a fault to report (it executes `hlt` and control
+    /// register reads itself), with its own frame layout ([`CpuMode::frame`]). The guest could
+    /// write the port itself, so only a report made by a stub counts: the `out` must have
+    /// come from the stubs' code, which the vCPU's CS:RIP, right past it, says.
+    fn ring0_exception(&mut self, regs: &kvm_regs, sregs: &kvm_sregs) -> Flow {
+        let layout = self.dev.ram.layout();
+        if !self.mode.stubs(layout).contains(&sregs.cs.base.wrapping_add(regs.rip)) {
+            return Flow::Stop(Outcome::Error(GuestError::ForgedException { cpl: 0 }));
+        }
+        let (size, count) = self.mode.frame_shape();
+        // The stack pointer as wide as the mode uses it; a 16-bit stack wraps in its segment.
+        let (sp, wrap) = match self.mode {
+            CpuMode::Real => (regs.rsp & 0xFFFF, 0xFFFF),
+            CpuMode::Protected => (regs.rsp & 0xFFFF_FFFF, 0xFFFF_FFFF),
+            CpuMode::Long | CpuMode::Paged32 => (regs.rsp, u64::MAX),
+        };
+        let ram = &self.dev.ram;
+        let byte =
+            |offset: u64| ram.read_u8(sregs.ss.base.wrapping_add(sp.wrapping_add(offset) & wrap));
+        let mut words = [0u64; FRAME_WORDS as usize];
+        for (i, w) in words.iter_mut().take(count as usize).enumerate() {
+            for b in (0..size).rev() {
+                match byte(i as u64 * size + b) {
+                    Some(v) => *w = (*w << 8) | u64::from(v),
+                    None => {
+                        return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
+                            "exception report with its frame outside guest RAM".into(),
+                        )));
+                    }
+                }
+            }
+        }
+        let Some(frame) = self.mode.frame(&words, sp, u64::from(sregs.ss.selector)) else {
+            return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
+                "exception report too short for its mode".into(),
+            )));
+        };
+        log::debug!("guest {}: {} exception frame {frame:x?}", self.dev.id, self.mode);
+        self.fault_frame = Some(frame);
+        let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
+        if let Some(what) = self.software_interrupt(&frame, vector, sregs.cr3) {
+            return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what)));
+        }
+        let (rip, symbol) = match self.mode {
+            // Where it happened as CS:IP, and as the linear address a person finds in the image.
+            CpuMode::Real => {
+                let linear = (frame.cs << 4).wrapping_add(frame.rip);
+                (linear, Some(format!("{:04x}:{:04x}", frame.cs, frame.rip)))
+            }
+            _ => (frame.rip, self.symbols.describe(frame.rip)),
+        };
+        Flow::Stop(Outcome::Fault(Fault {
+            vector,
+            error_code: frame.error_code,
+            rip,
+            address: if self.mode.paging() { sregs.cr2 } else { 0 },
+            cpl: 0,
+            symbol,
+        }))
+    }
+
+    /// Says so if a ring-0 mode's stub was entered by a software `int n` rather than by an
+    /// exception: then the two bytes before the return address are `int n` (0xCD n). In real
+    /// mode every vector can be reached that way, BIOS calls (`int 0x10`) included, which must
+    /// not read as the exception that shares their vector.
+    fn software_interrupt(&self, frame: &ExceptionFrame, vector: u8, cr3: u64) -> Option<String> {
+        let ip = frame.rip.checked_sub(2)?;
+        let linear = match self.mode {
+            CpuMode::Real => (frame.cs << 4) + (ip & 0xFFFF),
+            _ => ip,
+        };
+        let ram = &self.dev.ram;
+        let byte = |at: u64| {
+            let gpa = self.mode.translate(ram, cr3, at)?;
+            ram.read_u8(gpa.as_u64())
+        };
+        if (byte(linear)?, byte(linear + 1)?) != (0xCD, vector) {
+            return None;
+        }
+        Some(match self.mode {
+            CpuMode::Real => format!(
+                "int {vector:#x} at {:04x}:{ip:04x} in real mode, with no handler for it (hv has no BIOS; a guest sets its own vectors with lidt)",
+                frame.cs
+            ),
+            mode => format!(
+                "int {vector:#x} at eip {ip:#x} in --mode {mode}, with no handler for it in hv's IDT (a guest sets its own with lidt)"
+            ),
+        })
     }
 
     /// A ring-3 #GP on a harmless privileged instruction (see `privileged`): emulates it and
