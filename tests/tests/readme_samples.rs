@@ -109,33 +109,19 @@ fn the_synopsis_is_the_usage_help_prints() {
 }
 
 /// The files the README's ```sh blocks create, relative to the workspace root: what follows
-/// `-o`, `>` (not `/dev/null`) and `truncate -s SIZE`, in the directory of the block's `cd`.
-/// The guest crate copied out of the clone (`cp -r hv/guest-template ...`) is not the clone's.
+/// `-o`, `>` (not `/dev/null`) and `truncate -s SIZE`, and `objcopy`'s output, in the
+/// directory of the last `cd` (a `cd` holds for the rest of its `##` section, whose later
+/// blocks go on in that directory). The guest crate copied out of the clone (`cp -r
+/// hv/guest-template ...`) is not the clone's.
 fn files_the_readme_makes() -> Vec<String> {
     let text = readme();
     let mut made = Vec::new();
-    for block in text.split("```sh\n").skip(1) {
-        let block = block.split_once("\n```").unwrap().0;
-        if block.contains("cp -r hv/guest-template") {
-            continue;
-        }
+    for section in text.split("\n## ") {
         let mut dir = String::new();
-        for line in block.lines() {
-            let line = line.split_once('#').map_or(line, |(code, _)| code);
-            let words: Vec<&str> =
-                line.split_whitespace().map(|w| w.trim_end_matches([';', '&'])).collect();
-            for (i, w) in words.iter().enumerate() {
-                let next = words.get(i + 1).copied();
-                match (*w, next) {
-                    ("cd", Some(to)) => dir = format!("{to}/"),
-                    ("-o" | ">", Some(file)) if file != "/dev/null" => {
-                        made.push(format!("{dir}{file}"));
-                    }
-                    ("truncate", _) => made.push(format!("{dir}{}", words[i + 3])),
-                    // objcopy IN OUT: the last word.
-                    ("objcopy", _) => made.push(format!("{dir}{}", words[words.len() - 1])),
-                    _ => {}
-                }
+        for block in section.split("```sh\n").skip(1) {
+            let block = block.split_once("\n```").unwrap().0;
+            if !block.contains("cp -r hv/guest-template") {
+                files_made_by(block, &mut dir, &mut made);
             }
         }
     }
@@ -144,11 +130,41 @@ fn files_the_readme_makes() -> Vec<String> {
     made
 }
 
+/// The files one ```sh block makes (see [`files_the_readme_makes`]); `dir` is the directory
+/// it starts in, and ends in.
+fn files_made_by(block: &str, dir: &mut String, made: &mut Vec<String>) {
+    for line in block.lines() {
+        let line = line.split_once('#').map_or(line, |(code, _)| code);
+        let words: Vec<&str> =
+            line.split_whitespace().map(|w| w.trim_end_matches([';', '&'])).collect();
+        for (i, w) in words.iter().enumerate() {
+            let next = words.get(i + 1).copied();
+            match (*w, next) {
+                ("cd", Some(to)) => *dir = format!("{to}/"),
+                ("-o" | ">", Some(file)) if file != "/dev/null" => {
+                    made.push(format!("{dir}{file}"));
+                }
+                ("truncate", _) => made.push(format!("{dir}{}", words[i + 3])),
+                // objcopy IN OUT: the last word.
+                ("objcopy", _) => made.push(format!("{dir}{}", words[words.len() - 1])),
+                _ => {}
+            }
+        }
+    }
+}
+
 #[test]
 fn every_file_the_readme_commands_make_is_ignored_by_git() {
     let made = files_the_readme_makes();
     // The parser found the examples' files (a README rewrite that hides them fails here).
-    for file in ["input.txt", "disk.img", "guest.o", "tests/seeds/003/payload.bin"] {
+    let seen = [
+        "input.txt",
+        "disk.img",
+        "guest.o",
+        "tests/seeds/003/payload.bin",
+        "tests/seeds/002/guest1.bin",
+    ];
+    for file in seen {
         assert!(made.iter().any(|m| m == file), "{file} not among {made:?}");
     }
     // And the files hv-host makes for guests, as the README names them.
