@@ -31,8 +31,9 @@ const _: () = assert!(
 );
 
 /// Words the stub and the CPU leave on the ring-0 stack, lowest address first, when the stub
-/// reports: what the host reads at RSP.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// reports: what the host reads at RSP. Its `Debug` shows every word in `0x` hex, as the
+/// host's register dump does.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[repr(C)]
 pub struct ExceptionFrame {
     /// Exception vector (pushed by the stub).
@@ -59,6 +60,28 @@ pub const FRAME_WORDS: u64 = 8;
 const _: () = assert!(core::mem::size_of::<ExceptionFrame>() as u64 == FRAME_WORDS * 8);
 const _: () = assert!(core::mem::offset_of!(ExceptionFrame, rdx) == 8);
 const _: () = assert!(core::mem::offset_of!(ExceptionFrame, rip) == 24);
+
+impl core::fmt::Debug for ExceptionFrame {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        /// A word in `0x` hex, whatever flags the caller formats the frame with.
+        struct Hex(u64);
+        impl core::fmt::Debug for Hex {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{:#x}", self.0)
+            }
+        }
+        f.debug_struct("ExceptionFrame")
+            .field("vector", &Hex(self.vector))
+            .field("rdx", &Hex(self.rdx))
+            .field("error_code", &Hex(self.error_code))
+            .field("rip", &Hex(self.rip))
+            .field("cs", &Hex(self.cs))
+            .field("rflags", &Hex(self.rflags))
+            .field("rsp", &Hex(self.rsp))
+            .field("ss", &Hex(self.ss))
+            .finish()
+    }
+}
 
 impl ExceptionFrame {
     /// The frame from its words, lowest address first.
@@ -294,6 +317,15 @@ mod tests {
         assert_eq!(gate32(0x1F_C810, 0x08), 0x001F_8E00_0008_C810);
         assert_eq!(Gates::Long { selector: 8 }.limit(), 32 * 16 - 1);
         assert_eq!(Gates::Legacy32 { selector: 8 }.limit(), 32 * 8 - 1);
+    }
+
+    #[test]
+    fn frame_debug_is_0x_hex_whatever_the_flags() {
+        let frame = ExceptionFrame::from_words([14, 0, 6, 0x13b2, 0x23, 0x10006, 0x1e_ff80, 0x1b]);
+        let want = "ExceptionFrame { vector: 0xe, rdx: 0x0, error_code: 0x6, rip: 0x13b2, cs: 0x23, \
+                    rflags: 0x10006, rsp: 0x1eff80, ss: 0x1b }";
+        assert_eq!(std::format!("{frame:?}"), want);
+        assert_eq!(std::format!("{frame:x?}"), want);
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! ```
 //! use hv_core::layout::{Layout, MemSize, PageSize};
 //! let layout = Layout::new(MemSize::Mib2, PageSize::Kib4);
-//! // The reserved region (tables, stubs, the hv page) is the top 64 KiB of guest RAM.
-//! assert_eq!(layout.reserved_base().as_u64(), 2 * 1024 * 1024 - 64 * 1024);
+//! // The reserved region (the hv pages, tables, stubs) is the top 96 KiB of guest RAM.
+//! assert_eq!(layout.reserved_base().as_u64(), 2 * 1024 * 1024 - 96 * 1024);
 //! // The guest stack grows down from right below it.
 //! assert_eq!(layout.stack_top(), layout.reserved_base());
 //! ```
@@ -39,4 +39,9 @@ pub use addr::{Gpa, GuestRange};
 /// Bumped on every wire change, independently of the crate's semver. A guest built with the
 /// SDK announces the version it was built against; the host refuses a guest whose version
 /// differs, naming both numbers, instead of letting it misread replies.
-pub const ABI_VERSION: u32 = 3;
+///
+/// Version 4 added the input ring: the reserved region grew from 64 to 96 KiB (so the stack
+/// top moved), the hv page gained [`InputRingControl`](proto::hv_page::InputRingControl) and
+/// the hypercalls [`ConsoleRead`](proto::hypercall::HcOp::ConsoleRead). Guests that announce
+/// no version (the seeds') are unaffected.
+pub const ABI_VERSION: u32 = 4;

@@ -85,6 +85,74 @@ fn measure(cwd: &Path, program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
     Sample { wall, max_rss_kib: usage.ru_maxrss as u64, stdout, stderr }
 }
 
+/// Runs `program args` in `cwd` with stdin from the file `stdin` (or nothing) and stdout to
+/// `/dev/null`, and returns its wall time: for rows whose data is too big to hold twice.
+fn measure_quiet(cwd: &Path, program: &Path, args: &[&str], stdin: Option<&Path>) -> f64 {
+    let input = match stdin {
+        Some(path) => Stdio::from(std::fs::File::open(path).expect("bench input")),
+        None => Stdio::null(),
+    };
+    let start = Instant::now();
+    let status = Command::new(program)
+        .current_dir(cwd)
+        .args(args)
+        .stdin(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("spawn");
+    let wall = start.elapsed().as_secs_f64();
+    assert!(status.success(), "{} {args:?} failed", program.display());
+    wall
+}
+
+/// Runs `program args` in `cwd` with stdin from the file `stdin` and checks its stdout as it
+/// comes, piece by piece, against the file `expected`; returns its stderr. No copy of a large
+/// output is held: this process's peak RSS must stay small, because a child's `ru_maxrss` (the
+/// scale rows) includes the peak of the process that spawned it (the child shares its memory
+/// until `exec`).
+fn stream_check(
+    cwd: &Path,
+    program: &Path,
+    args: &[&str],
+    stdin: &Path,
+    expected: &Path,
+) -> String {
+    use std::io::Read;
+    let mut child = Command::new(program)
+        .current_dir(cwd)
+        .args(args)
+        .stdin(Stdio::from(std::fs::File::open(stdin).expect("bench input")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut err = child.stderr.take().unwrap();
+    let ereader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut want = std::io::BufReader::new(std::fs::File::open(expected).unwrap());
+    let (mut buf, mut wbuf) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    let mut seen = 0usize;
+    loop {
+        let n = out.read(&mut buf).expect("read the output");
+        if n == 0 {
+            break;
+        }
+        want.read_exact(&mut wbuf[..n]).unwrap_or_else(|_| panic!("{args:?}: too much output"));
+        assert!(buf[..n] == wbuf[..n], "{args:?}: wrong output after byte {seen}");
+        seen += n;
+    }
+    assert_eq!(want.read(&mut wbuf).unwrap(), 0, "{args:?}: output short, {seen} bytes");
+    let status = child.wait().expect("wait");
+    let stderr = ereader.join().unwrap();
+    assert!(status.success(), "{} {args:?} failed: {stderr}", program.display());
+    stderr
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -462,6 +530,89 @@ fn main() {
             Some(wall / 1000.0 / exit0),
             format!("{:.2} exits/KB; median of 5", exits_of(&s.stderr) as f64 / 1000.0),
         );
+    }
+
+    // 3b. Input, against the output path measured in the same run. `cat` of 64 MiB (stdin from
+    // a file, 64-byte lines, stdout to /dev/null) against `conbench w`, which writes the same
+    // 64 MiB in the same 16 KiB writes `cat` makes; and `seq 1 100000 | hv-host -g echo`
+    // (byte-wise getchar and putchar) against `conbench p` writing as many bytes byte-wise.
+    // The 64 MiB never sit in this process's memory (see `stream_check`).
+    {
+        let (cat, echo) = (g("cat"), g("echo"));
+        let line = &expected[..64];
+        let mib64 = 64usize << 20;
+        let cat_in = work.join("cat-in.txt");
+        {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&cat_in).unwrap());
+            for _ in 0..mib64 / line.len() {
+                file.write_all(line).unwrap();
+            }
+            file.flush().unwrap();
+        }
+        let stats = ["-m", "2", "-p", "4", "--stats", "-g"];
+        let stderr = stream_check(&work, &hv, &[&stats[..], &[&cat]].concat(), &cat_in, &cat_in);
+        let cat_exits = exits_of(&stderr);
+        let out_mode = format!("w {mib64}\n");
+        let conbench_in = work.join("conbench-in.txt");
+        std::fs::write(&conbench_in, &out_mode).unwrap();
+        let args = [&stats[..], &[&conbench]].concat();
+        let out_exits = exits_of(&stream_check(&work, &hv, &args, &conbench_in, &cat_in));
+        let seq_cmd =
+            format!("seq 1 100000 | {} -m 2 -p 4 -g {echo} > /dev/null", hv.to_str().unwrap());
+        // `seq`'s output, which echo upper-cases to itself.
+        let seq_in = work.join("seq.txt");
+        let seq_file = std::fs::File::create(&seq_in).unwrap();
+        let status = Command::new("seq").args(["1", "100000"]).stdout(seq_file).status().unwrap();
+        assert!(status.success(), "seq");
+        let seq_bytes = std::fs::metadata(&seq_in).unwrap().len();
+        let seq_exits =
+            exits_of(&stream_check(&work, &hv, &[&stats[..], &[&echo]].concat(), &seq_in, &seq_in));
+        let (mut cat_t, mut out_t, mut seq_t, mut put_t) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..5 {
+            cat_t.push(measure_quiet(
+                &work,
+                &hv,
+                &["-m", "2", "-p", "4", "-g", &cat],
+                Some(&cat_in),
+            ));
+            std::fs::write(&conbench_in, &out_mode).unwrap();
+            out_t.push(measure_quiet(
+                &work,
+                &hv,
+                &["-m", "2", "-p", "4", "-g", &conbench],
+                Some(&conbench_in),
+            ));
+            seq_t.push(measure_quiet(&work, Path::new("sh"), &["-c", &seq_cmd], None));
+            std::fs::write(&conbench_in, format!("p {seq_bytes}\n")).unwrap();
+            put_t.push(measure_quiet(
+                &work,
+                &hv,
+                &["-m", "2", "-p", "4", "-g", &conbench],
+                Some(&conbench_in),
+            ));
+        }
+        let (cat_t, out_t, seq_t, put_t) =
+            (median(cat_t), median(out_t), median(seq_t), median(put_t));
+        t.row(
+        "input: `cat` of 64 MiB, stdin to stdout (64-byte lines)",
+        rate(mib64 as f64, Duration::from_secs_f64(cat_t)),
+        format!("{} out", rate(mib64 as f64, Duration::from_secs_f64(out_t))),
+        Some(cat_t / out_t),
+        format!(
+            "floor: the output path, a guest writing the same 64 MiB in the same 16 KiB writes (`conbench w`); {cat_exits} exits (output alone {out_exits}); medians of 5; ratio: time to the output's"
+        ),
+    );
+        t.row(
+        "input: `seq 1 100000 \\| hv-host -m 2 -p 4 -g echo` (byte-wise getchar and putchar)",
+        msf(seq_t),
+        msf(put_t),
+        Some(seq_t / put_t),
+        format!(
+            "{seq_bytes} bytes in and out; {seq_exits} exits; floor: the output path, a guest writing as many bytes with byte-wise putchar (`conbench p`); medians of 5; ratio: time to the output's"
+        ),
+    );
+        let _ = std::fs::remove_file(&cat_in);
     }
 
     // 4. Disk: the time per sector is the difference between runs of many and few sectors.

@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use hv_core::idt::ExceptionFrame;
 use hv_core::layout::Layout;
 use hv_core::mode::CpuMode;
-use hv_core::proto::CONSOLE_PORT;
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 
@@ -37,11 +36,12 @@ use crate::console_ring::ConsoleRing;
 use crate::devices::Disk;
 use crate::files::FileTable;
 use crate::image::{Image, Symbols};
+use crate::input_ring::InputRing;
 use crate::kick::KickFlag;
 use crate::memory::GuestRam;
 use crate::modes::Start;
 use crate::outcome::{GuestError, GuestReport, GuestStats, Outcome};
-use crate::services::{Flow, Services};
+use crate::services::{Flow, InputWait, Services};
 use coalesce::Coalescer;
 use exit::Exit;
 
@@ -73,8 +73,8 @@ pub(crate) struct Vm<'c> {
     dev: Services<'c>,
     /// KVM's coalesced zones (console port, disk registers) and their ring.
     coalescer: Coalescer,
-    /// The size of the console `in` the guest is parked in, not answered yet.
-    waiting_in: Option<usize>,
+    /// The console read the guest is parked in, not answered yet.
+    waiting: Option<InputWait>,
     /// The frame of the exception that ended the guest, for the register dump.
     fault_frame: Option<ExceptionFrame>,
     /// The image's function symbols, to name the code a fault happened in.
@@ -133,11 +133,13 @@ impl<'c> Vm<'c> {
         // (KVM_CAP_COALESCED_PIO/MMIO): zones are registered once the guest shows it needs them.
         let coalescer = Coalescer::new(kvm, layout.mmio_window().is_some());
         let ring = ConsoleRing::new(&ram, layout);
+        let input_ring = InputRing::new(&ram, layout);
         let dev = Services {
             id,
             ram,
             console,
             line: LineBuffer::new(id, console),
+            input_ring,
             stats: GuestStats::default(),
             scratch: Vec::new(),
             files,
@@ -153,7 +155,7 @@ impl<'c> Vm<'c> {
             mode: start.mode,
             dev,
             coalescer,
-            waiting_in: None,
+            waiting: None,
             fault_frame: None,
             symbols,
             ring,
@@ -200,7 +202,7 @@ impl<'c> Vm<'c> {
     /// True if a guest parked in a console read can go on (input or end of input is there for
     /// it), or is not parked at all.
     pub(crate) fn input_ready(&self) -> bool {
-        self.waiting_in.is_none() || self.dev.console.input.ready_for(self.dev.id)
+        self.waiting.is_none() || self.dev.console.input.ready_for(self.dev.id)
     }
 
     /// The stopper of this guest's run.
@@ -209,16 +211,19 @@ impl<'c> Vm<'c> {
     }
 
     /// Runs the guest to its next exit and handles it: one `KVM_RUN`, decoded and dispatched.
-    /// A guest parked in a console read is first given its byte, or stays parked
+    /// A guest parked in a console read is first given its input, or stays parked
     /// ([`Step::Waiting`]) without running.
     pub(crate) fn step(&mut self) -> Step {
-        if let Some(size) = self.waiting_in {
+        if let Some(wait) = self.waiting {
             let mut data = [0u8; 8];
-            match self.dev.io_in(CONSOLE_PORT, &mut data[..size]) {
+            match self.dev.resume_input(wait, &mut data) {
                 Flow::Wait => return Step::Waiting,
                 Flow::Continue => {
-                    self.waiting_in = None;
-                    exit::answer_in(&mut self.vcpu, &data[..size]);
+                    self.waiting = None;
+                    // A `ConsoleRead`'s answer is in the mailbox already.
+                    if let InputWait::Port(size) = wait {
+                        exit::answer_in(&mut self.vcpu, &data[..size]);
+                    }
                 }
                 Flow::Stop(outcome) => return Step::Ended(outcome),
             }
@@ -243,14 +248,22 @@ impl<'c> Vm<'c> {
         }
         self.coalescer.stop_console(&self.vm, self.ring.used(), self.dev.id);
         let flow = match exit {
-            Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
+            Exit::Out { port, data, size } => {
+                let flow = self.io_out(port, &data[..size]);
+                if let Flow::Wait = flow {
+                    // The only write that waits is `ConsoleRead`: RIP is past the `out`
+                    // already, and the mailbox gets the answer when input comes.
+                    self.waiting = Some(InputWait::Ring);
+                }
+                flow
+            }
             Exit::In { port, size } => {
                 let mut data = [0u8; 8];
                 let flow = self.io_in(port, &mut data[..size]);
                 if let Flow::Wait = flow {
                     // Answered when input comes (the `kvm_run` page keeps this exit until the
                     // next KVM_RUN, which only happens after the answer).
-                    self.waiting_in = Some(size);
+                    self.waiting = Some(InputWait::Port(size));
                     return Step::Waiting;
                 }
                 exit::answer_in(&mut self.vcpu, &data[..size]);
@@ -265,7 +278,7 @@ impl<'c> Vm<'c> {
         match flow {
             Flow::Continue => Step::Continue,
             Flow::Stop(outcome) => Step::Ended(outcome),
-            // Only console reads wait, and those are handled above.
+            // Only console reads wait (`waiting` says which).
             Flow::Wait => Step::Waiting,
         }
     }
@@ -288,9 +301,8 @@ impl<'c> Vm<'c> {
             _ => outcome,
         };
         self.dev.line.finish(self.dev.console);
-        if self.waiting_in.is_some() {
-            self.dev.console.input.cancel(self.dev.id);
-        }
+        // Out of the waiting line, and a line it had part of goes on to the next guest.
+        self.dev.console.input.leave(self.dev.id);
         if !outcome.is_success() {
             self.log_registers();
             self.log_stop_location(&outcome, image);

@@ -35,6 +35,7 @@ mod files;
 mod guest;
 mod image;
 mod input;
+mod input_ring;
 mod kick;
 mod memory;
 mod modes;
@@ -214,6 +215,17 @@ pub enum ConfigError {
         /// Guests given.
         guests: usize,
     },
+    /// A copy-on-write disk was asked for without a disk.
+    #[error("--disk-cow needs a disk: give --disk FILE too")]
+    DiskCowWithoutDisk,
+    /// The guest given all input is not one of the guests.
+    #[error("--stdin {id}: there is no guest {id} ({guests} guest(s), IDs from 0)")]
+    NoSuchStdinGuest {
+        /// The ID given.
+        id: u32,
+        /// Guests given.
+        guests: usize,
+    },
     /// An image cannot start in the mode asked for (`--mode`).
     #[error("guest image {path}: {reason}")]
     ModeImage {
@@ -279,6 +291,7 @@ pub struct Builder {
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
     teardown_at_exit: bool,
+    stdin_for: Option<u32>,
     mode: CpuMode,
     entry: Option<RealEntry>,
     alternate: bool,
@@ -300,6 +313,7 @@ impl std::fmt::Debug for Builder {
             .field("quota", &self.quota)
             .field("devices", &self.devices)
             .field("teardown_at_exit", &self.teardown_at_exit)
+            .field("stdin_for", &self.stdin_for)
             .field("mode", &self.mode)
             .field("entry", &self.entry)
             .field("alternate", &self.alternate)
@@ -393,6 +407,14 @@ impl Builder {
         self
     }
 
+    /// Gives all console input to guest `id` (`--stdin ID`); the others find end of input at
+    /// once. By default every guest reads the one input, first come, first served, a line
+    /// whole to one guest.
+    pub fn input_for(mut self, id: u32) -> Self {
+        self.stdin_for = Some(id);
+        self
+    }
+
     /// How guests are mapped to host threads (default: [`Sched::Threads`]).
     pub fn sched(mut self, sched: Sched) -> Self {
         self.sched = sched;
@@ -400,15 +422,17 @@ impl Builder {
     }
 
     /// With [`Sched::Single`], the longest a guest runs before the others get a turn (default:
-    /// [`DEFAULT_QUANTUM`]). Ignored, with a warning, with [`Sched::Threads`].
+    /// [`DEFAULT_QUANTUM`]). Ignored with [`Sched::Threads`], with a warning in
+    /// [`Hypervisor::warnings`].
     pub fn quantum(mut self, quantum: Duration) -> Self {
         self.quantum = Some(quantum);
         self
     }
 
     /// With [`Sched::Single`], each guest's share of the CPU: one positive weight per guest, in
-    /// the order guests are added (default: all equal). Checked, then ignored with a warning,
-    /// with [`Sched::Threads`], where the host kernel shares the CPU.
+    /// the order guests are added (default: all equal). Checked, then ignored with
+    /// [`Sched::Threads`], where the host kernel shares the CPU, with a warning in
+    /// [`Hypervisor::warnings`].
     pub fn weights(mut self, weights: impl IntoIterator<Item = u32>) -> Self {
         self.weights = Some(weights.into_iter().collect());
         self
@@ -461,14 +485,21 @@ impl Builder {
         if self.alternate && self.weights.is_some() {
             return Err(ConfigError::AlternateWithWeights);
         }
-        let mut plan =
+        let (mut plan, mut warnings) =
             plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
         plan.alternate = self.alternate;
         if self.alternate && self.sched == Sched::Threads {
-            log::warn!(
+            warnings.push(
                 "--alternate only applies to single-thread scheduling; with a thread per guest \
                  the host kernel shares the CPU, so it is ignored"
+                    .to_string(),
             );
+        }
+        if self.disk_cow && self.disk.is_none() {
+            return Err(ConfigError::DiskCowWithoutDisk);
+        }
+        if let Some(id) = self.stdin_for.filter(|&id| id as usize >= self.images.len()) {
+            return Err(ConfigError::NoSuchStdinGuest { id, guests: self.images.len() });
         }
         let layout = Layout::new(memory, page).with_devices(self.devices);
         // An image named several times (`-g a.img a.img ...`) is read once.
@@ -515,6 +546,9 @@ impl Builder {
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
+        if let Some(id) = self.stdin_for {
+            console.input.only_for(id);
+        }
         let (quota, teardown_at_exit) = (self.quota, self.teardown_at_exit);
         let shared = Arc::new(shared);
         Ok(Hypervisor {
@@ -527,18 +561,20 @@ impl Builder {
             plan,
             quota,
             teardown_at_exit,
+            warnings,
         })
     }
 }
 
-/// Checks the scheduling options against the number of guests.
+/// Checks the scheduling options against the number of guests; also returns the warnings
+/// about options that will be ignored.
 fn plan(
     mode: Sched,
     quantum: Option<Duration>,
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
     guests: usize,
-) -> Result<sched::Plan, ConfigError> {
+) -> Result<(sched::Plan, Vec<String>), ConfigError> {
     if quantum == Some(Duration::ZERO) {
         return Err(ConfigError::ZeroQuantum);
     }
@@ -553,19 +589,22 @@ fn plan(
             return Err(ConfigError::ZeroWeight { guest });
         }
     }
+    let mut warnings = Vec::new();
     if mode == Sched::Threads && (quantum.is_some() || weights.is_some()) {
-        log::warn!(
-            "the quantum and weights only apply to single-thread scheduling; with a thread per \
-             guest the host kernel shares the CPU, so they are ignored"
+        warnings.push(
+            "the quantum and weights only apply to single-thread scheduling (--sched single); \
+             with a thread per guest the host kernel shares the CPU, so they are ignored"
+                .to_string(),
         );
     }
-    Ok(sched::Plan {
+    let plan = sched::Plan {
         mode,
         quantum: quantum.unwrap_or(DEFAULT_QUANTUM),
         weights: weights.unwrap_or_else(|| vec![1; guests]),
         timeout,
         alternate: false,
-    })
+    };
+    Ok((plan, warnings))
 }
 
 fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
@@ -577,6 +616,15 @@ fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
         }
         image::ReadError::Invalid(reason) => ConfigError::BadImage { path, reason },
     })
+}
+
+/// The `RUST_LOG=info` line of a guest that ended well (one that failed has its report line
+/// on stderr already: the failure is not printed twice).
+fn log_ended(report: &GuestReport) {
+    if report.outcome.is_success() {
+        let ms = report.run_time.as_secs_f64() * 1e3;
+        log::info!("{report} ({} exits in {ms:.3} ms)", report.stats.exits.total());
+    }
 }
 
 /// A checked configuration, ready to run.
@@ -591,6 +639,7 @@ pub struct Hypervisor {
     plan: sched::Plan,
     quota: u64,
     teardown_at_exit: bool,
+    warnings: Vec<String>,
 }
 
 impl Hypervisor {
@@ -613,10 +662,17 @@ impl Hypervisor {
             weights: None,
             timeout: None,
             teardown_at_exit: false,
+            stdin_for: None,
             mode: CpuMode::Long,
             entry: None,
             alternate: false,
         }
+    }
+
+    /// What the configuration has that will be ignored, one sentence each (the options of
+    /// single-thread scheduling given with a thread per guest), for the caller to show.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// A handle that stops this run's guests from any thread (signals, an embedding program);
@@ -647,6 +703,7 @@ impl Hypervisor {
             disk,
             quota,
             teardown_at_exit,
+            ..
         } = self;
         let run = Run {
             kvm: &kvm,
@@ -671,7 +728,7 @@ impl Hypervisor {
                 Ok(vm) => sched::run_alone(vm, &image.path, timeout),
                 Err(e) => not_started(id, image, e),
             };
-            log::info!("{report} ({} exits in {:?})", report.stats.exits.total(), report.run_time);
+            log_ended(&report);
             report
         };
         let Some((first, rest)) = images.split_first() else {

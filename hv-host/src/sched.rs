@@ -277,7 +277,7 @@ pub(crate) fn run_single(
             sched.release();
             if let Some((image, vm)) = guests[i].take() {
                 let report = vm.finish(outcome, image, start.elapsed());
-                log::info!("{report}");
+                crate::log_ended(&report);
                 reports[i] = Some(report);
             }
         }
@@ -345,16 +345,16 @@ impl Scheduler {
     }
 }
 
+/// The report of a guest whose VM could not be set up (not logged: its report line on stderr
+/// says it).
 fn setup_failed(id: u32, image: &Path, e: GuestError) -> GuestReport {
-    let report = GuestReport {
+    GuestReport {
         id,
         image: image.to_path_buf(),
         outcome: Outcome::Error(e),
         run_time: Duration::ZERO,
         stats: Default::default(),
-    };
-    log::info!("{report}");
-    report
+    }
 }
 
 /// The single-thread policy: the runnable guest with the least CPU time per unit of weight

@@ -47,8 +47,8 @@ impl Vm<'_> {
                 "exception report with its frame outside guest RAM".into(),
             )));
         }
+        // Logged once, in the register dump when the guest has failed (see `registers`).
         let frame = ExceptionFrame::from_words(words);
-        log::debug!("guest {}: exception frame {frame:x?}", self.dev.id);
         self.fault_frame = Some(frame);
         let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
         let from_ring3 = frame.cs & 3 == 3;

@@ -179,9 +179,11 @@ mod tests {
         let quota = Arc::new(crate::quota::Quota::new(1 << 20));
         let diag = Arc::new(crate::diag::Diag::new(0));
         let layout = Layout::new(MemSize::Mib2, PageSize::Kib4).with_devices(io);
+        let ram = GuestRam::new(layout).unwrap();
         let mut dev = Services {
             id: 0,
-            ram: GuestRam::new(layout).unwrap(),
+            input_ring: crate::input_ring::InputRing::new(&ram, layout),
+            ram,
             console: &console,
             line: LineBuffer::new(0, &console),
             stats: Default::default(),
