@@ -28,6 +28,7 @@ mod console_ring;
 mod devices;
 mod diag;
 mod files;
+mod gdb;
 mod guest;
 mod image;
 mod input;
@@ -58,6 +59,7 @@ use image::Image;
 use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
+pub use gdb::GdbEndpoint;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
 pub use image::{ImageError, MAX_ELF_FILE};
 pub use memory::MemoryError;
@@ -212,6 +214,33 @@ pub enum ConfigError {
         /// Its size.
         size: u64,
     },
+    /// `--gdb` names a guest that is not there.
+    #[error("--gdb for guest {guest}, but there are only {guests} guest(s) (IDs from 0)")]
+    GdbNoSuchGuest {
+        /// The guest named.
+        guest: u32,
+        /// Guests given.
+        guests: usize,
+    },
+    /// `--gdb` names one guest twice.
+    #[error("--gdb given twice for guest {guest}: one debugger per guest")]
+    GdbTwice {
+        /// The guest.
+        guest: u32,
+    },
+    /// `--gdb` with every guest on one thread, where a guest stopped in gdb would stop them all.
+    #[error(
+        "--gdb needs a thread per guest (--sched threads): a guest stopped in gdb would hold up every guest on one thread"
+    )]
+    GdbSingleThread,
+    /// The socket for gdb cannot be opened.
+    #[error("cannot listen for gdb on {endpoint}: {source}")]
+    GdbListen {
+        /// The port or path.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Why a run could not start at all.
@@ -246,6 +275,7 @@ pub struct Builder {
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
     teardown_at_exit: bool,
+    gdb: Vec<(u32, GdbEndpoint)>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -264,6 +294,7 @@ impl std::fmt::Debug for Builder {
             .field("quota", &self.quota)
             .field("devices", &self.devices)
             .field("teardown_at_exit", &self.teardown_at_exit)
+            .field("gdb", &self.gdb)
             .finish_non_exhaustive()
     }
 }
@@ -382,6 +413,14 @@ impl Builder {
         self
     }
 
+    /// Debugs guest `guest` with gdb, which connects to `endpoint`: the guest waits for it
+    /// before its first instruction, while the others run (see the README's "Debugging a
+    /// guest"). Needs [`Sched::Threads`]; the socket is opened by [`Builder::build`].
+    pub fn gdb(mut self, guest: u32, endpoint: GdbEndpoint) -> Self {
+        self.gdb.push((guest, endpoint));
+        self
+    }
+
     /// Checks the configuration and reads every image.
     pub fn build(self) -> Result<Hypervisor, ConfigError> {
         let memory = self.memory.ok_or(ConfigError::NoMemory)?;
@@ -437,8 +476,37 @@ impl Builder {
         );
         let (quota, teardown_at_exit) = (self.quota, self.teardown_at_exit);
         let shared = Arc::new(shared);
-        Ok(Hypervisor { layout, images, shared, disk, console, plan, quota, teardown_at_exit })
+        let gdb = gdb_listeners(&self.gdb, images.len(), plan.mode)?;
+        Ok(Hypervisor { layout, images, shared, disk, console, plan, quota, teardown_at_exit, gdb })
     }
+}
+
+/// Checks the `--gdb` requests and opens their sockets: one slot per guest.
+fn gdb_listeners(
+    requests: &[(u32, GdbEndpoint)],
+    guests: usize,
+    mode: Sched,
+) -> Result<Vec<Option<gdb::Listener>>, ConfigError> {
+    let mut slots: Vec<Option<gdb::Listener>> = Vec::new();
+    if requests.is_empty() {
+        return Ok(slots);
+    }
+    if mode == Sched::Single {
+        return Err(ConfigError::GdbSingleThread);
+    }
+    slots.resize_with(guests, || None);
+    for (guest, endpoint) in requests {
+        let slot = slots
+            .get_mut(*guest as usize)
+            .ok_or(ConfigError::GdbNoSuchGuest { guest: *guest, guests })?;
+        if slot.is_some() {
+            return Err(ConfigError::GdbTwice { guest: *guest });
+        }
+        let listener = gdb::Listener::bind(endpoint)
+            .map_err(|source| ConfigError::GdbListen { endpoint: endpoint.to_string(), source })?;
+        *slot = Some(listener);
+    }
+    Ok(slots)
 }
 
 /// Checks the scheduling options against the number of guests.
@@ -499,6 +567,8 @@ pub struct Hypervisor {
     plan: sched::Plan,
     quota: u64,
     teardown_at_exit: bool,
+    /// The gdb sockets, by guest ID (empty without `--gdb`).
+    gdb: Vec<Option<gdb::Listener>>,
 }
 
 impl Hypervisor {
@@ -521,7 +591,17 @@ impl Hypervisor {
             weights: None,
             timeout: None,
             teardown_at_exit: false,
+            gdb: Vec::new(),
         }
+    }
+
+    /// The guests that wait for gdb, and what gdb's `target remote` takes for each
+    /// (`127.0.0.1:PORT`, the port really opened, or the socket's path).
+    pub fn gdb_addresses(&self) -> Vec<(u32, String)> {
+        (0u32..)
+            .zip(&self.gdb)
+            .filter_map(|(id, l)| l.as_ref().map(|l| (id, l.address().to_string())))
+            .collect()
     }
 
     /// A handle that stops this run's guests from any thread (signals, an embedding program);
@@ -542,8 +622,17 @@ impl Hypervisor {
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
-        let Hypervisor { layout, images, console, shared, plan, disk, quota, teardown_at_exit } =
-            self;
+        let Hypervisor {
+            layout,
+            images,
+            console,
+            shared,
+            plan,
+            disk,
+            quota,
+            teardown_at_exit,
+            gdb,
+        } = self;
         let run = Run {
             kvm: &kvm,
             layout,
@@ -561,9 +650,9 @@ impl Hypervisor {
         // One guest alone: a thread per guest, each making its own VM, so VMs are created in
         // parallel. Guest 0 runs on the calling thread, after the others are started: one
         // thread fewer to create (the whole cost of a single guest's launch is ~1 ms here).
-        let alone = move |id: u32, image: &Image| {
+        let alone = move |id: u32, image: &Image, gdb: Option<gdb::Listener>| {
             let report = match run.vm(id, image) {
-                Ok(vm) => sched::run_alone(vm, &image.path, timeout),
+                Ok(vm) => sched::run_alone(vm, &image.path, timeout, gdb),
                 Err(e) => not_started(id, image, e),
             };
             log::info!("{report} ({} exits in {:?})", report.stats.exits.total(), report.run_time);
@@ -572,18 +661,21 @@ impl Hypervisor {
         let Some((first, rest)) = images.split_first() else {
             return Ok(Vec::new());
         };
+        let mut gdb = gdb.into_iter();
+        let first_gdb = gdb.next().flatten();
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(rest.len());
             // build() checked that every ID fits a u32.
             for (id, image) in (1u32..).zip(rest) {
+                let listener = gdb.next().flatten();
                 let handle = std::thread::Builder::new()
                     .name(format!("guest-{id}"))
-                    .spawn_scoped(scope, move || alone(id, image))
+                    .spawn_scoped(scope, move || alone(id, image, listener))
                     .map_err(HostError::Thread)?;
                 handles.push(handle);
             }
             let mut reports = Vec::with_capacity(images.len());
-            reports.push(alone(0, first));
+            reports.push(alone(0, first, first_gdb));
             reports.extend((1u32..).zip(handles.into_iter().zip(rest)).map(|(id, (h, image))| {
                 h.join().unwrap_or_else(|_| not_started(id, image, thread_panicked()))
             }));

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use argh::FromArgs;
-use hv_host::{DeviceIo, Hypervisor, MemSize, PageSize, Sched, StopReason};
+use hv_host::{DeviceIo, GdbEndpoint, Hypervisor, MemSize, PageSize, Sched, StopReason};
 
 /// What hv-host's exit status means (also in `--help` and the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +132,12 @@ struct Cli {
     /// ports
     #[argh(switch)]
     mmio: bool,
+
+    /// debug a guest with gdb: PORT (TCP on 127.0.0.1; 0 picks a free one) or PATH (a Unix
+    /// socket) for guest 0, ID:PORT or ID:PATH for guest ID; may be given once per guest. The
+    /// guest waits for gdb before its first instruction; the others run
+    #[argh(option, from_str_fn(parse_gdb))]
+    gdb: Vec<(u32, GdbEndpoint)>,
 }
 
 fn parse_memory(v: &str) -> Result<MemSize, String> {
@@ -177,6 +183,10 @@ fn expand_lists(args: &[String]) -> Vec<String> {
         out.push(option.to_string());
     }
     out
+}
+
+fn parse_gdb(v: &str) -> Result<(u32, GdbEndpoint), String> {
+    GdbEndpoint::parse_cli(v)
 }
 
 fn parse_quota(v: &str) -> Result<u64, String> {
@@ -329,6 +339,9 @@ fn run(stdout_closed: bool) -> Status {
     if let Some(quota) = cli.quota {
         builder = builder.quota(quota);
     }
+    for (guest, endpoint) in cli.gdb {
+        builder = builder.gdb(guest, endpoint);
+    }
     if stdout_closed {
         builder = builder.output(ClosedStdout);
     }
@@ -345,6 +358,9 @@ fn run(stdout_closed: bool) -> Status {
         Ok(hv) => hv,
         Err(e) => return fail_usage(&e.to_string()),
     };
+    for (guest, address) in hv.gdb_addresses() {
+        say(format_args!("hv-host: guest {guest} waits for gdb: target remote {address}\n"));
+    }
     let stopper = hv.stopper();
     // Before the run starts any thread: they all inherit the blocked signals.
     if let Err(e) = hv_host::signals::install() {
