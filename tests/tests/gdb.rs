@@ -499,8 +499,9 @@ fn faults_and_panics_stop_with_their_signal_where_they_happened() {
     }
 }
 
-/// A C guest with an `out` that returns to it (a hypercall), an `in` from the console, and an
-/// `int3` of its own, each between labels gdb can break at.
+/// A C guest with an `out` that returns to it (a hypercall), an `in` from the console whose
+/// byte is already there (the `getchar` before it waited for input), and an `int3` of its own,
+/// each between labels gdb can break at.
 const STEPPER_C: &str = r#"#include "hv_guest.h"
 int main(void)
 {
@@ -509,6 +510,7 @@ int main(void)
         ".globl after_out\n after_out: nop\n"
         ".globl after_nop\n after_nop: nop\n"
         : : "a"(HV_HC_NUM_EXITS), "d"(HV_HYPERCALL_PORT) : "memory");
+    int first = getchar(); /* waits for input; the next read finds its byte there */
     unsigned char got;
     __asm__ volatile(
         ".globl at_in\n at_in: inb %%dx, %%al\n"
@@ -517,7 +519,7 @@ int main(void)
         : "=a"(got) : "d"(HV_CONSOLE_PORT) : "memory");
     puts("before int3");
     __asm__ volatile(".globl at_int3\n at_int3: int3\n");
-    printf("after int3, read %c\n", got);
+    printf("after int3, read %c%c\n", first, got);
     return 0;
 }
 "#;
@@ -530,7 +532,7 @@ fn steps_over_exiting_instructions_advance_one_instruction() {
     let dir = Scratch::new("gdb-steps");
     let src = dir.write("stepper.c", STEPPER_C.as_bytes());
     let image = c_guest(&src, dir.path(), "stepper");
-    let host = start(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"], b"Q");
+    let host = start(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"], b"PQ");
     let out = gdb(
         &image,
         &host.address,
@@ -570,10 +572,10 @@ fn steps_over_exiting_instructions_advance_one_instruction() {
         ],
     );
     let (code, stdout, stderr) = host.finish();
-    assert_eq!((code, stdout.as_str()), (Some(0), "before int3\nafter int3, read Q"), "{stderr}");
+    assert_eq!((code, stdout.as_str()), (Some(0), "before int3\nafter int3, read PQ"), "{stderr}");
 
     // Without gdb, the guest's own int3 is its own fault, as before.
-    let r = hv_tests::run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image)], b"Q");
+    let r = hv_tests::run_in(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image)], b"PQ");
     assert_eq!(r.code, Some(1));
     assert!(r.stderr.contains("breakpoint at rip 0x") && r.stderr.contains("(main+0x"), "{r:?}");
 }
