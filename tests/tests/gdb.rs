@@ -735,3 +735,82 @@ fn gdb_options_are_checked_before_any_guest_runs() {
     let port = busy.local_addr().unwrap().port().to_string();
     refused(&["--gdb", &port], &format!("cannot listen for gdb on 127.0.0.1:{port}"));
 }
+
+/// The README's "Debugging a guest": its ```sh blocks (the build recipes, then the session) and
+/// the ```text block after the session.
+fn readme_debugging() -> (String, String, String) {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let at = readme.find("## Debugging a guest").expect("README has the section");
+    let mut rest = &readme[at..];
+    let mut block = |lang: &str| {
+        let open = format!("```{lang}\n");
+        let start = rest.find(&open).unwrap() + open.len();
+        let (code, after) = rest[start..].split_once("\n```\n").unwrap();
+        rest = after;
+        code.to_string()
+    };
+    (block("sh"), block("sh"), block("text"))
+}
+
+/// `text` with every hexadecimal number made `0x_`: code addresses move when the guest or the
+/// SDK changes, what gdb says about them does not.
+fn without_addresses(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("0x") {
+        out.push_str(&rest[..at]);
+        out.push_str("0x_");
+        rest = rest[at + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out + rest
+}
+
+#[test]
+fn the_readme_session_and_recipes_run_as_shown() {
+    if !ready("the_readme_session_and_recipes_run_as_shown") {
+        return;
+    }
+    let (recipes, session, shown) = readme_debugging();
+    let (rust, c) = recipes.split_once('\n').unwrap();
+    // The Rust recipe is the build `rust_guest` makes (into the test build's target directory).
+    assert_eq!(
+        rust,
+        "HV_GUEST_FORMAT=elf CARGO_TARGET_DIR=target/elf-guests cargo build -p guest-examples"
+    );
+    let image = rust_guest("gdbdemo");
+    // The C recipe, run as written on the C example.
+    let dir = Scratch::new("gdb-readme");
+    std::fs::copy(root().join("guest-examples/c/gdbdemo.c"), dir.path().join("guest.c")).unwrap();
+    let c = c.replace(" guest.", &format!(" {}/guest.", s(dir.path())));
+    build_step("sh", &["-c", &c]);
+    assert!(dir.path().join("guest.elf").exists());
+    // The session, as written, from the workspace root where the README's paths lead (the test
+    // build's own target directory must be hv's `target/`), on a port of the test's.
+    if hv_tests::release_dir() != root().join("target/release") {
+        eprintln!("the README session needs the build in target/: not run");
+        return;
+    }
+    let (host_line, gdb_line) = session.split_once('\n').unwrap();
+    assert_eq!(
+        host_line,
+        "./target/release/hv-host -m 2 -p 4 -g target/elf-guests/debug/gdbdemo --gdb 1234 &"
+    );
+    let host = start(
+        &root(),
+        &["-m", "2", "-p", "4", "-g", "target/elf-guests/debug/gdbdemo", "--gdb", "0"],
+        b"",
+    );
+    let gdb_line =
+        gdb_line.replace("target remote :1234", &format!("target remote {}", host.address));
+    let out = Command::new("sh")
+        .current_dir(root())
+        .args(["-c", &gdb_line])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let printed =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(without_addresses(&printed), without_addresses(&(shown + "\n")), "{image:?}");
+    let (code, stdout, _) = host.finish();
+    assert_eq!((code, stdout.as_str()), (Some(1), "total 30, last square 16\ndone after no laps"));
+}
