@@ -164,6 +164,49 @@ fn ctrl_c_in_gdb_stops_a_guest_that_computes_without_exits() {
 }
 
 #[test]
+fn ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read() {
+    if !ready("ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read") {
+        return;
+    }
+    let dir = Scratch::new("gdb-input");
+    let src = dir.write(
+        "reader.c",
+        b"#include \"hv_guest.h\"\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n",
+    );
+    let image = c_guest(&src, dir.path(), "reader");
+    let (host, mut input) =
+        start_piped(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"]);
+    let child = gdb_spawn(
+        &image,
+        &host.address,
+        &["continue", "bt", "set $rax = 5", "stepi", "print/c $al", "continue"],
+    );
+    host.wait_for_line("type");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill with a live child's PID.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    // Stopped in the read, gdb may look but not change registers; its step waits for the byte.
+    std::thread::sleep(Duration::from_millis(500));
+    input.write_all(b"X").unwrap();
+    drop(input);
+    let out = gdb_output(child);
+    assert_in_order(
+        &out,
+        &[
+            "Program received signal SIGINT, Interrupt.",
+            "getchar () at guest-sdk/include/hv_guest.h:",
+            " in main () at ",
+            "$1 = 88 'X'",
+            "[Inferior 1 (process 1) exited normally]",
+        ],
+    );
+    // (gdb's errors come on stderr, after its stdout here.)
+    assert!(out.contains("Could not write registers; remote failure reply 'E10'"), "{out}");
+    let (code, stdout, stderr) = host.finish();
+    assert_eq!((code, stdout.as_str()), (Some(0), "got X"), "{stderr}");
+}
+
+#[test]
 fn detach_lets_the_guest_run_on_and_kill_ends_it() {
     if !ready("detach_lets_the_guest_run_on_and_kill_ends_it") {
         return;

@@ -92,6 +92,13 @@ pub struct Host {
 /// Runs `hv-host args` in `cwd` with `stdin`, and waits for its line naming where gdb
 /// connects.
 pub fn start(cwd: &Path, args: &[&str], stdin: &[u8]) -> Host {
+    let (host, mut input) = start_piped(cwd, args);
+    input.write_all(stdin).unwrap();
+    host
+}
+
+/// As [`start`], with hv-host's stdin left open for the test to write (or close).
+pub fn start_piped(cwd: &Path, args: &[&str]) -> (Host, std::process::ChildStdin) {
     let mut child = Command::new(hv_host())
         .current_dir(cwd)
         .args(args)
@@ -100,7 +107,7 @@ pub fn start(cwd: &Path, args: &[&str], stdin: &[u8]) -> Host {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn hv-host");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let input = child.stdin.take().unwrap();
     let (tx, stdout) = mpsc::channel();
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -124,7 +131,7 @@ pub fn start(cwd: &Path, args: &[&str], stdin: &[u8]) -> Host {
         let _ = err.read_to_string(&mut rest);
         first + &rest
     });
-    Host { child, address, stdout, stderr }
+    (Host { child, address, stdout, stderr }, input)
 }
 
 impl Host {
