@@ -84,7 +84,7 @@ pub(crate) struct Vm<'c> {
     /// Whether [`Vm::finish`] leaves the VM for the process exit to tear down.
     teardown_at_exit: bool,
     /// The debugger's state while gdb is attached (see `gdb`); `None` costs the guest nothing.
-    debug: Option<Box<crate::gdb::Debug>>,
+    debug: Option<Box<crate::gdb::DebugState>>,
 }
 
 impl<'c> Vm<'c> {
@@ -347,7 +347,7 @@ impl<'c> Vm<'c> {
 /// What the debugger reaches of a guest while gdb holds it stopped.
 pub(crate) struct Debuggee<'v> {
     /// The debugger's own state.
-    pub(crate) debug: &'v mut crate::gdb::Debug,
+    pub(crate) debug: &'v mut crate::gdb::DebugState,
     /// The vCPU: its registers are the guest's own at every stop (see `Step::Debug`).
     pub(crate) vcpu: &'v mut VcpuFd,
     /// Guest RAM.
@@ -361,7 +361,7 @@ impl Vm<'_> {
     /// Attaches a debugger: from now on #DB, #BP and faults go to it.
     pub(crate) fn attach_debugger(&mut self) -> Result<(), GuestError> {
         let cr3 = self.vcpu.get_sregs().map_err(|e| GuestError::Run(e.to_string()))?.cr3;
-        self.debug = Some(Box::new(crate::gdb::Debug::new(cr3)));
+        self.debug = Some(Box::new(crate::gdb::DebugState::new(cr3)));
         Ok(())
     }
 
@@ -371,7 +371,7 @@ impl Vm<'_> {
     }
 
     /// Detaches the debugger; the guest runs on as if none had been attached.
-    pub(crate) fn detach_debugger(&mut self) -> Option<Box<crate::gdb::Debug>> {
+    pub(crate) fn detach_debugger(&mut self) -> Option<Box<crate::gdb::DebugState>> {
         self.debug.take()
     }
 

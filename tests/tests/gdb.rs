@@ -489,6 +489,28 @@ fn a_unix_socket_for_one_guest_while_the_others_run() {
 }
 
 #[test]
+fn time_stopped_in_gdb_does_not_count_against_the_timeout() {
+    if !ready("time_stopped_in_gdb_does_not_count_against_the_timeout") {
+        return;
+    }
+    let image = rust_guest("gdbdemo");
+    let dir = Scratch::new("gdb-timeout");
+    let args = ["-m", "2", "-p", "4", "--timeout", "1", "-g", s(&image), "--gdb", "0"];
+    let host = start(dir.path(), &args, b"");
+    // Waiting for gdb, then stopped at a breakpoint: 2.5 s in all, the guest's time is 1 s.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = gdb(
+        &image,
+        &host.address,
+        &["break gdbdemo::add_square", "continue", "shell sleep 1", "delete", "continue"],
+    );
+    assert!(out.contains("exited with code 036"), "{out}");
+    let (code, stdout, stderr) = host.finish();
+    assert_eq!((code, stdout.as_str()), (Some(1), "total 30, last square 16\ndone after no laps"));
+    assert!(stderr.contains("exited with status 30"), "{stderr}");
+}
+
+#[test]
 fn gdb_options_are_checked_before_any_guest_runs() {
     let image = hv_tests::guest("hello");
     let dir = Scratch::new("gdb-config");

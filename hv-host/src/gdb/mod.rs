@@ -41,4 +41,4 @@ mod watch;
 pub use conn::GdbEndpoint;
 pub(crate) use conn::Listener;
 pub(crate) use session::{POLL, Session};
-pub(crate) use stop::{Debug, Stop, Trap};
+pub(crate) use stop::{DebugState, Stop, Trap};

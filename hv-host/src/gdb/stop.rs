@@ -1,5 +1,5 @@
-//! What a debugged guest's CPU events mean to gdb: the debugger's per-guest state ([`Debug`]),
-//! the decision for each exception the ring-0 stubs report ([`Debug::on_trap`]), and the
+//! What a debugged guest's CPU events mean to gdb: the debugger's per-guest state ([`DebugState`]),
+//! the decision for each exception the ring-0 stubs report ([`DebugState::on_trap`]), and the
 //! signals gdb is told ([`Stop::signal`], [`end_reason`]).
 //!
 //! These are plain functions of their input, unit-tested without KVM; the hooks in
@@ -126,7 +126,7 @@ const INT3_THROUGH_DPL0_GATE: u64 = (3 << 3) | 2;
 
 /// The debugger's state for one guest, kept in its `Vm` while gdb is attached.
 #[derive(Debug)]
-pub(crate) struct Debug {
+pub(crate) struct DebugState {
     /// The debugger's breakpoints.
     pub(crate) breakpoints: Breakpoints,
     /// Its write watchpoints.
@@ -148,10 +148,10 @@ pub(crate) struct Debug {
     pub(crate) cr3: u64,
 }
 
-impl Debug {
+impl DebugState {
     /// The state of a newly attached debugger.
-    pub(crate) fn new(cr3: u64) -> Debug {
-        Debug {
+    pub(crate) fn new(cr3: u64) -> DebugState {
+        DebugState {
             breakpoints: Breakpoints::default(),
             watchpoints: Watchpoints::default(),
             stepping: false,
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn traps_are_the_debuggers_only_where_it_asked() {
         let mem = OneByte(Cell::new(0x55));
-        let mut debug = Debug::new(0x1000);
+        let mut debug = DebugState::new(0x1000);
         assert!(debug.breakpoints.insert(&mem, 0x2000, 0x2000));
         // #BP after our 0xCC: a breakpoint at its address.
         assert_eq!(
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(signal_for(6), Signal::SIGILL);
         assert_eq!(signal_for(200), Signal::SIGSEGV);
         let fault = Fault { vector: 0, error_code: 0, rip: 0x10, address: 0, cpl: 3, symbol: None };
-        let stop = Debug::fault(fault.clone());
+        let stop = DebugState::fault(fault.clone());
         assert_eq!(stop.reason(), SingleThreadStopReason::Signal(Signal::SIGFPE));
         assert_eq!(stop.fatal(), Some(&Outcome::Fault(fault)));
         assert_eq!(Stop::Breakpoint.fatal(), None);

@@ -54,7 +54,7 @@ impl Vm<'_> {
                 return flow;
             }
         }
-        // gdb: the debugger's breakpoints and steps (see `gdb::Debug::on_trap`).
+        // gdb: the debugger's breakpoints and steps (see `gdb::DebugState::on_trap`).
         if let Some(flow) = self.debug_trap(&frame, regs, &sregs) {
             return flow;
         }
@@ -118,7 +118,7 @@ impl Vm<'_> {
 // guest for it, back in ring 3 with its own registers from the frame; nothing here runs
 // without one. ----
 impl Vm<'_> {
-    /// A #DB or #BP of the debugger's (see `gdb::Debug::on_trap`): the flow that stops or
+    /// A #DB or #BP of the debugger's (see `gdb::DebugState::on_trap`): the flow that stops or
     /// resumes the guest; `None` if no debugger is attached or the exception is not its.
     fn debug_trap(
         &mut self,
@@ -140,7 +140,7 @@ impl Vm<'_> {
     }
 
     /// A ring-3 fault that would end the guest, with a debugger attached: it stops for gdb
-    /// at the faulting instruction instead (see `gdb::Debug::fault`).
+    /// at the faulting instruction instead (see `gdb::DebugState::fault`).
     fn debug_fault(
         &mut self,
         frame: &ExceptionFrame,
@@ -152,7 +152,7 @@ impl Vm<'_> {
         if frame.cs & 3 != 3 {
             return None; // a fault in the ring-0 stubs themselves: not the guest's code
         }
-        let stop = crate::gdb::Debug::fault(fault.clone());
+        let stop = crate::gdb::DebugState::fault(fault.clone());
         Some(self.debug_resume_at(frame, regs, sregs, frame.rip, Some(stop)))
     }
 
