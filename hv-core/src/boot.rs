@@ -25,8 +25,13 @@ pub const CR0: Cr0Flags = Cr0Flags::PROTECTED_MODE_ENABLE
 pub const CR4: Cr4Flags =
     Cr4Flags::PHYSICAL_ADDRESS_EXTENSION.union(Cr4Flags::OSFXSR).union(Cr4Flags::OSXMMEXCPT_ENABLE);
 
-/// EFER: long mode enabled and active.
-pub const EFER: EferFlags = EferFlags::LONG_MODE_ENABLE.union(EferFlags::LONG_MODE_ACTIVE);
+/// EFER: long mode enabled and active, and no-execute enabled. hv's page tables set no NX bit;
+/// NXE is on so that the CPU marks every page fault on an instruction fetch as one (error code
+/// bit 4, SDM Vol. 3A, 4.7), which it does only with NXE (or SMEP): an instruction whose last
+/// bytes lie on a supervisor page then reads as "fetching", not "reading".
+pub const EFER: EferFlags = EferFlags::LONG_MODE_ENABLE
+    .union(EferFlags::LONG_MODE_ACTIVE)
+    .union(EferFlags::NO_EXECUTE_ENABLE);
 
 /// RFLAGS at entry: the reserved bit 1, and IOPL 3.
 ///

@@ -17,9 +17,11 @@
 //! - with `--prefix`, a guest that ends leaves no open line behind (a `\n` ends it).
 //!
 //! Without `--prefix` the only bytes the host ever adds are those `\n` between two guests'
-//! output, so one guest's output is byte-exact. With `--prefix`, control characters other than
-//! `\n` and `\t` (and the C1 controls of UTF-8) are shown escaped, as `\xHH` (`\u{HH}`), so no
-//! guest can forge another's prefix (`\r[1] `) or drive the terminal (ANSI escapes).
+//! output, so one guest's output is byte-exact. With `--prefix`, what `escape` names (control
+//! characters other than `\n` and `\t`, bidirectional controls, line separators, invisible
+//! format characters) is shown escaped, as `\xHH` or `\u{H...}`, so no guest can forge another's
+//! prefix (`\r[1] `), reorder or hide its text, or drive the terminal (ANSI escapes). Bytes
+//! that are not UTF-8 pass as they are.
 //!
 //! # Bounded memory
 //!
@@ -139,40 +141,6 @@ impl Console {
     }
 }
 
-/// The host's standard output, written with plain `write(2)` calls: no second buffer (the
-/// line buffers batch already), and every error reported (the standard library's `Stdout`
-/// takes `EBADF`, a closed stdout, for success).
-pub(crate) struct Stdout(std::mem::ManuallyDrop<std::fs::File>);
-
-impl Stdout {
-    pub(crate) fn new() -> Stdout {
-        use std::os::fd::FromRawFd;
-        // SAFETY: fd 1 is never closed by this process; `ManuallyDrop` keeps this `File` from
-        // closing it. If fd 1 is not open, writes fail with EBADF, which is reported.
-        Stdout(std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) }))
-    }
-}
-
-impl Write for Stdout {
-    /// One `write(2)`; if stdout was left non-blocking by whoever gave it to us, waits until it
-    /// takes more instead of failing the run with `EAGAIN`.
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match self.0.write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let mut fd = libc::pollfd { fd: 1, events: libc::POLLOUT, revents: 0 };
-                    // SAFETY: one valid pollfd; a failed poll just retries the write.
-                    unsafe { libc::poll(&mut fd, 1, -1) };
-                }
-                result => return result,
-            }
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// One guest's output not yet written: the current partial line and completed lines.
 #[derive(Debug)]
 pub(crate) struct LineBuffer {
@@ -185,10 +153,13 @@ pub(crate) struct LineBuffer {
     /// Completed lines, each with its prefix, written together: one write per push (or per
     /// [`BATCH_CAP`] bytes), not per line.
     batch: Vec<u8>,
-    /// With `--prefix`: control characters are escaped.
+    /// With `--prefix`: what `escape` names is escaped.
     escape: bool,
-    /// A 0xC2 byte held back while escaping: with the next byte it may be a C1 control.
-    held_c2: bool,
+    /// The start of a UTF-8 sequence held back while escaping, until it is complete: the
+    /// character it makes may need its escape.
+    held: [u8; 4],
+    /// Bytes in `held`.
+    held_len: usize,
 }
 
 impl LineBuffer {
@@ -201,7 +172,15 @@ impl LineBuffer {
         // Full size at once: neither buffer ever grows past these (see `end_line` and `put`).
         line.reserve_exact(MAX_LINE + 1);
         let batch = Vec::with_capacity(BATCH_CAP + line.capacity());
-        LineBuffer { id, line, prefix_len, batch, escape: console.prefix_ids, held_c2: false }
+        LineBuffer {
+            id,
+            line,
+            prefix_len,
+            batch,
+            escape: console.prefix_ids,
+            held: [0; 4],
+            held_len: 0,
+        }
     }
 
     fn content_len(&self) -> usize {
@@ -240,29 +219,61 @@ impl LineBuffer {
         self.write_batch(console);
     }
 
-    /// One byte with `--prefix`: shown as itself unless it is a control character.
+    /// One byte with `--prefix`: shown as itself unless the character it ends needs its escape
+    /// (see `escape`). A multi-byte UTF-8 character is held back until it is complete.
     fn push_escaped(&mut self, console: &Console, b: u8) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let hex = |b: u8| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
-        if std::mem::take(&mut self.held_c2) {
-            if (0x80..=0x9f).contains(&b) {
-                let [hi, lo] = hex(b);
-                return self.put(console, &[b'\\', b'u', b'{', hi, lo, b'}']);
+        if self.held_len > 0 {
+            if b & 0xC0 == 0x80 {
+                self.held[self.held_len] = b;
+                self.held_len += 1;
+                if self.held_len == utf8_len(self.held[0]) {
+                    self.put_held(console);
+                }
+                return;
             }
-            self.put(console, &[0xC2]);
+            // Not a continuation: what was held is no character; it goes out as it is.
+            self.release_held(console);
         }
         match b {
             b'\n' => {
                 self.line.push(b'\n');
                 self.end_line(console);
             }
-            b'\t' => self.put(console, &[b]),
-            0x00..=0x1f | 0x7f => {
-                let [hi, lo] = hex(b);
-                self.put(console, &[b'\\', b'x', hi, lo]);
+            0x00..=0x7F if crate::escape::needs_escape(char::from(b)) => {
+                let mut text = Vec::with_capacity(4);
+                crate::escape::escape_char_bytes(char::from(b), &mut text);
+                self.put(console, &text);
             }
-            0xC2 => self.held_c2 = true,
+            0xC2..=0xF4 => {
+                self.held[0] = b;
+                self.held_len = 1;
+            }
             _ => self.put(console, &[b]),
+        }
+    }
+
+    /// A complete UTF-8 sequence is held: its character, escaped if need be, or its bytes as
+    /// they are if they make no character.
+    fn put_held(&mut self, console: &Console) {
+        let held = self.held;
+        let bytes = &held[..self.held_len];
+        self.held_len = 0;
+        match std::str::from_utf8(bytes).ok().and_then(|s| s.chars().next()) {
+            Some(c) if crate::escape::needs_escape(c) => {
+                let mut text = Vec::with_capacity(12);
+                crate::escape::escape_char_bytes(c, &mut text);
+                self.put(console, &text);
+            }
+            _ => self.put(console, bytes),
+        }
+    }
+
+    /// Sends an incomplete held sequence on as it is.
+    fn release_held(&mut self, console: &Console) {
+        let held = self.held;
+        let len = std::mem::take(&mut self.held_len);
+        if len > 0 {
+            self.put(console, &held[..len]);
         }
     }
 
@@ -300,9 +311,7 @@ impl LineBuffer {
 
     /// Writes out everything, the unfinished line too (before the guest waits for input).
     pub(crate) fn flush(&mut self, console: &Console) {
-        if std::mem::take(&mut self.held_c2) {
-            self.put(console, &[0xC2]);
-        }
+        self.release_held(console);
         self.write_batch(console);
         if self.content_len() > 0 {
             self.cut(console);
@@ -314,6 +323,15 @@ impl LineBuffer {
     pub(crate) fn finish(&mut self, console: &Console) {
         self.flush(console);
         console.close(self.id);
+    }
+}
+
+/// The length of the UTF-8 sequence `lead` starts (a lead byte 0xC2-0xF4).
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
     }
 }
 
@@ -411,6 +429,22 @@ mod tests {
         assert_eq!(
             sink.text(),
             "[0] ok\tfine\\x0d[1] forged\\x1b[2J\\x7f \\u{9b} caf\u{e9} \u{a9}\n"
+        );
+    }
+
+    #[test]
+    fn with_prefix_bidi_controls_and_line_separators_are_escaped() {
+        let (sink, console) = console(true);
+        let mut a = LineBuffer::new(0, &console);
+        // U+202E split across two writes; U+2028, U+061C; a zero-width joiner is kept; bytes
+        // that are no UTF-8 pass as they are, and a sequence cut by a newline too.
+        a.push(&console, b"x\xe2\x80");
+        a.push(&console, b"\xaey \xe2\x80\xa8z \xd8\x9c \xe2\x80\x8d \xff\xfe \xe2\x80\n");
+        a.push(&console, b"end \xf0\x9f");
+        a.finish(&console);
+        assert_eq!(
+            sink.writes().concat(),
+            b"[0] x\\u{202e}y \\u{2028}z \\u{61c} \xe2\x80\x8d \xff\xfe \xe2\x80\n[0] end \xf0\x9f\n"
         );
     }
 

@@ -18,6 +18,11 @@
 //! crosses the quota, or that the host fails part-way, returns the bytes written, and the next
 //! write returns the error.
 //!
+//! Creating files is bounded too: a guest may make at most [`MAX_CREATED_NAMES`] host files in a
+//! run (its own copies of shared files included), each remembered by the host with its name (at
+//! most 255 bytes); the next new name fails with `EDQUOT`, as a file system's quota of inodes
+//! would fail it. Creating a name it already made again costs nothing new.
+//!
 //! Two front ends share one [`FileTable`]: hv's one-exit calls (`services::file_port`, with the
 //! data in guest RAM) and byte-level protocols, through [`FileTable::open_bytes`],
 //! [`FileTable::read_into`], [`FileTable::write_from`] and [`FileTable::close_fd`] (data in host
@@ -37,6 +42,10 @@ use crate::diag::Diag;
 use crate::memory::GuestRam;
 use crate::quota::Quota;
 use crate::sandbox::{self, Access, GuestName, Identity, Sandbox};
+
+/// Most host files one guest may create in a run (see the module docs): with the name the host
+/// keeps for each, a guest can make the host hold at most about 300 KiB for them.
+pub const MAX_CREATED_NAMES: usize = 1024;
 
 /// A file shared with every guest, opened (and checked) once at start.
 #[derive(Debug)]
@@ -116,6 +125,8 @@ pub(crate) struct FileTable {
     own: BTreeMap<GuestName, Identity>,
     quota: Arc<Quota>,
     diag: Arc<Diag>,
+    /// New names refused because the guest had made [`MAX_CREATED_NAMES`] already.
+    names_refused: u64,
     /// Counters: bytes moved.
     pub(crate) bytes_read: u64,
     pub(crate) bytes_written: u64,
@@ -158,6 +169,7 @@ impl FileTable {
             own: BTreeMap::new(),
             quota,
             diag,
+            names_refused: 0,
             bytes_read: 0,
             bytes_written: 0,
         }
@@ -226,6 +238,10 @@ impl FileTable {
                 false,
             ),
             (OpenMode::Write | OpenMode::Append, None, shared) => {
+                if self.own.len() >= MAX_CREATED_NAMES {
+                    self.names_refused += 1;
+                    return Err(Errno::Edquot);
+                }
                 let (mut file, identity) =
                     self.sandbox.create_fresh(&local).map_err(|e| host_err(e, "creating"))?;
                 if mode == OpenMode::Append {
@@ -450,12 +466,16 @@ impl FileTable {
         })
     }
 
-    /// Writes the guest's quota and diagnostics counts into its report's counters.
+    /// Writes the guest's quota and diagnostics counts into its report's counters (the disk's
+    /// too: they share the quota and the diagnostics, and the disk is finished first).
     pub(crate) fn report(&self, stats: &mut crate::outcome::GuestStats) {
         stats.file_bytes_read = self.bytes_read;
         stats.file_bytes_written = self.bytes_written;
         stats.quota = self.quota.limit();
         stats.quota_refused = self.quota.refused();
+        stats.names_refused = self.names_refused;
+        stats.disk_bytes_written = self.quota.disk_written();
+        stats.disk_copy_incomplete = self.diag.disk_copy_note();
         stats.diagnostics_suppressed = self.diag.suppressed();
     }
 }

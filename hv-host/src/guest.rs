@@ -429,6 +429,14 @@ impl Vm<'_> {
                     .is_ok_and(|e| e.exception.injected != 0 || e.exception.pending != 0);
                 (!trap_pending).then_some(Stop::Stepped)
             }
+            // The step's trap after an emulated privileged instruction, which the emulation
+            // raises itself (see `exception`), with the guest already past the instruction.
+            Flow::Stop(Outcome::Fault(f))
+                if debug.stepping && f.vector == hv_core::idt::Exception::Debug as u8 =>
+            {
+                self.fault_frame = None;
+                Some(Stop::Stepped)
+            }
             // A panic stops where the guest reported it (past its `out`), so gdb's `bt` shows
             // the panicking code; passing SIGABRT on ends the guest as without gdb.
             Flow::Stop(outcome @ Outcome::Panicked(_)) => {

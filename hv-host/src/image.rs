@@ -8,6 +8,20 @@
 //! wholly in the memory an image may occupy ([`Layout::max_image_size`]: below the stack and
 //! the reserved region). ELF parsing is the `object` crate's; what is checked here is what hv
 //! needs on top of a well-formed file.
+//!
+//! # What an image may cost the host
+//!
+//! A small file can describe a lot: thousands of program headers that all point at the same
+//! megabytes of the file, or thousands of symbols that share one huge name. So what the host
+//! keeps of an image is bounded by what the guest can use, not by what the file describes:
+//! - the bytes its segments load, all together, are at most [`Layout::max_image_size`] (guest
+//!   RAM, less the stack and the reserved region): they are copied once into one buffer, which
+//!   every guest running the image shares, and each segment is a range of it;
+//! - its function symbols are at most [`MAX_SYMBOLS`], their names (demangled and escaped, as
+//!   reports show them) at most [`MAX_SYMBOL_BYTES`] together.
+//!
+//! Past either bound the image is refused at start (exit status 2), with the reason. The file
+//! itself is read whole (at most [`MAX_ELF_FILE`] bytes) while it is checked, and dropped then.
 
 use std::fs::File;
 use std::io::Read;
@@ -16,9 +30,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hv_core::layout::Layout;
+use object::LittleEndian;
 use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
-use object::{LittleEndian, Object, ObjectSymbol, SymbolKind};
+
+mod symbols;
+
+pub(crate) use symbols::Symbols;
+pub use symbols::{MAX_SYMBOL_BYTES, MAX_SYMBOLS};
 
 /// The first bytes of every ELF file.
 const ELF_MAGIC: [u8; 4] = [0x7F, b'E', b'L', b'F'];
@@ -75,6 +94,31 @@ pub enum ImageError {
     /// The entry point is not in an executable loaded segment.
     #[error("its entry point {0:#x} is not in an executable loaded segment")]
     EntryOutside(u64),
+    /// The segments load more bytes, all together, than guest RAM can hold (segments that
+    /// overlap, or the same file bytes loaded again and again).
+    #[error(
+        "its segments load {total} bytes together (overlapping or repeated segments); at most {max} fit in {mib} MiB of guest RAM"
+    )]
+    LoadTooLarge {
+        /// The sum of the segments' file sizes (at least: counting stops past `max`).
+        total: u64,
+        /// [`Layout::max_image_size`].
+        max: u64,
+        /// The RAM size in MiB.
+        mib: u64,
+    },
+    /// More function symbols than the host keeps.
+    #[error("it has more than {max} function symbols")]
+    TooManySymbols {
+        /// [`MAX_SYMBOLS`].
+        max: usize,
+    },
+    /// The function symbols' names are longer, together, than the host keeps.
+    #[error("its function symbols' names take more than {max} bytes together")]
+    SymbolNamesTooLarge {
+        /// [`MAX_SYMBOL_BYTES`].
+        max: usize,
+    },
 }
 
 /// Bytes to copy into guest RAM at a guest-physical address; the rest of the segment's memory
@@ -83,8 +127,54 @@ pub enum ImageError {
 pub(crate) struct Segment {
     /// Guest-physical address.
     pub(crate) addr: u64,
-    /// The bytes from the file.
-    pub(crate) bytes: Vec<u8>,
+    /// The bytes from the file: a range of the image's one buffer.
+    pub(crate) bytes: Bytes,
+}
+
+/// A range of an image's loaded bytes, shared (cloning copies no bytes).
+#[derive(Clone)]
+pub(crate) struct Bytes {
+    all: Arc<[u8]>,
+    range: std::ops::Range<usize>,
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // The range was cut from `all` when it was made (see `Loaded::push`).
+        self.all.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.range.len())
+    }
+}
+
+/// The segments of an image being read, and their bytes, gathered into one buffer whose size is
+/// checked against the bound before anything is copied.
+struct Loaded {
+    buffer: Vec<u8>,
+    /// Guest address, and range in `buffer`.
+    segments: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+impl Loaded {
+    fn push(&mut self, addr: u64, bytes: &[u8]) {
+        let start = self.buffer.len();
+        self.buffer.extend_from_slice(bytes);
+        self.segments.push((addr, start..self.buffer.len()));
+    }
+
+    fn into_segments(self) -> Vec<Segment> {
+        let all: Arc<[u8]> = self.buffer.into();
+        self.segments
+            .into_iter()
+            .map(|(addr, range)| Segment { addr, bytes: Bytes { all: all.clone(), range } })
+            .collect()
+    }
 }
 
 /// An image, read and checked: what to load where, where to start, and how to name code
@@ -178,12 +268,9 @@ pub(crate) fn read(path: &Path, layout: Layout) -> Result<Image, ReadError> {
         let (segments, entry, symbols) = parse_elf(&bytes, layout).map_err(ReadError::Invalid)?;
         return Ok(Image { path, segments, entry, symbols: Arc::new(symbols) });
     }
-    Ok(Image {
-        path,
-        segments: vec![Segment { addr: 0, bytes }],
-        entry: 0,
-        symbols: Arc::new(Symbols::default()),
-    })
+    let len = bytes.len();
+    let segments = vec![Segment { addr: 0, bytes: Bytes { all: bytes.into(), range: 0..len } }];
+    Ok(Image { path, segments, entry: 0, symbols: Arc::new(Symbols::default()) })
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.
@@ -219,10 +306,20 @@ fn parse_elf(data: &[u8], layout: Layout) -> Result<(Vec<Segment>, u64, Symbols)
         _ => return Err(ImageError::ElfUnsupported("it is not an executable (ET_EXEC)")),
     }
     let max = layout.max_image_size();
-    let mut segments = Vec::new();
-    let mut entry_ok = false;
+    let mib = layout.mem().mib();
+    let headers = header.program_headers(endian, data).map_err(bad)?;
+    // Every segment is checked, and its file size counted, before any byte is copied.
+    let mut total = 0u64;
+    for ph in headers.iter().filter(|ph| ph.p_type(endian) == elf::PT_LOAD) {
+        total = total.saturating_add(ph.p_filesz(endian).min(ph.p_memsz(endian)));
+        if total > max {
+            return Err(ImageError::LoadTooLarge { total, max, mib });
+        }
+    }
+    let mut loaded = Loaded { buffer: Vec::with_capacity(total as usize), segments: Vec::new() };
+    let (mut entry_ok, mut any_segment) = (false, false);
     let entry = header.e_entry(endian);
-    for ph in header.program_headers(endian, data).map_err(bad)? {
+    for ph in headers {
         if ph.p_type(endian) != elf::PT_LOAD {
             continue;
         }
@@ -240,12 +337,7 @@ fn parse_elf(data: &[u8], layout: Layout) -> Result<(Vec<Segment>, u64, Symbols)
             return Err(ImageError::SegmentNotIdentity { vaddr, paddr });
         }
         if paddr.checked_add(memsz).is_none_or(|end| end > max) {
-            return Err(ImageError::SegmentOutside {
-                addr: paddr,
-                size: memsz,
-                max,
-                mib: layout.mem().mib(),
-            });
+            return Err(ImageError::SegmentOutside { addr: paddr, size: memsz, max, mib });
         }
         if ph.p_flags(endian) & elf::PF_X != 0 && (paddr..paddr + memsz).contains(&entry) {
             entry_ok = true;
@@ -254,79 +346,25 @@ fn parse_elf(data: &[u8], layout: Layout) -> Result<(Vec<Segment>, u64, Symbols)
         let bytes = ph.data(endian, data).map_err(|()| {
             ImageError::Elf(format!("segment at {paddr:#x} reaches past the end of the file"))
         })?;
-        segments.push(Segment { addr: paddr, bytes: bytes.to_vec() });
+        if !bytes.is_empty() {
+            loaded.push(paddr, bytes);
+        }
+        any_segment = true;
     }
-    if segments.is_empty() {
+    if !any_segment {
         return Err(ImageError::ElfUnsupported("it has no loadable segment"));
     }
     if !entry_ok {
         return Err(ImageError::EntryOutside(entry));
     }
-    Ok((segments, entry, Symbols::of(&file)))
-}
-
-/// A function symbol: where it starts, how long it is (0 if unknown), its demangled name.
-#[derive(Debug)]
-struct Symbol {
-    addr: u64,
-    size: u64,
-    name: String,
-}
-
-/// An image's function symbols, sorted by address, to name code addresses in reports.
-#[derive(Debug, Default)]
-pub(crate) struct Symbols(Vec<Symbol>);
-
-impl Symbols {
-    /// The function symbols of an ELF file's symbol table (none if stripped).
-    fn of(file: &ElfFile64<'_, LittleEndian>) -> Symbols {
-        let mut symbols: Vec<Symbol> = file
-            .symbols()
-            .filter(|s| s.kind() == SymbolKind::Text && s.is_definition())
-            .filter_map(|s| {
-                let name = s.name().ok().filter(|n| !n.is_empty())?;
-                let name = format!("{:#}", rustc_demangle::demangle(name));
-                Some(Symbol { addr: s.address(), size: s.size(), name })
-            })
-            .collect();
-        symbols.sort_by_key(|s| s.addr);
-        Symbols(symbols)
-    }
-
-    /// Names `addr` as `function+0xoffset`, if it lies in a known function. A symbol without a
-    /// size covers up to the next one.
-    pub(crate) fn describe(&self, addr: u64) -> Option<String> {
-        let i = self.0.partition_point(|s| s.addr <= addr).checked_sub(1)?;
-        let s = &self.0[i];
-        let end = if s.size > 0 {
-            s.addr + s.size
-        } else {
-            self.0.get(i + 1).map_or(u64::MAX, |next| next.addr)
-        };
-        (addr < end).then(|| format!("{}+{:#x}", s.name, addr - s.addr))
-    }
+    let symbols = Symbols::of(&file)?;
+    Ok((loaded.into_segments(), entry, symbols))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hv_core::layout::{MemSize, PageSize};
-
-    fn symbols(list: &[(u64, u64, &str)]) -> Symbols {
-        Symbols(list.iter().map(|&(addr, size, n)| Symbol { addr, size, name: n.into() }).collect())
-    }
-
-    #[test]
-    fn describes_addresses_inside_functions_only() {
-        let s = symbols(&[(0x40, 0x10, "crash_here"), (0x60, 0, "tail"), (0x100, 4, "last")]);
-        assert_eq!(s.describe(0x46).as_deref(), Some("crash_here+0x6"));
-        assert_eq!(s.describe(0x40).as_deref(), Some("crash_here+0x0"));
-        assert_eq!(s.describe(0x50), None, "past crash_here's size, before tail");
-        assert_eq!(s.describe(0x3f), None);
-        assert_eq!(s.describe(0x90).as_deref(), Some("tail+0x30"), "sizeless: up to the next");
-        assert_eq!(s.describe(0x104), None);
-        assert_eq!(Symbols::default().describe(0), None);
-    }
 
     /// A minimal ELF64 executable: one PT_LOAD of `code` at `addr`, entry `entry`.
     fn elf(addr: u64, vaddr: u64, code: &[u8], memsz: u64, entry: u64, flags: u32) -> Vec<u8> {
@@ -363,7 +401,7 @@ mod tests {
         let (segs, entry, _) =
             parse_elf(&elf(0x1000, 0x1000, &[0xF4], 16, 0x1000, rx), layout).expect("a good image");
         assert_eq!(
-            (segs.len(), segs[0].addr, segs[0].bytes.as_slice(), entry),
+            (segs.len(), segs[0].addr, &segs[0].bytes[..], entry),
             (1, 0x1000, &[0xF4][..], 0x1000)
         );
         let err = |image: Vec<u8>| parse_elf(&image, layout).err().map(|e| e.to_string());
@@ -396,6 +434,16 @@ mod tests {
         let mut truncated = elf(0x1000, 0x1000, &[0xF4; 8], 16, 0x1000, rx);
         truncated.truncate(124);
         assert!(err(truncated).is_some());
+        // The same file bytes loaded again and again: each segment fits, together they do not.
+        let half = max / 2 + 1;
+        let mut repeated = elf(0x1000, 0x1000, &vec![0xF4; half as usize], half, 0x1000, rx);
+        repeated[56..58].copy_from_slice(&3u16.to_le_bytes()); // e_phnum: three headers
+        let header = repeated[64..120].to_vec();
+        repeated.splice(120..120, header.iter().chain(&header).copied());
+        repeated[64 + 8..64 + 16].copy_from_slice(&232u64.to_le_bytes());
+        repeated[120 + 8..120 + 16].copy_from_slice(&232u64.to_le_bytes());
+        repeated[176 + 8..176 + 16].copy_from_slice(&232u64.to_le_bytes());
+        assert!(err(repeated).unwrap().contains("(overlapping or repeated segments)"));
         let mut pie = elf(0x1000, 0x1000, &[0xF4], 16, 0x1000, rx);
         pie[16..18].copy_from_slice(&elf::ET_DYN.to_le_bytes());
         assert!(err(pie).unwrap().contains("-static -no-pie"));

@@ -27,6 +27,7 @@ mod console;
 mod console_ring;
 mod devices;
 mod diag;
+mod escape;
 mod files;
 mod gdb;
 mod guest;
@@ -45,6 +46,7 @@ mod services;
 pub mod signals;
 mod stats;
 mod stats_table;
+mod stdout;
 mod stop;
 pub mod vcpu;
 
@@ -59,15 +61,17 @@ use image::Image;
 use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
+pub use files::MAX_CREATED_NAMES;
 pub use gdb::GdbEndpoint;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
-pub use image::{ImageError, MAX_ELF_FILE};
+pub use image::{ImageError, MAX_ELF_FILE, MAX_SYMBOL_BYTES, MAX_SYMBOLS};
 pub use memory::MemoryError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use quota::{DEFAULT_QUOTA, parse_size};
 pub use sched::{DEFAULT_QUANTUM, Sched};
 pub use stats::ExitStats;
 pub use stats_table::stats_table;
+pub use stdout::dropped_output;
 pub use stop::{StopReason, Stopper};
 
 /// Why a configuration was refused before any guest started.
@@ -470,7 +474,7 @@ impl Builder {
         }
         let disk = disk.map(Arc::new);
         let console = Console::new(
-            self.output.unwrap_or_else(|| Box::new(console::Stdout::new())),
+            self.output.unwrap_or_else(|| Box::new(stdout::Stdout::new())),
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
@@ -676,9 +680,18 @@ impl Hypervisor {
             }
             let mut reports = Vec::with_capacity(images.len());
             reports.push(alone(0, first, first_gdb));
-            reports.extend((1u32..).zip(handles.into_iter().zip(rest)).map(|(id, (h, image))| {
-                h.join().unwrap_or_else(|_| not_started(id, image, thread_panicked()))
-            }));
+            // Only waiting now, this thread has no vCPU to kick: a stop signal is better taken
+            // by a guest thread, which has one (see `signals`).
+            let join = || {
+                reports.extend((1u32..).zip(handles.into_iter().zip(rest)).map(
+                    |(id, (h, image))| {
+                        h.join().unwrap_or_else(|_| not_started(id, image, thread_panicked()))
+                    },
+                ));
+            };
+            if !rest.is_empty() {
+                signals::blocked_while(join);
+            }
             Ok(reports)
         })
     }

@@ -247,7 +247,12 @@ fn fail_usage(reason: &str) -> Status {
 ///
 /// - fds 0, 1 and 2, if closed, are opened on `/dev/null`, so that no file hv-host opens
 ///   later (a guest's file, the disk) takes their number and receives console output;
-/// - SIGPIPE is ignored, so a closed output is an `EPIPE` the run handles (status 141).
+/// - SIGPIPE is ignored, so a closed output is an `EPIPE` the run handles (status 141);
+/// - SIGXFSZ is ignored, so a write past the host's file-size limit (`ulimit -f`) is a short
+///   write and then `EFBIG` for the guest that made it, instead of the end of every guest;
+/// - the soft limit on open files is raised to the hard one: each guest holds its VM's two
+///   descriptors and up to 32 files, and a soft limit of 1024 would start only some hundreds of
+///   guests.
 #[cfg_attr(test, allow(dead_code))]
 fn process_start() -> bool {
     let mut stdout_closed = false;
@@ -261,7 +266,20 @@ fn process_start() -> bool {
         }
     }
     // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let mut files = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct it is given; setrlimit reads it. Raising the soft
+    // limit up to the hard one needs no privilege; if it fails, the old limit stays.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut files) == 0 && files.rlim_cur < files.rlim_max
+        {
+            files.rlim_cur = files.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &files);
+        }
+    }
     stdout_closed
 }
 
@@ -366,7 +384,10 @@ fn run(stdout_closed: bool) -> Status {
     if let Err(e) = hv_host::signals::install() {
         say(format_args!("hv-host: cannot handle signals ({e}); they will kill the run\n"));
     }
-    let reports = match hv.run() {
+    let reports = hv.run();
+    // The reports can be stuck on a full stderr too: a second signal must still end it.
+    hv_host::signals::accept_here();
+    let reports = match reports {
         Ok(r) => r,
         Err(e) => {
             say(format_args!("hv-host: {e}\n"));
@@ -377,9 +398,15 @@ fn run(stdout_closed: bool) -> Status {
         say(format_args!("{}", hv_host::stats_table(&reports)));
     }
     for report in &reports {
-        for note in report.stats.notes() {
-            say(format_args!("guest {} ({}): {note}\n", report.id, report.image.display()));
+        for note in report.notes() {
+            say(format_args!("{note}\n"));
         }
+    }
+    let dropped = hv_host::dropped_output();
+    if dropped > 0 {
+        say(format_args!(
+            "hv-host: {dropped} bytes of guest output not written: the output was stuck when the guests' time ran out\n"
+        ));
     }
     match stopper.reason() {
         Some(StopReason::BrokenPipe) => Status::BrokenPipe,

@@ -1,4 +1,7 @@
 //! How a guest ended, and the report the host gives about it.
+//!
+//! Text a guest or its image chose (a panic message, a symbol name) is shown escaped (see
+//! `escape`), and so is the image's path: a report line is always one line of hv's own.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -6,6 +9,7 @@ use std::time::Duration;
 
 use hv_core::idt::Exception;
 
+use crate::escape::Escaped;
 use crate::stop::StopReason;
 
 /// How one guest ended.
@@ -44,7 +48,7 @@ impl fmt::Display for Outcome {
             Outcome::Exited(status) => write!(f, "exited with status {status}"),
             Outcome::Halted => f.write_str("halted"),
             Outcome::Fault(fault) => fault.fmt(f),
-            Outcome::Panicked(msg) => write!(f, "panicked: {msg}"),
+            Outcome::Panicked(msg) => write!(f, "panicked: {}", Escaped(msg)),
             Outcome::Error(e) => e.fmt(f),
             // Tenths of a second, rounded down: "after 2.0 s" means it ran 2.0 s and less than
             // 2.1 s, so the limit never reads as exceeded by rounding alone.
@@ -82,8 +86,9 @@ impl fmt::Display for Fault {
         };
         f.write_str(exception.description())?;
         if exception == Exception::PageFault {
-            // SDM Vol. 3A, 4.7: bit 1 write, bit 4 instruction fetch. Bit 4 is only set with
-            // NX enabled, which the guest's tables do not use; a fault at RIP is a fetch too.
+            // SDM Vol. 3A, 4.7: bit 1 write, bit 4 instruction fetch (set because EFER.NXE is
+            // on, see `hv_core::boot::EFER`); a fault at RIP is a fetch too, whatever the CPU
+            // says.
             let access = if self.error_code & 0x10 != 0 || self.address == self.rip {
                 "fetching"
             } else if self.error_code & 0x2 != 0 {
@@ -97,7 +102,7 @@ impl fmt::Display for Fault {
         }
         write!(f, " at rip {:#x}", self.rip)?;
         if let Some(symbol) = &self.symbol {
-            write!(f, " ({symbol})")?;
+            write!(f, " ({})", Escaped(symbol))?;
         }
         if self.cpl == 0 {
             f.write_str(" in ring 0")?;
@@ -235,6 +240,12 @@ pub struct GuestStats {
     pub file_bytes_read: u64,
     /// Bytes the guest wrote to files.
     pub file_bytes_written: u64,
+    /// Bytes the host wrote to the disk for the guest: its sectors, and with `--disk-cow` the
+    /// completion of its copy when it ended.
+    pub disk_bytes_written: u64,
+    /// With `--disk-cow`: why the guest's copy of the disk was left incomplete, if it was (its
+    /// write quota could not cover the completion, a host error, a stop signal).
+    pub disk_copy_incomplete: Option<String>,
     /// Bytes the guest wrote to the console.
     pub console_bytes_out: u64,
     /// Bytes the guest read from the console.
@@ -249,6 +260,8 @@ pub struct GuestStats {
     pub quota: u64,
     /// Writes refused (`EFBIG`) because the quota was used up.
     pub quota_refused: u64,
+    /// Files not created (`EDQUOT`) because the guest had created as many as it may.
+    pub names_refused: u64,
     /// Host warnings about the guest that were counted but not printed (rate limit).
     pub diagnostics_suppressed: u64,
 }
@@ -262,6 +275,16 @@ impl GuestStats {
             notes.push(format!(
                 "write quota of {} bytes used up; {} write(s) refused with EFBIG",
                 self.quota, self.quota_refused
+            ));
+        }
+        if let Some(why) = &self.disk_copy_incomplete {
+            notes.push(format!("disk copy left incomplete: {why}"));
+        }
+        if self.names_refused > 0 {
+            notes.push(format!(
+                "created the most files a guest may ({}); {} more refused with EDQUOT",
+                crate::files::MAX_CREATED_NAMES,
+                self.names_refused
             ));
         }
         if self.diagnostics_suppressed > 0 {
@@ -286,9 +309,21 @@ pub struct GuestReport {
     pub stats: GuestStats,
 }
 
+impl GuestReport {
+    /// The report's notes on limits the guest ran into (see [`GuestStats::notes`]), each a
+    /// whole line: `guest ID (IMAGE): note`.
+    pub fn notes(&self) -> Vec<String> {
+        let image = self.image.to_string_lossy();
+        let image = Escaped(&image);
+        let line = |n: &String| format!("guest {} ({image}): {}", self.id, Escaped(n));
+        self.stats.notes().iter().map(line).collect()
+    }
+}
+
 impl fmt::Display for GuestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "guest {} ({}): {}", self.id, self.image.display(), self.outcome)
+        let image = self.image.to_string_lossy();
+        write!(f, "guest {} ({}): {}", self.id, Escaped(&image), self.outcome)
     }
 }
 

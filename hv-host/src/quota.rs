@@ -1,10 +1,13 @@
 //! A guest's write quota: how many bytes it may make the host write, to files and to the disk
 //! together (`--quota`).
 //!
-//! Every write reserves what it asks for before it touches the host, gets at most what is left
-//! (a POSIX short write), and gives back what the host did not write. When nothing is left the
-//! write fails with `EFBIG`, the error `RLIMIT_FSIZE`, the per-process write limit of POSIX,
-//! gives; the guest's report says the quota was reached.
+//! Every byte the host writes on a guest's behalf counts: file writes, the copy `"a"` makes of
+//! a shared original, disk sectors, and the completion of a `--disk-cow` copy when the guest
+//! has ended. Every write reserves what it asks for before it touches the host, gets at most
+//! what is left (a POSIX short write), and gives back what the host did not write. When nothing
+//! is left the write fails with `EFBIG`, the error `RLIMIT_FSIZE`, the per-process write limit
+//! of POSIX, gives; the guest's report says the quota was reached. So the host never writes
+//! more than the quota for a guest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,12 +28,19 @@ pub(crate) struct Quota {
     used: AtomicU64,
     /// Writes refused (wholly) because nothing was left.
     refused: AtomicU64,
+    /// Bytes written to the disk (the image in place, or the guest's copy), for `--stats`.
+    disk_written: AtomicU64,
 }
 
 impl Quota {
     /// A quota of `limit` bytes.
     pub(crate) fn new(limit: u64) -> Self {
-        Quota { limit, used: AtomicU64::new(0), refused: AtomicU64::new(0) }
+        Quota {
+            limit,
+            used: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            disk_written: AtomicU64::new(0),
+        }
     }
 
     /// Reserves up to `want` bytes: returns how many may be written, `EFBIG` if none may
@@ -56,6 +66,33 @@ impl Quota {
         }
         self.used.store(used + want, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Reserves exactly `want` bytes if that many are left, without counting a refusal (for
+    /// the host's own writes on the guest's behalf, which no guest call is refused for); false
+    /// if they are not.
+    pub(crate) fn try_reserve_all(&self, want: u64) -> bool {
+        let used = self.used.load(Ordering::Relaxed);
+        if self.limit.saturating_sub(used) < want {
+            return false;
+        }
+        self.used.store(used + want, Ordering::Relaxed);
+        true
+    }
+
+    /// Bytes left.
+    pub(crate) fn left(&self) -> u64 {
+        self.limit.saturating_sub(self.used.load(Ordering::Relaxed))
+    }
+
+    /// Counts `bytes` written to the disk (already reserved).
+    pub(crate) fn add_disk_written(&self, bytes: u64) {
+        self.disk_written.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes written to the disk so far.
+    pub(crate) fn disk_written(&self) -> u64 {
+        self.disk_written.load(Ordering::Relaxed)
     }
 
     /// Gives back bytes reserved but not written.
@@ -107,6 +144,11 @@ mod tests {
         assert_eq!(q.reserve_all(20), Err(Errno::Efbig));
         assert_eq!(q.reserve_all(10), Ok(()));
         assert_eq!(q.refused(), 2);
+        q.refund(30);
+        assert_eq!(q.left(), 30);
+        assert!(!q.try_reserve_all(31));
+        assert!(q.try_reserve_all(30));
+        assert_eq!((q.left(), q.refused()), (0, 2), "the host's own writes are no refusal");
     }
 
     #[test]

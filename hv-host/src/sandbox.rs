@@ -3,9 +3,12 @@
 //! an inode the host did not create.
 //!
 //! Names are normalised lexically (`./a.txt` and `a.txt` are the same) and refused if they are
-//! empty, absolute, contain `..` or NUL, are longer than [`MAX_NAME`] bytes, or have a component
-//! longer than [`MAX_NAME_COMPONENT`] bytes (so that `<name>.local<ID>` fits Linux's 255-byte
-//! `NAME_MAX` for every guest ID). Paths are walked one component at a time with
+//! empty, absolute, end in `/` (a directory's name, never a file's: `input.txt/` is not
+//! `input.txt`), contain `..`, NUL or a character hv would show escaped (a control character, a
+//! bidirectional control, an invisible format character: see `escape`; the host's directory
+//! listing shows such names raw), are longer than [`MAX_NAME`] bytes, or have a component longer
+//! than [`MAX_NAME_COMPONENT`] bytes (so that `<name>.local<ID>` fits Linux's 255-byte `NAME_MAX`
+//! for every guest ID). Paths are walked one component at a time with
 //! `openat(..., O_NOFOLLOW)`, so neither a symlinked directory nor a symlink planted where a
 //! local file goes can lead an access out of the working directory.
 //!
@@ -55,6 +58,13 @@ impl GuestName {
             return Err(Errno::Einval);
         }
         let text = std::str::from_utf8(raw).map_err(|_| Errno::Einval)?;
+        if text.chars().any(crate::escape::needs_escape) {
+            return Err(Errno::Einval);
+        }
+        // `a/` and `a/.` name a directory; POSIX would refuse them for a file (ENOTDIR).
+        if text.ends_with('/') || text.ends_with("/.") {
+            return Err(Errno::Einval);
+        }
         let mut parts = Vec::new();
         for part in text.split('/') {
             match part {
@@ -111,9 +121,11 @@ impl fmt::Debug for GuestName {
     }
 }
 
+/// The name as messages show it: [`GuestName::parse`] refuses what `escape` would escape, so
+/// this is the name itself; escaped all the same, so that no message can ever carry it raw.
 impl fmt::Display for GuestName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        fmt::Display::fmt(&crate::escape::Escaped(&self.0), f)
     }
 }
 
@@ -333,6 +345,19 @@ mod tests {
         assert_eq!(n("../x"), Err(Errno::Einval));
         assert_eq!(n("a/../../x"), Err(Errno::Einval));
         assert_eq!(n("a\0b"), Err(Errno::Einval));
+        for bad in [
+            "input.txt/",
+            "input.txt/.",
+            "d/",
+            "x\n\x1b[2J",
+            "a\rb",
+            "\u{202E}txt.exe",
+            "a\u{2028}b",
+        ] {
+            assert_eq!(n(bad), Err(Errno::Einval), "{bad:?}");
+        }
+        assert_eq!(n("./d/./e"), Ok("d/e".into()));
+        assert_eq!(n("caf\u{e9} \u{65e5}.txt"), Ok("caf\u{e9} \u{65e5}.txt".into()));
         assert_eq!(n(&"x".repeat(239)).map(|s| s.len()), Ok(239));
         assert_eq!(n(&"x".repeat(240)), Err(Errno::Enametoolong));
         let long = format!("{}/{}", "d".repeat(15), "x".repeat(239));

@@ -36,7 +36,8 @@
 //!
 //! Note (blocking): other exit handlers still block the thread that runs them: a guest's file
 //! call stops every guest in single mode for the time it takes, and a timeout is only seen
-//! when the host gets the thread back.
+//! when the host gets the thread back. Console output is the exception: a write to a stuck
+//! stdout gives up at the thread's deadline (see `stdout`).
 
 use std::cmp::Ordering;
 use std::path::Path;
@@ -110,6 +111,7 @@ pub(crate) fn run_alone(
     gdb: Option<crate::gdb::Listener>,
 ) -> GuestReport {
     let start = Instant::now();
+    crate::stdout::set_output_deadline(timeout.map(|t| later(start, t)));
     // Aimed at the vCPU from the start, so that a stop (see `stop`) reaches it wherever it is.
     let kicker = match kicker_for(&vm) {
         Ok(k) => k,
@@ -141,6 +143,10 @@ pub(crate) fn run_alone(
             break Outcome::Interrupted(reason);
         }
         let deadline = timeout.map(|t| later(start, t.saturating_add(paused(&session))));
+        if session.is_some() {
+            // Time stopped in gdb moves the guest's deadline (and its output's) later.
+            crate::stdout::set_output_deadline(deadline);
+        }
         // While gdb is attached, a wake-up to look for its Ctrl-C.
         let gdb_poll = session.as_ref().filter(|s| s.attached()).map(|_| Instant::now() + POLL);
         // Wake-ups: the timeout, and, while console output is queued in the coalesced-PIO ring,
@@ -248,6 +254,7 @@ pub(crate) fn run_single(
         deadline: plan.timeout.map(|t| later(start, t)),
         turn: None,
     };
+    crate::stdout::set_output_deadline(sched.deadline);
     let registered = stopper.register_this_thread();
     // Guests parked in a console read: not picked until input comes for them.
     let mut waiting = vec![false; guests.len()];

@@ -1,18 +1,28 @@
 //! SIGINT, SIGTERM and SIGHUP stop the run instead of killing the process.
 //!
-//! [`install`] blocks the three signals in the calling thread, so that every thread started
-//! afterwards inherits the mask, and installs [`on_stop_signal`] for them. Only the threads
-//! that run vCPUs take them: a [`Stopper`](crate::Stopper) unblocks them in each thread it
-//! registers ([`Accepting`]), for as long as it is registered. A signal that comes while no
-//! such thread exists stays pending until one does.
+//! [`install`] installs [`on_stop_signal`] for the three signals and blocks them in the calling
+//! thread, so that every thread started afterwards inherits the mask. From then on:
+//! - a thread that runs vCPUs takes them from the moment a [`Stopper`](crate::Stopper)
+//!   registers it until it ends, its guest's end included (the last output, the completion of
+//!   a disk copy): whatever that thread blocks in, a signal reaches it ([`accept_here`]);
+//! - the thread that called `Hypervisor::run` takes them while it runs a guest itself, and not
+//!   while it only waits for the others (then a signal lands in a thread that has a vCPU to
+//!   kick); the command line has it take them again once the run is over, for the reports;
+//! - the console input thread never takes them (its blocking `read` must not be interrupted).
 //!
-//! The handler only notes the signal and kicks the vCPU of the thread it interrupted (the
-//! same byte as a timer kick, see `kick`), which makes that thread's `KVM_RUN` return; the
-//! runner then sees [`received`] through `Stopper::requested` at its next check and stops the
-//! run from ordinary code: every guest ends at its next exit or kick, unfinished lines are
-//! written, and the command line reports and exits with 128 + the signal number. A second
-//! signal exits at once with that status, from the handler, as a user pressing Ctrl-C twice
-//! expects, even while the output is stuck.
+//! The handler notes the first signal, kicks the vCPU of the thread it interrupted (the same
+//! byte as a timer kick, see `kick`), which makes that thread's `KVM_RUN` return, and wakes every
+//! parked thread (see `Stopper::wait`); all three are async-signal-safe. The runner that sees
+//! [`received`] through `Stopper::requested` at its next check stops the run from ordinary
+//! code, which kicks every other vCPU thread: every guest ends at its next exit or kick,
+//! unfinished lines are written, and the command line reports and exits with 128 + the signal
+//! number. A runner the signal did not reach directly sees it at its next exit, at the latest
+//! when its periodic console drain kicks it (see `sched`). The first signal also ends the
+//! completion of `--disk-cow` copies (see `devices::disk`).
+//!
+//! A second signal exits at once with its own status, from the handler, as a user pressing
+//! Ctrl-C twice expects, whatever is stuck: a write to an output nobody reads, a full stderr, a
+//! long copy. No thread that can be stuck has the signals blocked, so the handler always runs.
 //!
 //! Why a handler and not a thread in `sigwait`: a thread costs every launch about 0.1 ms
 //! here (its creation, and its teardown at exit), a tenth of the whole launch of a guest.
@@ -41,6 +51,7 @@ extern "C" fn on_stop_signal(signo: libc::c_int) {
         unsafe { libc::_exit(128 + signo) };
     }
     crate::kick::kick_this_thread();
+    crate::stop::wake_parked();
 }
 
 /// Makes SIGINT, SIGTERM and SIGHUP stop the run (see the module docs).
@@ -62,7 +73,7 @@ pub fn install() -> io::Result<()> {
     action.sa_mask = set;
     for signo in STOP_SIGNALS {
         // SAFETY: a valid signal number and action; the handler is async-signal-safe (atomic
-        // operations, a TLS load, `_exit`) and lives for the whole program.
+        // operations, a TLS load, a futex wake, `_exit`) and lives for the whole program.
         if unsafe { libc::sigaction(signo, &action, std::ptr::null_mut()) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -71,8 +82,8 @@ pub fn install() -> io::Result<()> {
     Ok(())
 }
 
-/// True once [`install`] succeeded: threads then take stop signals only while they accept.
-pub(crate) fn installed() -> bool {
+/// True once [`install`] succeeded.
+fn installed() -> bool {
     INSTALLED.get().is_some()
 }
 
@@ -84,29 +95,12 @@ pub fn received() -> Option<i32> {
     }
 }
 
-/// The calling thread takes stop signals until this is dropped (nothing, without
-/// [`install`]). Not `Send`: it changes this thread's mask.
-#[derive(Debug)]
-pub(crate) struct Accepting {
-    active: bool,
-    _this_thread: std::marker::PhantomData<*mut ()>,
-}
-
-impl Accepting {
-    pub(crate) fn here() -> Accepting {
-        let active = installed();
-        if active {
-            set_mask(libc::SIG_UNBLOCK);
-        }
-        Accepting { active, _this_thread: std::marker::PhantomData }
-    }
-}
-
-impl Drop for Accepting {
-    fn drop(&mut self) {
-        if self.active {
-            set_mask(libc::SIG_BLOCK);
-        }
+/// From now on the calling thread takes stop signals (nothing, without [`install`]): a thread
+/// that runs vCPUs, from its registration until it ends, and the command line's main thread
+/// once the run is over (see the module docs).
+pub fn accept_here() {
+    if installed() {
+        set_mask(libc::SIG_UNBLOCK);
     }
 }
 

@@ -25,7 +25,7 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<5} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12}  image",
+        "{:<5} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12}  image",
         "guest",
         "run ms",
         "exits",
@@ -34,13 +34,14 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
         "con out B",
         "con in B",
         "file read B",
-        "file wrote B"
+        "file wrote B",
+        "disk wrote B"
     );
     for r in reports {
         let s = &r.stats;
         let _ = writeln!(
             out,
-            "{:<5} {:>10.3} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12}  {}",
+            "{:<5} {:>10.3} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>12} {:>12}  {}",
             r.id,
             r.run_time.as_secs_f64() * 1000.0,
             s.exits.total(),
@@ -50,7 +51,8 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
             s.console_bytes_in,
             s.file_bytes_read,
             s.file_bytes_written,
-            r.image.display()
+            s.disk_bytes_written,
+            crate::escape::Escaped(&r.image.to_string_lossy())
         );
     }
     for r in reports {

@@ -66,9 +66,31 @@ struct Shared {
     requested: AtomicBool,
     /// Threads that run vCPUs, to kick.
     threads: Mutex<Vec<libc::pid_t>>,
-    /// Wake-up generation: bumped by every event a parked thread may be waiting for; parked
-    /// threads sleep on it with a futex (see [`Stopper::wait`]).
-    generation: AtomicU32,
+}
+
+/// Wake-up generation: bumped by every event a parked thread may be waiting for; parked threads
+/// sleep on it with a futex (see [`Stopper::wait`]).
+///
+/// One for the whole process, not one per run, so that the stop-signal handler, which cannot
+/// know the run, can wake every parked thread ([`wake_parked`]). Runs that share a process
+/// (an embedding program's, tests') only wake each other's parked threads in vain: a wait
+/// re-checks what it waits for.
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+
+/// Wakes every thread parked in [`Stopper::wait`]. Async-signal-safe (an atomic add and a
+/// futex wake): the stop-signal handler calls it.
+pub(crate) fn wake_parked() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: FUTEX_WAKE on a live, aligned u32 (a static); it reads nothing else and wakes
+    // at most every waiter.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            GENERATION.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
 }
 
 impl Stopper {
@@ -125,34 +147,25 @@ impl Stopper {
     }
 
     /// Registers the calling thread as one that runs vCPUs, until the guard is dropped; it
-    /// takes stop signals meanwhile (see `signals`).
+    /// takes stop signals from now on until it ends (see `signals`).
     pub(crate) fn register_this_thread(&self) -> Registered {
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
         self.0.threads.lock().unwrap_or_else(|p| p.into_inner()).push(tid);
-        Registered { stopper: self.clone(), tid, _signals: crate::signals::Accepting::here() }
+        crate::signals::accept_here();
+        Registered { stopper: self.clone(), tid }
     }
 
     /// The wake-up generation now: pass it to [`Stopper::wait`] after checking the condition
     /// the wait is for.
     pub(crate) fn generation(&self) -> u32 {
-        self.0.generation.load(Ordering::SeqCst)
+        GENERATION.load(Ordering::SeqCst)
     }
 
     /// Wakes every thread parked in [`Stopper::wait`]: something it may wait for happened
     /// (input arrived, a guest left the input queue, the run is stopping).
     pub(crate) fn notify(&self) {
-        self.0.generation.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: FUTEX_WAKE on a live, aligned u32 of ours (in the shared `Arc`); it reads
-        // nothing else and wakes at most every waiter.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                self.0.generation.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                i32::MAX,
-            )
-        };
+        wake_parked();
     }
 
     /// Parks the calling thread until [`Stopper::notify`] is called after `seen` was read, a
@@ -177,13 +190,13 @@ impl Stopper {
                 }
             };
             let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const _);
-            // SAFETY: FUTEX_WAIT on a live, aligned u32 of ours, sleeping only while it still
+            // SAFETY: FUTEX_WAIT on a live, aligned u32 (a static), sleeping only while it still
             // holds `seen`; `timeout_ptr` is null or points at a timespec that outlives the call.
             // Whatever it returns (woken, changed, interrupted, timed out), the loop re-checks.
             unsafe {
                 libc::syscall(
                     libc::SYS_futex,
-                    self.0.generation.as_ptr(),
+                    GENERATION.as_ptr(),
                     libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
                     seen,
                     timeout_ptr,
@@ -198,8 +211,6 @@ impl Stopper {
 pub(crate) struct Registered {
     stopper: Stopper,
     tid: libc::pid_t,
-    /// Dropped after `drop` below has deregistered the thread.
-    _signals: crate::signals::Accepting,
 }
 
 impl Drop for Registered {

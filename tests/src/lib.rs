@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod cheader;
+pub mod elfgen;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,9 +41,11 @@ fn build_all() -> &'static PathBuf {
     })
 }
 
-/// The `hv-host` binary.
+/// The `hv-host` binary: the release build, or the one `HV_TEST_HOST` names (to run the
+/// tests against another build, such as `main`'s, and see a regression test fail there).
 pub fn hv_host() -> PathBuf {
-    build_all().join("hv-host")
+    let built = build_all().join("hv-host");
+    std::env::var_os("HV_TEST_HOST").map_or(built, PathBuf::from)
 }
 
 /// A Rust example guest's image, by bin name (`hello`, `memtest`, ...).
@@ -185,6 +188,66 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Run {
     };
     feeder.join().unwrap();
     Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }.into()
+}
+
+/// Runs `hv-host` like [`run_in`] (at most `limit`), and also returns its peak resident memory
+/// in KiB, as the kernel accounted it for the finished process (`wait4`'s `ru_maxrss`).
+pub fn run_measured(
+    cwd: &Path,
+    args: &[&str],
+    stdin: &[u8],
+    limit: std::time::Duration,
+) -> (Run, u64) {
+    // Reaped below by `wait4`, which also gives its resource usage.
+    #[allow(clippy::zombie_processes)]
+    let mut child = Command::new(hv_host())
+        .current_dir(cwd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hv-host");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data, filled in by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: our own child; valid out-pointers. The child is reaped here, never by `child`.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(r >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if r == pid {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hv-host {args:?} did not finish within {limit:?} (a hang)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    feeder.join().unwrap();
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let run = Run {
+        code,
+        stdout: String::from_utf8_lossy(&stdout.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
+    };
+    (run, u64::try_from(usage.ru_maxrss).unwrap_or(0))
 }
 
 /// Lines `hv-host args` printed, each with the time it reached us, and the time it ended:

@@ -166,7 +166,7 @@ fn hostile_machine_code_is_reported_not_fatal() {
         return;
     }
     let dir = Scratch::new("hostile");
-    let cases: [(&str, &[u8], &str); 6] = [
+    let cases: [(&str, &[u8], &str); 8] = [
         ("ud2.img", &[0x0F, 0x0B], "invalid opcode at rip 0x0"),
         ("div0.img", &[0x31, 0xC9, 0xF7, 0xF1], "divide error at rip 0x2"),
         // mov rax, 0x40000000; jmp rax
@@ -174,6 +174,22 @@ fn hostile_machine_code_is_reported_not_fatal() {
             "jump.img",
             &[0x48, 0xB8, 0, 0, 0, 0x40, 0, 0, 0, 0, 0xFF, 0xE0],
             "page fault fetching 0x40000000 at rip 0x40000000",
+        ),
+        // An instruction whose first byte is the last of the console ring's page (user) and
+        // whose rest lies on the page tables' (supervisor): the fault is a fetch (issue 21).
+        // mov byte [0x1f1fff], 0x48 (REX.W); mov eax, 0x1f1fff; jmp rax
+        (
+            "straddle.img",
+            &[0xC6, 0x04, 0x25, 0xFF, 0x1F, 0x1F, 0, 0x48, 0xB8, 0xFF, 0x1F, 0x1F, 0, 0xFF, 0xE0],
+            "page fault fetching 0x1f2000 at rip 0x1f1fff",
+        ),
+        // Single-stepping over an emulated `mov %cr0, %rax`: the #DB comes right after it, at
+        // the `nop`, as after any other instruction (issue 21).
+        // pushfq; orq $0x100, (%rsp); popfq; mov %cr0, %rax; nop; hlt
+        (
+            "trapflag.img",
+            &[0x9C, 0x48, 0x81, 0x0C, 0x24, 0, 1, 0, 0, 0x9D, 0x0F, 0x20, 0xC0, 0x90, 0xF4],
+            "debug exception at rip 0xd",
         ),
         ("port.img", &[0x66, 0xBA, 0x34, 0x12, 0xEE], "out of 1 byte(s) on unknown port 0x1234"),
         ("forged.img", &[0x66, 0xBA, 0x01, 0x05, 0xEE], "wrote to the exception port from ring 3"),

@@ -248,3 +248,42 @@ fn a_local_file_named_like_the_disk_is_another_file() {
     assert!(copy[..512].iter().all(|&b| b == 65) && copy[512..1024].iter().all(|&b| b == 66));
     assert_eq!(dir.read("disk.img"), [0; 4096]);
 }
+
+/// Issue 21, item 8: a name that ends in `/` names a directory, never the file (`input.txt/`
+/// is not `input.txt`), and a guest may not create host files whose names hold control,
+/// bidirectional or invisible characters (the host's own directory listing would show them
+/// raw): both are EINVAL.
+#[test]
+fn directory_names_and_names_with_control_characters_are_refused() {
+    if !kvm_or_skip("directory_names_and_names_with_control_characters_are_refused") {
+        return;
+    }
+    let dir = Scratch::new("sandbox-odd-names");
+    dir.write("input.txt", b"input\n");
+    let script = "o r input.txt/\no w input.txt/\no a input.txt/.\no w x\u{1b}[2J.txt\n\
+                  o w a\rb\no w \u{202e}txt.exe\no w a\u{2028}b\no w caf\u{e9}.txt\no r input.txt\n";
+    let r = fscript(dir.path(), &["-f", "input.txt"], script);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        lines(&r.stdout),
+        [
+            "o input.txt/: EINVAL",
+            "o input.txt/: EINVAL",
+            "o input.txt/.: EINVAL",
+            "o x\u{1b}[2J.txt: EINVAL",
+            "o a\rb: EINVAL",
+            "o \u{202e}txt.exe: EINVAL",
+            "o a\u{2028}b: EINVAL",
+            "o caf\u{e9}.txt: fd 0",
+            "o input.txt: fd 1",
+        ]
+    );
+    let mut made: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    made.sort_unstable();
+    assert_eq!(made, ["caf\u{e9}.txt.local0", "input.txt"]);
+    // The shared original was not written through `input.txt/`.
+    assert_eq!(dir.read("input.txt"), b"input\n");
+}

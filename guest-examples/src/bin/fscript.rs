@@ -11,6 +11,7 @@
 //! | `r FD` | one `fread` of up to 256 bytes | `r: "TEXT"` or `r: ERR` |
 //! | `c FD` | `fclose` | `c: ok` or `c: ERR` |
 //! | `n COUNT NAME` | `fopen(NAME, "r")` COUNT times, nothing closed | `n: K opened, stop ERR` |
+//! | `m COUNT LEN` | creates COUNT files (`fopen` "w", `fclose`), names of LEN bytes: the number, then `n`s | `m: K created, stop ERR` |
 //! | `s` | disk setup | `s: size S, err ERR` |
 //! | `S` | a second disk setup, at another block | `S: err ERR, new block untouched: BOOL` |
 //! | `W SECTOR BYTE` | a sector of BYTE written to the disk | `W: ERR` |
@@ -181,6 +182,29 @@ fn main() -> i32 {
                     }
                 }
                 println!("n: {opened} opened, stop {}", name(stop));
+            }
+            b"m" => {
+                let count = number(words.next());
+                let len = (number(words.next()) as usize).clamp(20, long.len());
+                let mut file = long;
+                let mut created = 0;
+                let mut stop = Ok(());
+                for i in 0..count {
+                    // The number, in 20 decimal digits, then `n`s up to LEN bytes.
+                    let mut n = i;
+                    for d in file[..20].iter_mut().rev() {
+                        *d = b'0' + (n % 10) as u8;
+                        n /= 10;
+                    }
+                    match fopen(&file[..len], Mode::Write).and_then(fclose) {
+                        Ok(()) => created += 1,
+                        Err(e) => {
+                            stop = Err(e);
+                            break;
+                        }
+                    }
+                }
+                println!("m: {created} created, stop {}", name(stop));
             }
             b"s" => {
                 let at = &raw const disk.status as u64;

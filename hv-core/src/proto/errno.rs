@@ -43,7 +43,8 @@ wire_enum! {
         Enametoolong = 36 => "ENAMETOOLONG",
         /// Unknown opcode.
         Enosys = 38 => "ENOSYS",
-        /// The host's disk quota (of the user `hv-host` runs as) is used up.
+        /// The host's disk quota (of the user `hv-host` runs as) is used up, or the guest has
+        /// created as many files as a guest may in one run.
         Edquot = 122 => "EDQUOT",
     }
 }

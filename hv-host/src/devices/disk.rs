@@ -17,13 +17,16 @@
 //!   holes (`SEEK_DATA`/`SEEK_HOLE`): holes stay holes, and the copy is then the guest's disk.
 //!
 //! Data moves one 512-byte sector per command through a stack buffer, with the guest side only
-//! ever touched through [`GuestRam`] with a checked range. Every sector written counts 512
-//! bytes against the guest's [`Quota`].
+//! ever touched through [`GuestRam`] with a checked range. Every byte written counts against
+//! the guest's [`Quota`]: 512 for each sector, and what the completion copies. The completion
+//! is all or nothing for the quota: it reserves what it will copy first, and if that is more
+//! than the guest has left, the copy is left as it is (the guest's own sectors, holes
+//! elsewhere) and the guest's report says so. A stop signal (see `signals`) leaves it incomplete
+//! too, at the next chunk: a user who pressed Ctrl-C does not wait for gigabytes to be copied.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +44,10 @@ use crate::memory::GuestRam;
 use crate::outcome::GuestError;
 use crate::quota::Quota;
 use crate::sandbox::{self, GuestName, Identity, Sandbox};
+
+mod copy;
+
+use copy::{Copy, complete, runs};
 
 /// One sector, as the host moves it.
 type Sector = [u8; SECTOR_SIZE];
@@ -108,26 +115,6 @@ impl DiskImage {
     /// The name as given.
     pub(crate) fn name(&self) -> &GuestName {
         &self.name
-    }
-}
-
-/// A guest's copy of the image (`--disk-cow`): a sparse file holding the sectors it wrote,
-/// and which those are.
-#[derive(Debug)]
-struct Copy {
-    file: File,
-    /// Bit `s % 64` of word `s / 64` is set once sector `s` is in `file`. Sparse: a word
-    /// exists only where the guest wrote, so its size is bounded by the guest's quota.
-    written: BTreeMap<u64, u64>,
-}
-
-impl Copy {
-    fn has(&self, sector: u64) -> bool {
-        self.written.get(&(sector / 64)).is_some_and(|w| w & (1 << (sector % 64)) != 0)
-    }
-
-    fn mark(&mut self, sector: u64) {
-        *self.written.entry(sector / 64).or_default() |= 1 << (sector % 64);
     }
 }
 
@@ -254,8 +241,9 @@ impl Disk {
         ram.read_range(dma, &mut buf)?;
         self.quota.reserve_all(SECTOR)?;
         let written = self.write_sector(&image, sector, &buf);
-        if written.is_err() {
-            self.quota.refund(SECTOR);
+        match written {
+            Ok(()) => self.quota.add_disk_written(SECTOR),
+            Err(_) => self.quota.refund(SECTOR),
         }
         written
     }
@@ -293,12 +281,44 @@ impl Disk {
             .map_err(|e| self.host_error("creating the copy of", image, &e))
     }
 
-    /// The guest has ended: completes its copy, if it made one, from the image (see the
-    /// module docs). Outside any exit, so it delays no guest; a failure is logged.
+    /// The guest has ended: completes its copy, if it made one, from the image, within its
+    /// write quota (see the module docs). Outside any exit, so it delays no guest. A copy left
+    /// incomplete is noted for the guest's report.
     pub(crate) fn finish(&mut self) {
         let (Some(image), Some(copy)) = (&self.image, &self.copy) else { return };
-        if let Err(e) = complete(image, copy) {
+        let name = image.name.disk_copy(self.id);
+        let incomplete = |why: String| self.diag.disk_copy_incomplete(format!("{name}: {why}"));
+        if crate::signals::received().is_some() {
+            return incomplete("the run was stopped by a signal before it was completed".into());
+        }
+        let mut needed = 0;
+        let counted = runs(image, copy, |_, sectors| {
+            needed += sectors * SECTOR;
+            Ok(true)
+        });
+        if let Err(e) = counted {
             self.diag.warn(format_args!("completing the copy of disk {}: {e}", image.name));
+            return incomplete(format!("reading the image failed: {e}"));
+        }
+        if !self.quota.try_reserve_all(needed) {
+            let (left, limit) = (self.quota.left(), self.quota.limit());
+            return incomplete(format!(
+                "completing it needs {needed} bytes, and {left} of the write quota of {limit} bytes are left"
+            ));
+        }
+        let mut written = 0;
+        let result = complete(image, copy, &mut written);
+        self.quota.refund(needed.saturating_sub(written));
+        self.quota.add_disk_written(written);
+        match result {
+            Ok(true) => {}
+            Ok(false) => incomplete(format!(
+                "the run was stopped by a signal after {written} of {needed} bytes"
+            )),
+            Err(e) => {
+                self.diag.warn(format_args!("completing the copy of disk {}: {e}", image.name));
+                incomplete(format!("after {written} of {needed} bytes: {e}"));
+            }
         }
     }
 
@@ -307,51 +327,6 @@ impl Disk {
         self.diag.warn(format_args!("{what} disk {}: {e}", image.name));
         io_errno(e)
     }
-}
-
-/// `lseek(fd, offset, whence)` for `SEEK_DATA`/`SEEK_HOLE`; `None` past the last data.
-fn seek(file: &File, offset: u64, whence: i32) -> io::Result<Option<u64>> {
-    let offset = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: lseek on a descriptor this function borrows; it touches no memory. Positional
-    // I/O is all that is done with the image's descriptor, so its offset is free to move.
-    let at = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
-    if at >= 0 {
-        return Ok(Some(at as u64));
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENXIO) { Ok(None) } else { Err(e) }
-}
-
-/// Copies into `copy` every sector of the image's data that the guest did not write.
-fn complete(image: &DiskImage, copy: &Copy) -> io::Result<()> {
-    let mut chunk = vec![0u8; 64 << 10];
-    let mut at = 0;
-    while at < image.size {
-        let Some(data) = seek(&image.file, at, libc::SEEK_DATA)? else { break };
-        let hole = seek(&image.file, data, libc::SEEK_HOLE)?.unwrap_or(image.size).min(image.size);
-        let (first, end) = (data / SECTOR, hole.div_ceil(SECTOR));
-        let mut sector = first;
-        while sector < end {
-            if copy.has(sector) {
-                sector += 1;
-                continue;
-            }
-            // A run of sectors the guest did not write, at most one chunk long.
-            let mut run = 1;
-            while sector + run < end
-                && !copy.has(sector + run)
-                && (run + 1) * SECTOR <= chunk.len() as u64
-            {
-                run += 1;
-            }
-            let buf = &mut chunk[..(run * SECTOR) as usize];
-            image.file.read_exact_at(buf, sector * SECTOR)?;
-            copy.file.write_all_at(buf, sector * SECTOR)?;
-            sector += run;
-        }
-        at = end * SECTOR;
-    }
-    Ok(())
 }
 
 /// Writes `bytes` at `offset` in the status block. The block was checked at setup and the
@@ -629,6 +604,40 @@ mod tests {
         assert_eq!(cmd(&mut disk, ram, 1, BUF, DiskCmd::Write), Errno::Efbig as i32);
         assert_eq!(cmd(&mut disk, ram, 1, BUF, DiskCmd::Read), 0);
         assert_eq!(f.file("disk.img")[512..516], [1; 4], "the refused write wrote nothing");
+    }
+
+    #[test]
+    fn the_completion_counts_against_the_quota_or_is_left_undone() {
+        let f = Fixture::new("complete-quota");
+        let ram = &f.ram;
+        // Room for the guest's sector and two more: completing needs three (sectors 0, 1, 3).
+        let (quota, diag) = limits(0, 3 * SECTOR);
+        let mut disk = Disk::new(0, Some(f.image.clone()), f.sandbox.clone(), quota.clone(), diag);
+        set_up(&mut disk, ram);
+        fill(ram, BUF, 0xAB);
+        assert_eq!(cmd(&mut disk, ram, 2, BUF, DiskCmd::Write), 0);
+        disk.finish();
+        let copy = f.file("disk.img.cow0");
+        assert_eq!(copy[1024..1536], [0xAB; 512]);
+        assert_eq!(copy[..1024], [0; 1024], "nothing copied past the quota");
+        assert_eq!(quota.disk_written(), SECTOR);
+        assert_eq!(quota.refused(), 0);
+        assert_eq!(
+            disk.diag.disk_copy_note().as_deref(),
+            Some(
+                "disk.img.cow0: completing it needs 1536 bytes, and 1024 of the write quota of 1536 bytes are left"
+            )
+        );
+        // With the quota for it, the copy is completed and every byte counted.
+        let (quota, diag) = limits(1, 4 * SECTOR);
+        let mut disk = Disk::new(1, Some(f.image.clone()), f.sandbox.clone(), quota.clone(), diag);
+        set_up(&mut disk, ram);
+        assert_eq!(cmd(&mut disk, ram, 2, BUF, DiskCmd::Write), 0);
+        disk.finish();
+        assert_eq!(f.file("disk.img.cow1")[..512], [0; 512]);
+        assert_eq!(f.file("disk.img.cow1")[512..1024], [1; 512]);
+        assert_eq!((quota.disk_written(), quota.left()), (4 * SECTOR, 0));
+        assert_eq!(disk.diag.disk_copy_note(), None);
     }
 
     #[test]

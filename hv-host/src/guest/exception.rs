@@ -7,6 +7,9 @@ use hv_core::idt::{Exception, ExceptionFrame, FRAME_WORDS};
 use hv_core::paging::{self, PhysMem};
 
 use super::Vm;
+
+/// RFLAGS.TF: a #DB trap after every instruction.
+const TRAP_FLAG: u64 = 1 << 8;
 use crate::outcome::{Fault, GuestError, Outcome};
 use crate::services::Flow;
 
@@ -76,6 +79,11 @@ impl Vm<'_> {
     /// A ring-3 #GP on a harmless privileged instruction (see `privileged`): emulates it and
     /// resumes the guest past it, with the registers the stub saved and the CPU pushed restored
     /// exactly. `None` if it is not one.
+    ///
+    /// With the trap flag set, the instruction completing raises the single-step #DB right
+    /// after it, as the CPU would had it executed it: the guest ends with that debug exception
+    /// at the next instruction (every #DB ends a guest; see `hv_core::idt`), instead of
+    /// running one more instruction first.
     fn emulate_privileged(
         &mut self,
         frame: &ExceptionFrame,
@@ -96,6 +104,23 @@ impl Vm<'_> {
             return Some(Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))));
         }
         log::debug!("guest {}: emulated {:?} at rip {:#x}", self.dev.id, emulation, frame.rip);
+        if frame.rflags & TRAP_FLAG != 0 {
+            let debug = Exception::Debug as u8;
+            self.fault_frame = Some(ExceptionFrame {
+                vector: debug.into(),
+                error_code: 0,
+                rip: regs.rip,
+                ..*frame
+            });
+            return Some(Flow::Stop(Outcome::Fault(Fault {
+                vector: debug,
+                error_code: 0,
+                rip: regs.rip,
+                address: sregs.cr2,
+                cpl: 3,
+                symbol: self.symbols.describe(regs.rip),
+            })));
+        }
         Some(Flow::Continue)
     }
 

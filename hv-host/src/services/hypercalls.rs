@@ -79,7 +79,8 @@ impl Services<'_> {
         result
     }
 
-    /// The panic message, bounded and made printable on one line.
+    /// The panic message, bounded and escaped (see `escape`): it is printed on one line of the
+    /// host's report.
     fn panic_message(&self, addr: u64, len: u64) -> String {
         let len = len.min(MAX_PANIC_MESSAGE);
         let Ok(range) = self.ram.user_range(addr, len) else {
@@ -89,30 +90,6 @@ impl Services<'_> {
         if self.ram.read_range(range, &mut buf).is_err() {
             return "(unreadable message)".into();
         }
-        printable(&buf)
-    }
-}
-
-/// Guest text made safe to print on one line: invalid UTF-8 replaced, control characters
-/// escaped (a hostile guest cannot move the cursor or forge lines of the host's output).
-pub(crate) fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> =
-                if c.is_control() { c.escape_default().collect() } else { vec![c] };
-            escaped
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::printable;
-
-    #[test]
-    fn printable_escapes_control_characters() {
-        assert_eq!(printable(b"boom\n\x1b[2J"), "boom\\n\\u{1b}[2J");
-        assert_eq!(printable(&[0xff, b'a']), "\u{fffd}a");
+        crate::escape::escape_bytes(&buf)
     }
 }

@@ -244,8 +244,8 @@ pub fn packet(data: &[u8]) -> Vec<u8> {
 }
 
 /// A C guest with an `out` that returns to it (a hypercall), an `in` from the console whose
-/// byte is already there (the `getchar` before it waited for input), and an `int3` of its own,
-/// each between labels gdb can break at.
+/// byte is already there (the `getchar` before it waited for input), a control-register read
+/// (emulated by the host), and an `int3` of its own, each between labels gdb can break at.
 pub const STEPPER_C: &str = r#"#include "hv_guest.h"
 int main(void)
 {
@@ -261,6 +261,11 @@ int main(void)
         ".globl after_in\n after_in: nop\n"
         ".globl after_in_nop\n after_in_nop: nop\n"
         : "=a"(got) : "d"(HV_CONSOLE_PORT) : "memory");
+    unsigned long cr0;
+    __asm__ volatile(
+        ".globl at_cr0\n at_cr0: mov %%cr0, %0\n"
+        ".globl after_cr0\n after_cr0: nop\n"
+        : "=a"(cr0) : : "memory");
     puts("before int3");
     __asm__ volatile(".globl at_int3\n at_int3: int3\n");
     printf("after int3, read %c%c\n", first, got);
