@@ -16,6 +16,7 @@
 //! differs in the 16- and 32-bit modes).
 
 mod coalesce;
+mod debug;
 mod exception;
 mod exit;
 mod mode;
@@ -43,6 +44,7 @@ use crate::modes::Start;
 use crate::outcome::{GuestError, GuestReport, GuestStats, Outcome};
 use crate::services::{Flow, InputWait, Services};
 use coalesce::Coalescer;
+pub(crate) use debug::Debuggee;
 use exit::Exit;
 
 /// What one [`Vm::step`] came to.
@@ -59,6 +61,9 @@ pub(crate) enum Step {
     /// The guest waits for console input and was not run; step it again once
     /// [`Vm::input_ready`] says so (or to find that out).
     Waiting,
+    /// The guest stopped for the debugger attached to it (see `gdb`); its registers are its
+    /// own, in ring 3, and it resumes from them.
+    Debug(crate::gdb::Stop),
 }
 
 /// A guest's VM, ready to run.
@@ -85,6 +90,8 @@ pub(crate) struct Vm<'c> {
     abi_checked: bool,
     /// Whether [`Vm::finish`] leaves the VM for the process exit to tear down.
     teardown_at_exit: bool,
+    /// The debugger's state while gdb is attached (see `gdb`); `None` costs the guest nothing.
+    debug: Option<Box<crate::gdb::DebugState>>,
 }
 
 impl<'c> Vm<'c> {
@@ -161,6 +168,7 @@ impl<'c> Vm<'c> {
             ring,
             abi_checked: false,
             teardown_at_exit: false,
+            debug: None,
         })
     }
 
@@ -224,6 +232,9 @@ impl<'c> Vm<'c> {
                     if let InputWait::Port(size) = wait {
                         exit::answer_in(&mut self.vcpu, &data[..size]);
                     }
+                    if let Some(stop) = self.debug_step_after_input(wait) {
+                        return Step::Debug(stop);
+                    }
                 }
                 Flow::Stop(outcome) => return Step::Ended(outcome),
             }
@@ -275,6 +286,11 @@ impl<'c> Vm<'c> {
             Exit::End(end) => Flow::Stop(end.outcome(|| exit::internal_suberror(&mut self.vcpu))),
         };
         self.coalescer.disk_set_up(&self.vm, &mut self.vcpu, &self.dev);
+        if self.debug.is_some()
+            && let Some(stop) = self.debug_stop(&flow)
+        {
+            return Step::Debug(stop);
+        }
         match flow {
             Flow::Continue => Step::Continue,
             Flow::Stop(outcome) => Step::Ended(outcome),

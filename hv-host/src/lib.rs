@@ -32,6 +32,7 @@ mod devices;
 mod diag;
 mod escape;
 mod files;
+mod gdb;
 mod guest;
 mod image;
 mod input;
@@ -66,6 +67,7 @@ use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
 pub use files::MAX_CREATED_NAMES;
+pub use gdb::GdbEndpoint;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
 pub use hv_core::mode::{CpuMode, RealEntry};
 pub use image::{ImageError, MAX_ELF_FILE, MAX_SYMBOL_BYTES, MAX_SYMBOLS};
@@ -257,6 +259,33 @@ pub enum ConfigError {
         /// Its size.
         size: u64,
     },
+    /// `--gdb` names a guest that is not there.
+    #[error("--gdb for guest {guest}, but there are only {guests} guest(s) (IDs from 0)")]
+    GdbNoSuchGuest {
+        /// The guest named.
+        guest: u32,
+        /// Guests given.
+        guests: usize,
+    },
+    /// `--gdb` names one guest twice.
+    #[error("--gdb given twice for guest {guest}: one debugger per guest")]
+    GdbTwice {
+        /// The guest.
+        guest: u32,
+    },
+    /// `--gdb` with every guest on one thread, where a guest stopped in gdb would stop them all.
+    #[error(
+        "--gdb needs a thread per guest (--sched threads): a guest stopped in gdb would hold up every guest on one thread"
+    )]
+    GdbSingleThread,
+    /// The socket for gdb cannot be opened.
+    #[error("cannot listen for gdb on {endpoint}: {source}")]
+    GdbListen {
+        /// The port or path.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Why a run could not start at all.
@@ -295,6 +324,7 @@ pub struct Builder {
     mode: CpuMode,
     entry: Option<RealEntry>,
     alternate: bool,
+    gdb: Vec<(u32, GdbEndpoint)>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -317,6 +347,7 @@ impl std::fmt::Debug for Builder {
             .field("mode", &self.mode)
             .field("entry", &self.entry)
             .field("alternate", &self.alternate)
+            .field("gdb", &self.gdb)
             .finish_non_exhaustive()
     }
 }
@@ -468,6 +499,14 @@ impl Builder {
         self
     }
 
+    /// Debugs guest `guest` with gdb, which connects to `endpoint`: the guest waits for it
+    /// before its first instruction, while the others run (see the README's "Debugging a
+    /// guest"). Needs [`Sched::Threads`]; the socket is opened by [`Builder::build`].
+    pub fn gdb(mut self, guest: u32, endpoint: GdbEndpoint) -> Self {
+        self.gdb.push((guest, endpoint));
+        self
+    }
+
     /// Checks the configuration and reads every image.
     pub fn build(self) -> Result<Hypervisor, ConfigError> {
         let memory = self.memory.ok_or(ConfigError::NoMemory)?;
@@ -551,6 +590,7 @@ impl Builder {
         }
         let (quota, teardown_at_exit) = (self.quota, self.teardown_at_exit);
         let shared = Arc::new(shared);
+        let gdb = gdb_listeners(&self.gdb, images.len(), plan.mode)?;
         Ok(Hypervisor {
             layout,
             start,
@@ -562,8 +602,37 @@ impl Builder {
             quota,
             teardown_at_exit,
             warnings,
+            gdb,
         })
     }
+}
+
+/// Checks the `--gdb` requests and opens their sockets: one slot per guest.
+fn gdb_listeners(
+    requests: &[(u32, GdbEndpoint)],
+    guests: usize,
+    mode: Sched,
+) -> Result<Vec<Option<gdb::Listener>>, ConfigError> {
+    let mut slots: Vec<Option<gdb::Listener>> = Vec::new();
+    if requests.is_empty() {
+        return Ok(slots);
+    }
+    if mode == Sched::Single {
+        return Err(ConfigError::GdbSingleThread);
+    }
+    slots.resize_with(guests, || None);
+    for (guest, endpoint) in requests {
+        let slot = slots
+            .get_mut(*guest as usize)
+            .ok_or(ConfigError::GdbNoSuchGuest { guest: *guest, guests })?;
+        if slot.is_some() {
+            return Err(ConfigError::GdbTwice { guest: *guest });
+        }
+        let listener = gdb::Listener::bind(endpoint)
+            .map_err(|source| ConfigError::GdbListen { endpoint: endpoint.to_string(), source })?;
+        *slot = Some(listener);
+    }
+    Ok(slots)
 }
 
 /// Checks the scheduling options against the number of guests; also returns the warnings
@@ -640,6 +709,8 @@ pub struct Hypervisor {
     quota: u64,
     teardown_at_exit: bool,
     warnings: Vec<String>,
+    /// The gdb sockets, by guest ID (empty without `--gdb`).
+    gdb: Vec<Option<gdb::Listener>>,
 }
 
 impl Hypervisor {
@@ -666,6 +737,7 @@ impl Hypervisor {
             mode: CpuMode::Long,
             entry: None,
             alternate: false,
+            gdb: Vec::new(),
         }
     }
 
@@ -673,6 +745,15 @@ impl Hypervisor {
     /// single-thread scheduling given with a thread per guest), for the caller to show.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The guests that wait for gdb, and what gdb's `target remote` takes for each
+    /// (`127.0.0.1:PORT`, the port really opened, or the socket's path).
+    pub fn gdb_addresses(&self) -> Vec<(u32, String)> {
+        (0u32..)
+            .zip(&self.gdb)
+            .filter_map(|(id, l)| l.as_ref().map(|l| (id, l.address().to_string())))
+            .collect()
     }
 
     /// A handle that stops this run's guests from any thread (signals, an embedding program);
@@ -703,6 +784,7 @@ impl Hypervisor {
             disk,
             quota,
             teardown_at_exit,
+            gdb,
             ..
         } = self;
         let run = Run {
@@ -723,9 +805,9 @@ impl Hypervisor {
         // One guest alone: a thread per guest, each making its own VM, so VMs are created in
         // parallel. Guest 0 runs on the calling thread, after the others are started: one
         // thread fewer to create (the whole cost of a single guest's launch is ~1 ms here).
-        let alone = move |id: u32, image: &Image| {
+        let alone = move |id: u32, image: &Image, gdb: Option<gdb::Listener>| {
             let report = match run.vm(id, image) {
-                Ok(vm) => sched::run_alone(vm, &image.path, timeout),
+                Ok(vm) => sched::run_alone(vm, &image.path, timeout, gdb),
                 Err(e) => not_started(id, image, e),
             };
             log_ended(&report);
@@ -734,18 +816,21 @@ impl Hypervisor {
         let Some((first, rest)) = images.split_first() else {
             return Ok(Vec::new());
         };
+        let mut gdb = gdb.into_iter();
+        let first_gdb = gdb.next().flatten();
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(rest.len());
             // build() checked that every ID fits a u32.
             for (id, image) in (1u32..).zip(rest) {
+                let listener = gdb.next().flatten();
                 let handle = std::thread::Builder::new()
                     .name(format!("guest-{id}"))
-                    .spawn_scoped(scope, move || alone(id, image))
+                    .spawn_scoped(scope, move || alone(id, image, listener))
                     .map_err(HostError::Thread)?;
                 handles.push(handle);
             }
             let mut reports = Vec::with_capacity(images.len());
-            reports.push(alone(0, first));
+            reports.push(alone(0, first, first_gdb));
             // Only waiting now, this thread has no vCPU to kick: a stop signal is better taken
             // by a guest thread, which has one (see `signals`).
             let join = || {

@@ -15,7 +15,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use argh::FromArgs;
-use hv_host::{CpuMode, DeviceIo, Hypervisor, MemSize, PageSize, RealEntry, Sched, StopReason};
+use hv_host::{
+    CpuMode, DeviceIo, GdbEndpoint, Hypervisor, MemSize, PageSize, RealEntry, Sched, StopReason,
+};
 
 /// What hv-host's exit status means (also in `--help` and the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +159,12 @@ struct Cli {
     /// guest reads it, first come, first served, each line whole to one guest)
     #[argh(option, from_str_fn(parse_stdin))]
     stdin: Option<u32>,
+
+    /// debug a guest with gdb: PORT (TCP on 127.0.0.1; 0 picks a free one) or PATH (a Unix
+    /// socket) for guest 0, ID:PORT or ID:PATH for guest ID; may be given once per guest. The
+    /// guest waits for gdb before its first instruction; the others run
+    #[argh(option, from_str_fn(parse_gdb))]
+    gdb: Vec<(u32, GdbEndpoint)>,
 }
 
 fn parse_memory(v: &str) -> Result<MemSize, String> {
@@ -215,6 +223,10 @@ fn parse_entry(v: &str) -> Result<RealEntry, String> {
     })
 }
 
+fn parse_gdb(v: &str) -> Result<(u32, GdbEndpoint), String> {
+    GdbEndpoint::parse_cli(v)
+}
+
 fn parse_quota(v: &str) -> Result<u64, String> {
     hv_host::parse_size(v).ok_or_else(|| {
         format!("invalid quota '{v}': use a number of bytes, optionally with K, M, G or T")
@@ -267,7 +279,8 @@ const USAGE: &str = "\
 Usage: hv-host -m|--memory 2|4|8 -p|--page 2|4 -g|--guest IMAGE... [-f|--file FILE...]
         [--prefix] [--stats] [--sched threads|single] [--quantum-ms N] [--weights W,...]
         [--alternate] [--timeout SECONDS] [--quota SIZE] [--disk FILE [--disk-cow]] [--mmio]
-        [--mode long|real|protected|paged32] [--entry SEG:OFF] [--stdin ID]";
+        [--mode long|real|protected|paged32] [--entry SEG:OFF] [--stdin ID]
+        [--gdb [ID:]PORT|PATH]";
 
 /// `--help`: argh's text with hv's usage lines and the `--version` option, ending in a newline.
 fn help_text(argh_help: &str) -> String {
@@ -456,6 +469,9 @@ fn run(stdout_closed: bool) -> Status {
     if let Some(id) = cli.stdin {
         builder = builder.input_for(id);
     }
+    for (guest, endpoint) in cli.gdb {
+        builder = builder.gdb(guest, endpoint);
+    }
     if stdout_closed {
         builder = builder.output(ClosedStdout);
     }
@@ -474,6 +490,9 @@ fn run(stdout_closed: bool) -> Status {
     };
     for warning in hv.warnings() {
         say(format_args!("hv-host: warning: {warning}\n"));
+    }
+    for (guest, address) in hv.gdb_addresses() {
+        say(format_args!("hv-host: guest {guest} waits for gdb: target remote {address}\n"));
     }
     let stopper = hv.stopper();
     // Before the run starts any thread: they all inherit the blocked signals.

@@ -47,6 +47,7 @@ use std::cmp::Ordering;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::gdb::{POLL, Session};
 use crate::guest::{Step, Vm};
 use crate::kick::Kicker;
 use crate::outcome::{GuestError, GuestReport, Outcome};
@@ -106,11 +107,17 @@ pub(crate) struct Plan {
 pub(crate) type Seat<'c, 'i> = (u32, &'i Path, Result<Vm<'c>, GuestError>);
 
 /// Runs one guest on the calling thread until it ends, its `timeout` passes or the run is
-/// stopped.
-pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>) -> GuestReport {
+/// stopped. With `gdb`, the guest first waits for gdb to connect there, before its first
+/// instruction, and runs under it (see `gdb`); the time it spends stopped for gdb does not
+/// count against its timeout.
+pub(crate) fn run_alone(
+    mut vm: Vm<'_>,
+    image: &Path,
+    timeout: Option<Duration>,
+    gdb: Option<crate::gdb::Listener>,
+) -> GuestReport {
     let start = Instant::now();
-    let deadline = timeout.map(|t| later(start, t));
-    crate::stdout::set_output_deadline(deadline);
+    crate::stdout::set_output_deadline(timeout.map(|t| later(start, t)));
     // Aimed at the vCPU from the start, so that a stop (see `stop`) reaches it wherever it is.
     let kicker = match kicker_for(&vm) {
         Ok(k) => k,
@@ -125,17 +132,36 @@ pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>)
     let stopper = vm.stopper().clone();
     let registered = stopper.register_this_thread();
     let mut armed: Option<Instant> = None;
+    // gdb: the guest waits for its debugger before its first instruction.
+    let mut session = match gdb.map(|listener| Session::attach(listener, &mut vm, &stopper)) {
+        None => None,
+        Some(Ok(session)) => Some(session),
+        Some(Err(outcome)) => {
+            drop(registered);
+            drop(kicker);
+            return vm.finish(outcome, image, start.elapsed());
+        }
+    };
+    let paused =
+        |session: &Option<Session<'_>>| session.as_ref().map_or(Duration::ZERO, Session::paused);
     let outcome = loop {
         if let Some(reason) = stopper.requested().then(|| stopper.reason()).flatten() {
             break Outcome::Interrupted(reason);
         }
+        let deadline = timeout.map(|t| later(start, t.saturating_add(paused(&session))));
+        if session.is_some() {
+            // Time stopped in gdb moves the guest's deadline (and its output's) later.
+            crate::stdout::set_output_deadline(deadline);
+        }
+        // While gdb is attached, a wake-up to look for its Ctrl-C.
+        let gdb_poll = session.as_ref().filter(|s| s.attached()).map(|_| Instant::now() + POLL);
         // Wake-ups: the timeout, and, while console output is queued in the coalesced-PIO ring,
         // a drain every CONSOLE_DRAIN so a guest that prints and then computes is not silent.
         // The timer is re-armed only when it has fired or an earlier wake-up is needed: no
         // timer syscall per exit.
         let now = Instant::now();
         let drain = vm.console_coalesced().then(|| now + CONSOLE_DRAIN);
-        if let Some(when) = [deadline, drain].into_iter().flatten().min()
+        if let Some(when) = [deadline, drain, gdb_poll].into_iter().flatten().min()
             && armed.is_none_or(|a| a <= now || when < a)
         {
             if let Err(e) = kicker.kick_at(when) {
@@ -143,18 +169,27 @@ pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>)
             }
             armed = Some(when);
         }
-        match vm.step() {
+        let mut step = vm.step();
+        if let Some(session) = session.as_mut() {
+            step = session.after_step(&mut vm, step, &stopper);
+        }
+        match step {
             Step::Ended(outcome) => break outcome,
-            Step::Waiting => park(&vm, &stopper, deadline),
-            Step::Continue | Step::Preempted => {}
+            Step::Waiting => park(&vm, &stopper, [deadline, gdb_poll].into_iter().flatten().min()),
+            // (A stop for gdb has been served by the session by now.)
+            Step::Continue | Step::Preempted | Step::Debug(_) => {}
         }
         // The timer only guarantees that a step returns by then; the clock decides.
+        let ran = start.elapsed().saturating_sub(paused(&session));
         if let Some(after) = timeout
-            && start.elapsed() >= after
+            && ran >= after
         {
-            break Outcome::TimedOut { after: start.elapsed() };
+            break Outcome::TimedOut { after: ran };
         }
     };
+    if let Some(session) = session {
+        session.finish(&mut vm, &outcome);
+    }
     // The kicker (and its aim at this vCPU) goes before the vCPU does.
     drop(registered);
     drop(kicker);

@@ -63,14 +63,23 @@ impl Vm<'_> {
                 return flow;
             }
         }
-        Flow::Stop(Outcome::Fault(Fault {
+        // gdb: the debugger's breakpoints and steps (see `gdb::DebugState::on_trap`).
+        if let Some(flow) = self.debug_trap(&frame, regs, &sregs) {
+            return flow;
+        }
+        let fault = Fault {
             vector,
             error_code: frame.error_code,
             rip: frame.rip,
             address: sregs.cr2,
             cpl: (frame.cs & 3) as u8,
             symbol: self.symbols.describe(frame.rip),
-        }))
+        };
+        // gdb: with a debugger attached, the fault stops the guest for it instead.
+        if let Some(flow) = self.debug_fault(&frame, regs, &sregs, &fault) {
+            return flow;
+        }
+        Flow::Stop(Outcome::Fault(fault))
     }
 
     /// A stub's report in a 16- or 32-bit mode (`hv_core::mode`): the guest runs in ring 0
@@ -224,5 +233,75 @@ impl Vm<'_> {
                 crate::registers::dump(self.dev.id, &r, &s, self.fault_frame.as_ref())
             );
         }
+    }
+}
+
+// ---- gdb (see `gdb`): with a debugger attached, its traps and the guest's faults stop the
+// guest for it, back in ring 3 with its own registers from the frame; nothing here runs
+// without one. ----
+impl Vm<'_> {
+    /// A #DB or #BP of the debugger's (see `gdb::DebugState::on_trap`): the flow that stops or
+    /// resumes the guest; `None` if no debugger is attached or the exception is not its.
+    fn debug_trap(
+        &mut self,
+        frame: &ExceptionFrame,
+        regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+    ) -> Option<Flow> {
+        use crate::gdb::Trap;
+        let debug = self.debug.as_deref()?;
+        if frame.cs & 3 != 3 {
+            return None;
+        }
+        let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
+        let (stop, rip) = match debug.on_trap(vector, frame.error_code, frame.rip)? {
+            Trap::Stop { stop, rip } => (Some(stop), rip),
+            Trap::Resume { rip } => (None, rip),
+        };
+        Some(self.debug_resume_at(frame, regs, sregs, rip, stop))
+    }
+
+    /// A ring-3 fault that would end the guest, with a debugger attached: it stops for gdb
+    /// at the faulting instruction instead (see `gdb::DebugState::fault`).
+    fn debug_fault(
+        &mut self,
+        frame: &ExceptionFrame,
+        regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+        fault: &Fault,
+    ) -> Option<Flow> {
+        self.debug.as_ref()?;
+        if frame.cs & 3 != 3 {
+            return None; // a fault in the ring-0 stubs themselves: not the guest's code
+        }
+        let stop = crate::gdb::DebugState::fault(fault.clone());
+        Some(self.debug_resume_at(frame, regs, sregs, frame.rip, Some(stop)))
+    }
+
+    /// Puts the guest back in ring 3 at `rip` with the registers the stub saved and the CPU
+    /// pushed (as `emulate_privileged` resumes it), and records `stop` for `Vm::step`, which
+    /// returns it; with no stop the guest simply runs on.
+    fn debug_resume_at(
+        &mut self,
+        frame: &ExceptionFrame,
+        mut regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+        rip: u64,
+        stop: Option<crate::gdb::Stop>,
+    ) -> Flow {
+        regs.rip = rip;
+        regs.rsp = frame.rsp;
+        regs.rflags = frame.rflags;
+        regs.rdx = frame.rdx;
+        let mut sregs = *sregs;
+        crate::vcpu::set_ring3_segments(&mut sregs, self.dev.ram.layout());
+        if let Err(e) = self.vcpu.set_sregs(&sregs).and_then(|()| self.vcpu.set_regs(&regs)) {
+            return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string())));
+        }
+        self.fault_frame = None;
+        if let Some(debug) = self.debug.as_deref_mut() {
+            debug.event = stop;
+        }
+        Flow::Continue
     }
 }
