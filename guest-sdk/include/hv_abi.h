@@ -24,15 +24,15 @@
  * Version of this ABI. A guest announces it at start-up (HV_HC_ABI_VERSION); the host ends a guest
  * built for another version.
  */
-#define HV_ABI_VERSION 3
+#define HV_ABI_VERSION 4
 
 /* I/O ports. */
-#define HV_CONSOLE_PORT   0x00E9 /* 1-byte out: putchar; 4-byte in: getchar */
+#define HV_CONSOLE_PORT   0x00E9 /* 1-byte out: a byte of output; 1- or 4-byte in: a byte of input */
 #define HV_FILE_PORT      0x0278 /* 1-byte out of an HV_FILE_* opcode */
 #define HV_HYPERCALL_PORT 0x0500 /* 1-byte out of an HV_HC_* opcode */
 #define HV_EXCEPTION_PORT 0x0501 /* ring 0 only: not for guests */
 
-/* Console: what a 4-byte in (getchar) and a 1-byte in return at end of input. */
+/* Console: what a 4-byte in and a 1-byte in return at end of input (getchar's result there). */
 #define HV_EOF      (-1)
 #define HV_EOF_BYTE 0xFF
 
@@ -42,6 +42,7 @@
 #define HV_HC_CONSOLE_WRITE     0x03
 #define HV_HC_PANIC             0x04
 #define HV_HC_CONSOLE_FLUSH     0x05
+#define HV_HC_CONSOLE_READ      0x06
 #define HV_HC_PRINT32           0x10
 #define HV_HC_NUM_EXITS         0x11
 #define HV_HC_PRINT_STR         0x12
@@ -97,15 +98,18 @@
 #define HV_SCRATCH_SIZE                0xE00
 #define HV_CONSOLE_RING_CONTROL_OFFSET 0x140                 /* struct hv_console_ring_control */
 #define HV_ABI_ANNOUNCE_OFFSET         0x150                 /* uint64_t: the ABI version the guest was built for, set by _start */
+#define HV_INPUT_RING_CONTROL_OFFSET   0x160                 /* struct hv_input_ring_control */
 #define HV_EXIT_COUNTS_OFFSET          0x180                 /* struct hv_exit_counts */
 #define HV_CONSOLE_RING_DATA_OFFSET    0x1000                /* the console ring's bytes, from the hv page */
 #define HV_CONSOLE_RING_SIZE           0x1000                /* bytes the console ring holds */
+#define HV_INPUT_RING_DATA_OFFSET      0x2000                /* the input ring's bytes, from the hv page */
+#define HV_INPUT_RING_SIZE             0x8000                /* bytes the input ring holds */
 #define HV_BOOT_MAGIC                  0x00746F6F622D7668ULL /* hv_boot_info.magic: "hv-boot\0" little-endian */
 
 /* Guest memory layout. */
-#define HV_RESERVED_SIZE 0x10000    /* host-reserved top of RAM (hv page, tables) */
+#define HV_RESERVED_SIZE 0x18000    /* host-reserved top of RAM (hv pages, tables) */
 #define HV_MIN_STACK     0x10000    /* stack an image must leave below the reserved region */
-#define HV_ALIAS_BASE    0x3FE00000 /* the hv page (and the console ring after it), also mapped here */
+#define HV_ALIAS_BASE    0x3FE00000 /* the hv page (and the console and input rings after it), also mapped here */
 
 /* At HV_BOOT_INFO_OFFSET: what the host tells the guest before it starts. Read-only. */
 struct hv_boot_info {
@@ -153,6 +157,18 @@ struct hv_console_ring_control {
 HV_ABI_ASSERT(sizeof(struct hv_console_ring_control) == 16);
 HV_ABI_ASSERT(offsetof(struct hv_console_ring_control, head) == 0);
 HV_ABI_ASSERT(offsetof(struct hv_console_ring_control, tail) == 8);
+
+/*
+ * At HV_INPUT_RING_CONTROL_OFFSET: the input ring's indices, bytes since the start. The host writes
+ * the bytes, then head (during an exit); the guest reads them and writes tail.
+ */
+struct hv_input_ring_control {
+    uint64_t head; /* OUT: bytes the host put in (byte i is at data[i % HV_INPUT_RING_SIZE]) */
+    uint64_t tail; /* IN: bytes taken by the guest */
+};
+HV_ABI_ASSERT(sizeof(struct hv_input_ring_control) == 16);
+HV_ABI_ASSERT(offsetof(struct hv_input_ring_control, head) == 0);
+HV_ABI_ASSERT(offsetof(struct hv_input_ring_control, tail) == 8);
 
 /*
  * At HV_EXIT_COUNTS_OFFSET: this guest's exits so far, rewritten by the host after every exit.

@@ -1,5 +1,5 @@
 /*
- * hv_devices.h: the seed's serial port and DMA disk, for C guests of hv (ABI version 3).
+ * hv_devices.h: the seed's serial port and DMA disk, for C guests of hv (ABI version 4).
  *
  * Self-contained C99: needs only <stdint.h>, and works with or without hv_guest.h. Every number
  * here is copied from hv-core (hv_core::proto::devices, ::errno, ::hv_page, ::layout) and a
@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define HV_DEVICES_ABI_VERSION 3
+#define HV_DEVICES_ABI_VERSION 4
 
 /* Ports (port mode). */
 #define HV_SERIAL_PORT 0x0010

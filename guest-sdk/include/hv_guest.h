@@ -16,7 +16,8 @@
  * Costs are counted in exits (guest -> host round trips, about 20 us each): a call to the host
  * costs one exit whatever the size of its data. Console output (putchar, hv_write, puts, the
  * print hypercalls) goes into the console ring the host shares and costs no exit while the ring
- * has room; the exit counts are read from the hv page.
+ * has room; console input (getchar, hv_read) comes out of the input ring the host fills and
+ * costs an exit only when it is empty; the exit counts are read from the hv page.
  *
  * Errors: functions that can fail return a negative error code, -HV_E* (see hv_abi.h), and a
  * value >= 0 on success. The file functions are named like stdio's but work on int fds.
@@ -35,9 +36,9 @@
 #include <stdint.h>
 
 /*
- * The hv page, found without rdi: the host maps it (and the console ring page after it) at the
- * fixed address HV_ALIAS_BASE for every RAM size, so a guest that keeps its own _start (define
- * HV_NO_START before including this header) can use the whole SDK.
+ * The hv page, found without rdi: the host maps it (and the console and input rings after it)
+ * at the fixed address HV_ALIAS_BASE for every RAM size, so a guest that keeps its own _start
+ * (define HV_NO_START before including this header) can use the whole SDK.
  */
 #define __hv_page ((uint64_t)HV_ALIAS_BASE)
 
@@ -249,14 +250,87 @@ static inline int putchar(int c)
     return (unsigned char)c;
 }
 
-/* Reads one byte of input. Returns it (0..255), or HV_EOF (-1) at end of input. One exit. */
-static inline int getchar(void)
+/*
+ * The input ring (see hv_abi.h and hv-core's hv_page docs), the console ring's mirror: the host
+ * puts input at data[head % HV_INPUT_RING_SIZE] and moves head; the guest takes bytes at tail and
+ * moves tail. When it is empty, the guest makes one HV_HC_CONSOLE_READ call, in which the host
+ * shows what was printed, waits until input (or its end) is there for this guest and fills the
+ * ring.
+ *
+ * Note (ordering): head is read before the bytes (the "memory" clobbers below are compiler
+ * barriers; the host writes only while this vCPU is stopped), and the bytes before the new tail
+ * is written.
+ */
+static inline volatile struct hv_input_ring_control *__hv_input_control(void)
+{
+    return (volatile struct hv_input_ring_control *)(uintptr_t)(__hv_page +
+                                                                 HV_INPUT_RING_CONTROL_OFFSET);
+}
+
+static inline const volatile unsigned char *__hv_input_data(void)
+{
+    return (const volatile unsigned char *)(uintptr_t)(__hv_page + HV_INPUT_RING_DATA_OFFSET);
+}
+
+/* Waits for input with the input ring empty: one exit. Returns 0 at end of input. */
+static inline int __hv_input_wait(void)
 {
     __hv_stdout_flush();
-    int32_t value;
-    /* The 4-byte in, which tells a 0xFF byte from the end of input. */
-    __asm__ __volatile__("inl %1, %0" : "=a"(value) : "Nd"((unsigned short)HV_CONSOLE_PORT));
-    return value == HV_EOF ? HV_EOF : (int)(unsigned char)value;
+    return __hv_hypercall(HV_HC_CONSOLE_READ, 0, 0) > 0;
+}
+
+/*
+ * Reads one byte of input. Returns it (0..255), or HV_EOF (-1) at end of input. No exit while
+ * the input ring holds bytes; one, to wait for more (printf's buffer is sent first), when it is
+ * empty.
+ */
+static inline int getchar(void)
+{
+    volatile struct hv_input_ring_control *ctrl = __hv_input_control();
+    for (;;) {
+        uint64_t tail = ctrl->tail;
+        if (ctrl->head != tail) {
+            __asm__ __volatile__("" : : : "memory");
+            int c = __hv_input_data()[tail % HV_INPUT_RING_SIZE];
+            __asm__ __volatile__("" : : : "memory");
+            ctrl->tail = tail + 1;
+            return c;
+        }
+        if (!__hv_input_wait())
+            return HV_EOF;
+    }
+}
+
+/*
+ * Reads up to `len` bytes of input into `buf`, as read(2) on a pipe: whatever is there, at least
+ * one byte (waiting for it if need be). Returns the count, or 0 at end of input (or for len 0).
+ * No exit while the input ring holds bytes.
+ */
+static inline long hv_read(void *buf, unsigned long len)
+{
+    volatile struct hv_input_ring_control *ctrl = __hv_input_control();
+    unsigned char *out = (unsigned char *)buf;
+    if (len == 0)
+        return 0;
+    for (;;) {
+        uint64_t tail = ctrl->tail;
+        uint64_t unread = ctrl->head - tail;
+        if (unread != 0) {
+            if (unread > HV_INPUT_RING_SIZE)
+                unread = HV_INPUT_RING_SIZE;
+            if (unread > len)
+                unread = len;
+            __asm__ __volatile__("" : : : "memory");
+            const volatile unsigned char *data = __hv_input_data();
+            for (uint64_t i = 0; i < unread; i++)
+                out[i] = data[(tail + i) % HV_INPUT_RING_SIZE];
+            __asm__ __volatile__("" : : : "memory");
+            ctrl->tail = tail + unread;
+            return (long)unread;
+        }
+        if (!__hv_input_wait())
+            return 0;
+    }
 }
 
 /*

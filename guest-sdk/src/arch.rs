@@ -102,7 +102,9 @@ pub(crate) fn file_call(op: hv_core::proto::file::FileOp, args: &[u64]) -> i64 {
 }
 
 /// Announces the ABI version this SDK was built for, in the hv page (no exit: the host checks
-/// it at the first exit, before it handles it).
+/// it at the first exit, before it handles it). Only the SDK's `_start` announces: a guest with
+/// its own `_start` (the seeds' shape) announces nothing and is taken as it is.
+#[cfg(feature = "start")]
 pub(crate) fn announce_abi() {
     let at = (hv_page() + hv_core::proto::hv_page::ABI_ANNOUNCE_OFFSET) as *mut u64;
     // SAFETY: the word is in the hv page, guest memory reserved for this, valid and aligned.

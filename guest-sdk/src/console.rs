@@ -1,4 +1,8 @@
-//! The console: `putchar`/`getchar`, and buffered `print!`/`println!`.
+//! The console: `putchar`/`getchar`, `read`, and `print!`/`println!`.
+//!
+//! Input comes out of the input ring the host fills (see [`hv_core::proto::hv_page`], the
+//! input ring): `getchar` and `read` take bytes from it without an exit, and exit only when it
+//! is empty, once, to wait for the host to put the next input in (up to 32 KiB at once).
 //!
 //! Output goes into the console ring the host shares with this guest (see
 //! [`hv_core::proto::hv_page`]): no exit while it has room. The host drains it at every exit,
@@ -9,8 +13,9 @@
 //!
 //! Note (ordering): the ring bytes are written before `head` (release: a compiler fence; x86
 //! keeps stores in order), and `tail` is read before the bytes it frees are overwritten; the
-//! host reads and writes them only while this vCPU is stopped. `asm!` calls without `nomem`
-//! are compiler barriers too.
+//! host reads and writes them only while this vCPU is stopped. The input ring is the mirror:
+//! its `head` is read before its bytes (acquire), and its bytes before the new `tail` is
+//! written (release). `asm!` calls without `nomem` are compiler barriers too.
 
 use core::fmt::{self, Write};
 use core::ptr;
@@ -20,6 +25,7 @@ use hv_core::proto::CONSOLE_PORT;
 use hv_core::proto::console::EOF;
 use hv_core::proto::hv_page::{
     CONSOLE_RING_CONTROL_OFFSET, CONSOLE_RING_DATA_OFFSET, CONSOLE_RING_SIZE, ConsoleRingControl,
+    INPUT_RING_CONTROL_OFFSET, INPUT_RING_DATA_OFFSET, INPUT_RING_SIZE, InputRingControl,
 };
 use hv_core::proto::hypercall::HcOp;
 
@@ -81,8 +87,111 @@ fn ring_write(bytes: &[u8]) -> bool {
     true
 }
 
-/// Reads one byte of input, or `None` at end of input.
+/// The input ring's control words and data, in the hv pages.
+fn input_ring() -> (*mut InputRingControl, *const u8) {
+    let page = arch::hv_page();
+    (
+        (page + INPUT_RING_CONTROL_OFFSET) as *mut InputRingControl,
+        (page + INPUT_RING_DATA_OFFSET) as *const u8,
+    )
+}
+
+/// The unread part of the input ring as (first, second) pieces (the ring wraps), and `tail`.
+/// Both empty when the ring is.
+fn unread() -> (&'static [u8], &'static [u8], u64) {
+    let (ctrl, data) = input_ring();
+    // SAFETY: the hv page and the ring pages are guest memory the host reserved for this,
+    // valid and aligned for the whole run; volatile because the host writes them. The host
+    // writes only while this vCPU is stopped, so the bytes below `head` stay as they are while
+    // the slices live (until `tail` moves past them, which only this guest does).
+    unsafe {
+        let tail = ptr::read_volatile(ptr::addr_of!((*ctrl).tail));
+        let head = ptr::read_volatile(ptr::addr_of!((*ctrl).head));
+        compiler_fence(Ordering::Acquire);
+        // A host that broke the protocol could claim more than a ring: never read past it.
+        let len = head.wrapping_sub(tail).min(INPUT_RING_SIZE) as usize;
+        let start = (tail % INPUT_RING_SIZE) as usize;
+        let first = len.min(INPUT_RING_SIZE as usize - start);
+        (
+            core::slice::from_raw_parts(data.add(start), first),
+            core::slice::from_raw_parts(data, len - first),
+            tail,
+        )
+    }
+}
+
+/// Marks `n` more bytes of the input ring as taken (after they were read).
+fn consumed(tail: u64, n: usize) {
+    let (ctrl, _) = input_ring();
+    compiler_fence(Ordering::Release);
+    // SAFETY: as in `unread`.
+    unsafe { ptr::write_volatile(ptr::addr_of_mut!((*ctrl).tail), tail.wrapping_add(n as u64)) };
+}
+
+/// The input ring is empty: one exit, in which the host shows what was printed, waits until
+/// input (or its end) is there for this guest and puts it in the ring. False at end of input.
+fn wait_for_input() -> bool {
+    arch::hypercall(HcOp::ConsoleRead, &[]) > 0
+}
+
+/// Reads one byte of input, or `None` at end of input. No exit while the input ring holds
+/// bytes; one, to wait for more, when it is empty.
 pub fn getchar() -> Option<u8> {
+    loop {
+        let (first, _, tail) = unread();
+        if let Some(&c) = first.first() {
+            consumed(tail, 1);
+            return Some(c);
+        }
+        if !wait_for_input() {
+            return None;
+        }
+    }
+}
+
+/// Reads up to `buf.len()` bytes of input, as `read(2)` on a pipe: whatever is there (at least
+/// one byte, waiting for it if need be), or 0 at end of input (or for an empty `buf`). No exit
+/// while the input ring holds bytes.
+pub fn read(buf: &mut [u8]) -> usize {
+    read_until(buf, None)
+}
+
+/// Reads up to `buf.len()` bytes of input, and no further than the first `stop` byte (which is
+/// included); 0 at end of input.
+pub(crate) fn read_until(buf: &mut [u8], stop: Option<u8>) -> usize {
+    if buf.is_empty() {
+        return 0;
+    }
+    loop {
+        let (first, second, tail) = unread();
+        if !first.is_empty() {
+            let mut n = 0;
+            for piece in [first, second] {
+                let take = piece.len().min(buf.len() - n);
+                let piece = &piece[..take];
+                let piece = match stop.and_then(|s| piece.iter().position(|&b| b == s)) {
+                    Some(at) => &piece[..=at],
+                    None => piece,
+                };
+                buf[n..n + piece.len()].copy_from_slice(piece);
+                n += piece.len();
+                if n == buf.len() || stop.is_some_and(|s| piece.last() == Some(&s)) {
+                    break;
+                }
+            }
+            consumed(tail, n);
+            return n;
+        }
+        if !wait_for_input() {
+            return 0;
+        }
+    }
+}
+
+/// Reads one byte with the seed's protocol: a 4-byte `in` from port 0xE9, one exit each
+/// (the host answers from the input ring first while it holds bytes, so this keeps its order
+/// with `getchar`). For guests and tests that want the port itself; `getchar` is the fast way.
+pub fn getchar_port() -> Option<u8> {
     let v = arch::inl(CONSOLE_PORT) as i32;
     if v == EOF { None } else { Some(v as u8) }
 }

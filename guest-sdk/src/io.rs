@@ -6,7 +6,9 @@
 //! - [`Stdout`] implements [`embedded_io::Write`] and [`core::fmt::Write`]: one exit per call,
 //!   whatever its length.
 //! - [`Stdin`] implements [`embedded_io::Read`]: a call returns at least one byte and stops
-//!   after a newline, when the buffer is full, or at the end of input (then `Ok(0)`).
+//!   after a newline, when the buffer is full, or at the end of input (then `Ok(0)`). It takes
+//!   the bytes out of the input ring with no exit, and exits only to wait when it is empty (see
+//!   [`console::read`], which reads past newlines too).
 //!
 //! ```ignore
 //! use embedded_io::{Read, Write};
@@ -122,15 +124,6 @@ impl embedded_io::ErrorType for Stdin {
 
 impl embedded_io::Read for Stdin {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let mut n = 0;
-        while n < buf.len() {
-            let Some(c) = console::getchar() else { break };
-            buf[n] = c;
-            n += 1;
-            if c == b'\n' {
-                break;
-            }
-        }
-        Ok(n)
+        Ok(console::read_until(buf, Some(b'\n')))
     }
 }

@@ -103,10 +103,21 @@ pub const fn boot_info(layout: Layout, guest_id: u32) -> BootInfo {
     }
 }
 
-/// Writes everything the reserved region holds: the hv page (boot info, clean mailbox), the
-/// page tables, GDT, TSS and I/O bitmap, IDT and exception stubs. Returns `false` if any write
-/// fell outside guest memory (a wrong layout, never guest input).
+/// Writes everything the reserved region holds for a long-mode guest: the hv page (boot info,
+/// clean mailbox), the page tables, GDT, TSS and I/O bitmap, IDT and exception stubs. Returns
+/// `false` if any write fell outside guest memory (a wrong layout, never guest input). The other
+/// modes' tables: [`crate::mode::CpuMode::install`].
 pub fn install(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
+    let mut ok = install_hv_page(mem, layout, guest_id);
+    ok &= paging::build_identity_map(mem, layout);
+    ok &= gdt::install(mem, layout);
+    ok &= idt::install(mem, layout);
+    ok
+}
+
+/// Writes the hv page: its boot info, and zeros everywhere else (a clean mailbox, no ABI
+/// announcement). Returns `false` if any write fell outside guest memory.
+pub fn install_hv_page(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
     let page = layout.hv_page();
     let mut ok = true;
     for off in (0..crate::layout::FRAME).step_by(8) {
@@ -126,9 +137,6 @@ pub fn install(mem: &mut impl PhysMem, layout: Layout, guest_id: u32) -> bool {
         ok &= mem.write_u64(page.add(BOOT_INFO_OFFSET + i as u64 * 8), *w);
     }
     let _ = MAILBOX_OFFSET; // zeroed with the page above
-    ok &= paging::build_identity_map(mem, layout);
-    ok &= gdt::install(mem, layout);
-    ok &= idt::install(mem, layout);
     ok
 }
 

@@ -27,9 +27,31 @@ pub const TSS_INDEX: u16 = 5;
 /// Number of 8-byte GDT slots.
 pub const GDT_ENTRIES: usize = 7;
 
+/// GDT index of the flat 32-bit ring-0 code segment of the 32-bit modes (`protected`,
+/// `paged32`; see [`crate::mode`]): selector 0x08, the one simple-kvm loads.
+pub const CODE32_INDEX: u16 = 1;
+/// GDT index of the flat ring-0 data segment of the 32-bit modes: selector 0x10.
+pub const DATA32_INDEX: u16 = 2;
+/// GDT index of the 64-bit ring-0 code segment the exception stubs run in under `paged32`:
+/// long mode is active underneath, and its interrupt gates must name a 64-bit segment.
+pub const STUB_CODE64_INDEX: u16 = 3;
+
+/// A flat 32-bit ring-0 code segment: base 0, 4 GiB, execute/read, D=1, L=0.
+pub const CODE32: u64 = DescriptorFlags::KERNEL_CODE32.bits();
+/// A flat ring-0 data segment: base 0, 4 GiB, read/write, B=1.
+pub const DATA32: u64 = DescriptorFlags::KERNEL_DATA.bits();
+/// A 64-bit ring-0 code segment (L=1).
+pub const CODE64: u64 = DescriptorFlags::KERNEL_CODE64.bits();
+
 pub use crate::tss::{IOPB_SIZE, TSS_SIZE, TSS_SIZE_WITH_IOPB};
 
-/// Selector of a segment, with the requested privilege level equal to its DPL.
+/// Selector of a ring-0 segment of any mode's GDT (RPL 0).
+pub const fn ring0_selector(index: u16) -> SegmentSelector {
+    SegmentSelector::new(index, PrivilegeLevel::Ring0)
+}
+
+/// Selector of a segment of the long-mode GDT, with the requested privilege level equal to its
+/// DPL.
 pub const fn selector(index: u16) -> SegmentSelector {
     let rpl = match index {
         USER_DATA_INDEX | USER_CODE_INDEX => PrivilegeLevel::Ring3,
@@ -125,11 +147,22 @@ pub fn decode(entries: &[u64; GDT_ENTRIES], index: u16) -> SegmentFields {
     }
 }
 
-/// Writes the GDT, the TSS (RSP0 = top of the ring-0 stack) and an all-zero I/O permission
-/// bitmap (every port allowed) into guest memory. Returns `false` if any write fell outside it.
+/// Writes the long-mode GDT, the TSS (RSP0 = top of the ring-0 stack) and an all-zero I/O
+/// permission bitmap (every port allowed) into guest memory. Returns `false` if any write fell
+/// outside it.
 pub fn install(mem: &mut impl PhysMem, layout: Layout) -> bool {
+    install_entries(mem, layout, &gdt_entries(layout))
+}
+
+/// Writes `entries` as the GDT, and the TSS and its bitmap as [`install`] does (each mode's GDT
+/// has the TSS descriptor in the same slot, [`TSS_INDEX`]).
+pub fn install_entries(
+    mem: &mut impl PhysMem,
+    layout: Layout,
+    entries: &[u64; GDT_ENTRIES],
+) -> bool {
     let mut ok = true;
-    for (i, e) in gdt_entries(layout).iter().enumerate() {
+    for (i, e) in entries.iter().enumerate() {
         ok &= mem.write_u64(layout.gdt().add(i as u64 * 8), *e);
     }
     // Zero the TSS and the bitmap, then fill in the two fields that matter.

@@ -31,8 +31,9 @@ const _: () = assert!(
 );
 
 /// Words the stub and the CPU leave on the ring-0 stack, lowest address first, when the stub
-/// reports: what the host reads at RSP.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// reports: what the host reads at RSP. Its `Debug` shows every word in `0x` hex, as the
+/// host's register dump does.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[repr(C)]
 pub struct ExceptionFrame {
     /// Exception vector (pushed by the stub).
@@ -59,6 +60,28 @@ pub const FRAME_WORDS: u64 = 8;
 const _: () = assert!(core::mem::size_of::<ExceptionFrame>() as u64 == FRAME_WORDS * 8);
 const _: () = assert!(core::mem::offset_of!(ExceptionFrame, rdx) == 8);
 const _: () = assert!(core::mem::offset_of!(ExceptionFrame, rip) == 24);
+
+impl core::fmt::Debug for ExceptionFrame {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        /// A word in `0x` hex, whatever flags the caller formats the frame with.
+        struct Hex(u64);
+        impl core::fmt::Debug for Hex {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{:#x}", self.0)
+            }
+        }
+        f.debug_struct("ExceptionFrame")
+            .field("vector", &Hex(self.vector))
+            .field("rdx", &Hex(self.rdx))
+            .field("error_code", &Hex(self.error_code))
+            .field("rip", &Hex(self.rip))
+            .field("cs", &Hex(self.cs))
+            .field("rflags", &Hex(self.rflags))
+            .field("rsp", &Hex(self.rsp))
+            .field("ss", &Hex(self.ss))
+            .finish()
+    }
+}
 
 impl ExceptionFrame {
     /// The frame from its words, lowest address first.
@@ -185,15 +208,77 @@ pub fn gate(handler: u64, code_selector: u16) -> [u64; 2] {
     [low, handler >> 32]
 }
 
-/// Writes the IDT and the stubs into guest memory. Returns `false` if a write fell outside it.
+/// Size of one IDT gate in 32-bit protected mode.
+pub const GATE_SIZE_32: u64 = 8;
+
+/// The 8-byte 32-bit interrupt gate for a ring-0 handler at `handler` (SDM Vol. 3A, Figure
+/// 6-2), for the 32-bit protected mode without paging: present, DPL 0.
+pub const fn gate32(handler: u32, code_selector: u16) -> u64 {
+    const INTERRUPT_GATE_32_PRESENT: u64 = 0x8E;
+    (handler as u64 & 0xFFFF)
+        | ((code_selector as u64) << 16)
+        | (INTERRUPT_GATE_32_PRESENT << 40)
+        | (((handler as u64 >> 16) & 0xFFFF) << 48)
+}
+
+/// What kind of IDT the guest's mode reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Gates {
+    /// 16-byte gates (long mode, whatever the code segment of the interrupted code), whose
+    /// stubs run in the 64-bit code segment `selector` names.
+    Long {
+        /// The 64-bit ring-0 code segment.
+        selector: u16,
+    },
+    /// 8-byte 32-bit gates (protected mode without paging); the stubs run in the 32-bit code
+    /// segment `selector` names. The stubs' bytes mean the same in 32-bit code (`push imm8`,
+    /// `push edx`, `mov dx, imm16`, `out dx, al`), with 4-byte pushes.
+    Legacy32 {
+        /// The 32-bit ring-0 code segment.
+        selector: u16,
+    },
+}
+
+impl Gates {
+    /// Bytes per gate.
+    pub const fn gate_size(self) -> u64 {
+        match self {
+            Gates::Long { .. } => GATE_SIZE,
+            Gates::Legacy32 { .. } => GATE_SIZE_32,
+        }
+    }
+
+    /// IDTR.limit for [`IDT_GATES`] such gates.
+    pub const fn limit(self) -> u16 {
+        (IDT_GATES * self.gate_size() - 1) as u16
+    }
+}
+
+/// Writes the IDT and the stubs into guest memory for long mode, the stubs in the ring-0 code
+/// segment of [`crate::gdt`]. Returns `false` if a write fell outside it.
 pub fn install(mem: &mut impl PhysMem, layout: Layout) -> bool {
-    let cs = crate::gdt::selector(crate::gdt::KERNEL_CODE_INDEX).0;
+    let selector = crate::gdt::selector(crate::gdt::KERNEL_CODE_INDEX).0;
+    install_gates(mem, layout, Gates::Long { selector })
+}
+
+/// Writes an IDT of `gates` and the stubs into guest memory. Returns `false` if a write fell
+/// outside it.
+pub fn install_gates(mem: &mut impl PhysMem, layout: Layout, gates: Gates) -> bool {
     let mut ok = true;
     for v in 0..IDT_GATES {
         let stub = layout.stubs().add(v * STUB_SIZE);
-        let [lo, hi] = gate(stub.as_u64(), cs);
-        ok &= mem.write_u64(layout.idt().add(v * GATE_SIZE), lo);
-        ok &= mem.write_u64(layout.idt().add(v * GATE_SIZE + 8), hi);
+        let at = layout.idt().add(v * gates.gate_size());
+        match gates {
+            Gates::Long { selector } => {
+                let [lo, hi] = gate(stub.as_u64(), selector);
+                ok &= mem.write_u64(at, lo);
+                ok &= mem.write_u64(at.add(8), hi);
+            }
+            Gates::Legacy32 { selector } => {
+                // The reserved region lies in the first 8 MiB: a 32-bit address.
+                ok &= mem.write_u64(at, gate32(stub.as_u64() as u32, selector));
+            }
+        }
         let code = stub_code(v as u8);
         let (a, b) = code.split_at(8);
         ok &= mem.write_u64(stub, u64::from_le_bytes(a.try_into().unwrap_or([0xCC; 8])));
@@ -229,6 +314,18 @@ mod tests {
     #[test]
     fn golden_gate() {
         assert_eq!(gate(0x1F_C010, 0x08), [0x001F_8E00_0008_C010, 0]);
+        assert_eq!(gate32(0x1F_C810, 0x08), 0x001F_8E00_0008_C810);
+        assert_eq!(Gates::Long { selector: 8 }.limit(), 32 * 16 - 1);
+        assert_eq!(Gates::Legacy32 { selector: 8 }.limit(), 32 * 8 - 1);
+    }
+
+    #[test]
+    fn frame_debug_is_0x_hex_whatever_the_flags() {
+        let frame = ExceptionFrame::from_words([14, 0, 6, 0x13b2, 0x23, 0x10006, 0x1e_ff80, 0x1b]);
+        let want = "ExceptionFrame { vector: 0xe, rdx: 0x0, error_code: 0x6, rip: 0x13b2, cs: 0x23, \
+                    rflags: 0x10006, rsp: 0x1eff80, ss: 0x1b }";
+        assert_eq!(std::format!("{frame:?}"), want);
+        assert_eq!(std::format!("{frame:x?}"), want);
     }
 
     #[test]

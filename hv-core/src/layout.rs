@@ -2,25 +2,26 @@
 //!
 //! ```text
 //!  0                                         stack_top = reserved_base            ram_size
-//!  |  image (.text .rodata .data .bss) ... free RAM ... <- stack  | reserved region (64 KiB) |
+//!  |  image (.text .rodata .data .bss) ... free RAM ... <- stack  | reserved region (96 KiB) |
 //!
 //!  reserved region, offsets from reserved_base:
-//!   0x0000  hv page: boot info + mailbox   (user-accessible: the guest's window to the host)
-//!   0x1000  console ring page              (user-accessible: output the host drains)
-//!   0x2000  PML4
-//!   0x3000  PDPT
-//!   0x4000  PD
-//!   0x5000  PT 0..3 (4 KiB pages only; one PT maps 2 MiB)
-//!   0x9000  GDT; TSS at 0x9080, followed by its 8 KiB I/O permission bitmap
-//!   0xC000  IDT (32 gates) and, at +0x800, the ring-0 exception stubs
-//!   0xD000  PT of the device window (`--mmio` with 4 KiB pages only)
-//!   0xE000  PT of the hv-page alias at [`HV_ALIAS_BASE`]
-//!   0xF000  ring-0 stack (4 KiB), top = ram_size
+//!   0x00000  hv page: boot info + mailbox  (user-accessible: the guest's window to the host)
+//!   0x01000  console ring page             (user-accessible: output the host drains)
+//!   0x02000  input ring, 8 pages           (user-accessible: input the host fills)
+//!   0x0A000  PML4
+//!   0x0B000  PDPT
+//!   0x0C000  PD
+//!   0x0D000  PT 0..3 (4 KiB pages only; one PT maps 2 MiB)
+//!   0x11000  GDT; TSS at +0x80, followed by its 8 KiB I/O permission bitmap
+//!   0x14000  IDT (32 gates) and, at +0x800, the ring-0 exception stubs
+//!   0x15000  PT of the device window (`--mmio` with 4 KiB pages only)
+//!   0x16000  PT of the hv-page alias at [`HV_ALIAS_BASE`]
+//!   0x17000  ring-0 stack (4 KiB), top = ram_size
 //! ```
 //!
-//! The two user-accessible pages (hv page and console ring) are also mapped at the fixed
-//! virtual address [`HV_ALIAS_BASE`], whatever the RAM size, so a guest that keeps its own
-//! `_start` (and never sees `rdi`) still finds them.
+//! The user-accessible pages ([`HV_PAGES`] of them: hv page, console ring, input ring) are also
+//! mapped at the fixed virtual address [`HV_ALIAS_BASE`], whatever the RAM size, so a guest that
+//! keeps its own `_start` (and never sees `rdi`) still finds them.
 //!
 //! With `--mmio` the seed's device registers are served in a window right after guest RAM
 //! (seed 003's layout: 0x200000 with 2 MiB of RAM); it is identity-mapped and user-accessible
@@ -30,7 +31,7 @@
 //! The image is loaded at 0 and entered at 0, so a guest linked by the seed's commands runs
 //! unchanged. Everything the host adds sits at the *top* of RAM, where no image or `.bss` can
 //! collide with it (peers that put page tables at 0x1000 break as soon as an image exceeds
-//! 4 KiB). With 4 KiB pages the reserved region, except the hv page, is supervisor-only; a
+//! 4 KiB). With 4 KiB pages the reserved region, except the hv pages, is supervisor-only; a
 //! 2 MiB page cannot be split, so with 2 MiB pages the guest could write it, which only ever
 //! harms that guest itself.
 
@@ -118,13 +119,20 @@ impl PageSize {
 /// A 4 KiB frame, the unit of the reserved region.
 pub const FRAME: u64 = 4096;
 /// Size of the reserved region at the top of guest RAM.
-pub const RESERVED_SIZE: u64 = 16 * FRAME;
+pub const RESERVED_SIZE: u64 = 24 * FRAME;
 /// Offset of the hv page (boot info + mailbox) in the reserved region.
 pub const HV_PAGE_OFFSET: u64 = 0;
 /// Offset of the console ring page (user-accessible, right after the hv page).
 pub const CONSOLE_RING_OFFSET: u64 = FRAME;
-/// Number of user-accessible pages at the bottom of the reserved region: hv page and ring.
-pub const HV_PAGES: u64 = 2;
+/// Offset of the input ring (user-accessible, right after the console ring).
+pub const INPUT_RING_OFFSET: u64 = CONSOLE_RING_OFFSET + FRAME;
+/// Pages of the input ring: 32 KiB, so that a guest reading a stream exits once per 32 KiB.
+/// Why that much: a filter (`cat`) also exits for its output, once per write; with input at a
+/// quarter or less of those exits, reading costs a filter less than writing does.
+pub const INPUT_RING_PAGES: u64 = 8;
+/// Number of user-accessible pages at the bottom of the reserved region: the hv page, the
+/// console ring and the input ring.
+pub const HV_PAGES: u64 = 2 + INPUT_RING_PAGES;
 /// Offset of the PML4.
 pub const PML4_OFFSET: u64 = HV_PAGES * FRAME;
 /// Offset of the PDPT.
@@ -157,10 +165,10 @@ const _: () = assert!(
     "TSS + I/O bitmap overlap the IDT"
 );
 
-/// Fixed guest-virtual address where the hv page (and the console ring page after it) are
-/// mapped as well as at their identity address: the top 2 MiB of the first GiB, clear of RAM
-/// (at most 8 MiB) and of the device window right after it. A guest that never sees `rdi` (its
-/// own `_start`) reaches the host's boot info, mailbox and ring here.
+/// Fixed guest-virtual address where the hv pages (the hv page, and the console and input rings
+/// after it) are mapped as well as at their identity address: the top 2 MiB of the first GiB,
+/// clear of RAM (at most 8 MiB) and of the device window right after it. A guest that never
+/// sees `rdi` (its own `_start`) reaches the host's boot info, mailbox and rings here.
 pub const HV_ALIAS_BASE: u64 = 0x3FE0_0000;
 
 /// Stack the host guarantees a guest below its image: an image must leave at least this much.
@@ -253,14 +261,19 @@ impl Layout {
         self.reserved_base().add(CONSOLE_RING_OFFSET)
     }
 
+    /// The input ring's first page (user-accessible, after the console ring).
+    pub const fn input_ring(self) -> Gpa {
+        self.reserved_base().add(INPUT_RING_OFFSET)
+    }
+
     /// Page table of the hv-page alias at [`HV_ALIAS_BASE`].
     pub const fn alias_pt(self) -> Gpa {
         self.reserved_base().add(ALIAS_PT_OFFSET)
     }
 
     /// End of what a guest may hand the host as a buffer: its own RAM up to and including the
-    /// hv pages (hv page and console ring). The page tables and descriptor tables above are
-    /// off limits.
+    /// hv pages (hv page, console ring, input ring). The page tables and descriptor tables
+    /// above are off limits.
     pub const fn user_end(self) -> u64 {
         self.hv_page().as_u64() + HV_PAGES * FRAME
     }
@@ -342,9 +355,10 @@ mod tests {
     #[test]
     fn golden_layout_2mib() {
         let l = Layout::new(MemSize::Mib2, PageSize::Kib4);
-        assert_eq!(l.reserved_base().as_u64(), 0x1F_0000);
-        assert_eq!(l.hv_page().as_u64(), 0x1F_0000);
-        assert_eq!(l.console_ring().as_u64(), 0x1F_1000);
+        assert_eq!(l.reserved_base().as_u64(), 0x1E_8000);
+        assert_eq!(l.hv_page().as_u64(), 0x1E_8000);
+        assert_eq!(l.console_ring().as_u64(), 0x1E_9000);
+        assert_eq!(l.input_ring().as_u64(), 0x1E_A000);
         assert_eq!(l.pml4().as_u64(), 0x1F_2000);
         assert_eq!(l.pt(0).as_u64(), 0x1F_5000);
         assert_eq!(l.gdt().as_u64(), 0x1F_9000);
@@ -353,7 +367,7 @@ mod tests {
         assert_eq!(l.stubs().as_u64(), 0x1F_C800);
         assert_eq!(l.kstack_top().as_u64(), 0x20_0000);
         assert_eq!(l.user_end(), 0x1F_2000);
-        assert_eq!(l.max_image_size(), 0x1E_0000);
+        assert_eq!(l.max_image_size(), 0x1D_8000);
         assert_eq!(l.pt_count(), 1);
         assert_eq!(l.mmio_pt().as_u64(), 0x1F_D000);
         assert_eq!(l.alias_pt().as_u64(), 0x1F_E000);

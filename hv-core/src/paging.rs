@@ -17,7 +17,7 @@ const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 /// Builds the guest's identity map of all its RAM with the layout's page size.
 ///
 /// Every page is present and writable; all are user-accessible except, with 4 KiB pages, the
-/// reserved region above the hv page. Addresses at or past the end of RAM are unmapped, so a
+/// reserved region above the hv pages. Addresses at or past the end of RAM are unmapped, so a
 /// stray access is a page fault the host can report, except the device window when the layout
 /// has one (`--mmio`): it is mapped identity and user-accessible with one page of the layout's
 /// size. No memory backs it, so every access to it exits to the host as MMIO (the page's
@@ -65,8 +65,9 @@ pub fn build_identity_map(mem: &mut impl PhysMem, layout: Layout) -> bool {
     ok
 }
 
-/// Maps the hv pages (hv page and console ring) a second time at [`HV_ALIAS_BASE`], with 4 KiB
-/// pages whatever the layout's page size (a 2 MiB page there would expose the page tables).
+/// Maps the hv pages (hv page, console ring, input ring) a second time at [`HV_ALIAS_BASE`],
+/// with 4 KiB pages whatever the layout's page size (a 2 MiB page there would expose the page
+/// tables).
 fn map_hv_alias(mem: &mut impl PhysMem, layout: Layout) -> bool {
     let user = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
     let pt = layout.alias_pt();

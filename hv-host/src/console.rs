@@ -114,9 +114,12 @@ impl Console {
         }
     }
 
-    /// Guest `who` has ended: with prefixes, its open line (if any) is ended with `\n`.
+    /// Guest `who` has ended: with prefixes, or when a signal stopped the run (the output ends
+    /// there, and what comes next, a shell prompt, must not continue its line), its open line
+    /// (if any) is ended with `\n`.
     fn close(&self, who: u32) {
-        if !self.prefix_ids {
+        let signalled = matches!(self.stopper.reason(), Some(StopReason::Signal(_)));
+        if !self.prefix_ids && !signalled {
             return;
         }
         let mut out = self.output.lock().unwrap_or_else(|p| p.into_inner());

@@ -13,21 +13,22 @@
 //! The parts, one module each: `exit` (decoding, and the exits that end a guest by
 //! themselves), `ports` (which service answers a port), `exception` (the ring-0 stubs'
 //! reports), `coalesce` (writes KVM queues without exits, drained at every exit and counted as
-//! the exits they would have been).
+//! the exits they would have been), `mode` (what differs in the 16- and 32-bit modes).
 
 mod coalesce;
+mod debug;
 mod exception;
 mod exit;
+mod mode;
 mod ports;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hv_core::boot;
 use hv_core::idt::ExceptionFrame;
 use hv_core::layout::Layout;
-use hv_core::proto::CONSOLE_PORT;
+use hv_core::mode::CpuMode;
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 
@@ -36,11 +37,14 @@ use crate::console_ring::ConsoleRing;
 use crate::devices::Disk;
 use crate::files::FileTable;
 use crate::image::{Image, Symbols};
+use crate::input_ring::InputRing;
 use crate::kick::KickFlag;
 use crate::memory::GuestRam;
+use crate::modes::Start;
 use crate::outcome::{GuestError, GuestReport, GuestStats, Outcome};
-use crate::services::{Flow, Services};
+use crate::services::{Flow, InputWait, Services};
 use coalesce::Coalescer;
+pub(crate) use debug::Debuggee;
 use exit::Exit;
 
 /// What one [`Vm::step`] came to.
@@ -57,6 +61,9 @@ pub(crate) enum Step {
     /// The guest waits for console input and was not run; step it again once
     /// [`Vm::input_ready`] says so (or to find that out).
     Waiting,
+    /// The guest stopped for the debugger attached to it (see `gdb`); its registers are its
+    /// own, in ring 3, and it resumes from them.
+    Debug(crate::gdb::Stop),
 }
 
 /// A guest's VM, ready to run.
@@ -66,11 +73,13 @@ pub(crate) struct Vm<'c> {
     /// The vCPU's `immediate_exit` byte; valid as long as `vcpu`.
     kick: KickFlag,
     vm: VmFd,
+    /// The CPU mode the guest runs in.
+    mode: CpuMode,
     dev: Services<'c>,
     /// KVM's coalesced zones (the seeds' output ports and registers) and their ring.
     coalescer: Coalescer,
-    /// The size of the console `in` the guest is parked in, not answered yet.
-    waiting_in: Option<usize>,
+    /// The console read the guest is parked in, not answered yet.
+    waiting: Option<InputWait>,
     /// The frame of the exception that ended the guest, for the register dump.
     fault_frame: Option<ExceptionFrame>,
     /// The image's function symbols, to name the code a fault happened in.
@@ -81,14 +90,19 @@ pub(crate) struct Vm<'c> {
     abi_checked: bool,
     /// Whether [`Vm::finish`] leaves the VM for the process exit to tear down.
     teardown_at_exit: bool,
+    /// The debugger's state while gdb is attached (see `gdb`); `None` costs the guest nothing.
+    debug: Option<Box<crate::gdb::DebugState>>,
 }
 
 impl<'c> Vm<'c> {
-    /// Creates the VM, loads `image`'s segments, writes the reserved region and the entry state.
+    /// Creates the VM, loads `image`'s segments, writes the reserved region and the entry state
+    /// of the mode `start` says.
+    #[allow(clippy::too_many_arguments)] // one per part of a guest; a struct would only rename them
     pub(crate) fn new(
         kvm: &Kvm,
         id: u32,
         layout: Layout,
+        start: Start,
         image: &Image,
         console: &'c Console,
         files: FileTable,
@@ -98,11 +112,13 @@ impl<'c> Vm<'c> {
             |what: &str, e: &dyn std::fmt::Display| GuestError::Setup(format!("{what}: {e}"));
         let vm = kvm.create_vm().map_err(|e| setup("KVM_CREATE_VM", &e))?;
         let mut ram = GuestRam::new(layout).map_err(|e| setup("guest RAM", &e))?;
+        // A flat image goes to its real-mode entry (0 in the other modes).
+        let base = start.load_base();
         for segment in &image.segments {
-            ram.load_image(segment.addr, &segment.bytes)
+            ram.load_image(base + segment.addr, &segment.bytes)
                 .map_err(|e| setup("loading the image", &e))?;
         }
-        if !boot::install(&mut ram, layout, id) {
+        if !start.mode.install(&mut ram, layout, id) {
             return Err(GuestError::Setup("the reserved region does not fit guest RAM".into()));
         }
         ram.seal();
@@ -118,17 +134,19 @@ impl<'c> Vm<'c> {
         unsafe { vm.set_user_memory_region(region) }
             .map_err(|e| setup("KVM_SET_USER_MEMORY_REGION", &e))?;
         let mut vcpu = vm.create_vcpu(0).map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
-        crate::vcpu::load_entry_state_at(&vcpu, layout, image.entry)
+        crate::vcpu::load_mode(&vcpu, start.mode, layout, start.entry(image))
             .map_err(|e| setup("vCPU state", &e))?;
         // Writes that need no answer without an exit each, where KVM offers it
         // (KVM_CAP_COALESCED_PIO/MMIO): zones are registered once the guest shows it needs them.
         let coalescer = Coalescer::new(kvm, layout.devices());
         let ring = ConsoleRing::new(&ram, layout);
+        let input_ring = InputRing::new(&ram, layout);
         let dev = Services {
             id,
             ram,
             console,
             line: LineBuffer::new(id, console),
+            input_ring,
             stats: GuestStats::default(),
             scratch: Vec::new(),
             files,
@@ -141,14 +159,16 @@ impl<'c> Vm<'c> {
             vcpu,
             kick,
             vm,
+            mode: start.mode,
             dev,
             coalescer,
-            waiting_in: None,
+            waiting: None,
             fault_frame: None,
             symbols,
             ring,
             abi_checked: false,
             teardown_at_exit: false,
+            debug: None,
         })
     }
 
@@ -190,7 +210,7 @@ impl<'c> Vm<'c> {
     /// True if a guest parked in a console read can go on (input or end of input is there for
     /// it), or is not parked at all.
     pub(crate) fn input_ready(&self) -> bool {
-        self.waiting_in.is_none() || self.dev.console.input.ready_for(self.dev.id)
+        self.waiting.is_none() || self.dev.console.input.ready_for(self.dev.id)
     }
 
     /// The stopper of this guest's run.
@@ -199,32 +219,34 @@ impl<'c> Vm<'c> {
     }
 
     /// Runs the guest to its next exit and handles it: one `KVM_RUN`, decoded and dispatched.
-    /// A guest parked in a console read is first given its byte, or stays parked
+    /// A guest parked in a console read is first given its input, or stays parked
     /// ([`Step::Waiting`]) without running.
     pub(crate) fn step(&mut self) -> Step {
-        if let Some(size) = self.waiting_in {
+        if let Some(wait) = self.waiting {
             let mut data = [0u8; 8];
-            match self.dev.io_in(CONSOLE_PORT, &mut data[..size]) {
+            match self.dev.resume_input(wait, &mut data) {
                 Flow::Wait => return Step::Waiting,
                 Flow::Continue => {
-                    self.waiting_in = None;
-                    exit::answer_in(&mut self.vcpu, &data[..size]);
+                    self.waiting = None;
+                    // A `ConsoleRead`'s answer is in the mailbox already.
+                    if let InputWait::Port(size) = wait {
+                        exit::answer_in(&mut self.vcpu, &data[..size]);
+                    }
+                    if let Some(stop) = self.debug_step_after_input(wait) {
+                        return Step::Debug(stop);
+                    }
                 }
                 Flow::Stop(outcome) => return Step::Ended(outcome),
             }
         }
         let exit = self.next_exit();
         self.dev.stats.exits.count(exit.kind());
-        // A guest built for another ABI must not have its ring or its calls read our way.
-        if !self.abi_checked {
-            match self.ring.announced_abi() {
-                0 => {}
-                v if v == u64::from(hv_core::ABI_VERSION) => self.abi_checked = true,
-                guest => {
-                    let host = hv_core::ABI_VERSION;
-                    return Step::Ended(Outcome::Error(GuestError::AbiMismatch { guest, host }));
-                }
-            }
+        // A guest built for another ABI (or another mode) must not have its ring or its calls
+        // read our way.
+        if !self.abi_checked
+            && let Err(outcome) = self.check_abi()
+        {
+            return Step::Ended(outcome);
         }
         // The writes the guest made without exiting come before whatever this exit does, and
         // count as the exits they would have been: drained before the counts are published (or
@@ -244,14 +266,22 @@ impl<'c> Vm<'c> {
             _ => None,
         };
         let flow = match exit {
-            Exit::Out { port, data, size } => self.io_out(port, &data[..size]),
+            Exit::Out { port, data, size } => {
+                let flow = self.io_out(port, &data[..size]);
+                if let Flow::Wait = flow {
+                    // The only write that waits is `ConsoleRead`: RIP is past the `out`
+                    // already, and the mailbox gets the answer when input comes.
+                    self.waiting = Some(InputWait::Ring);
+                }
+                flow
+            }
             Exit::In { port, size } => {
                 let mut data = [0u8; 8];
                 let flow = self.io_in(port, &mut data[..size]);
                 if let Flow::Wait = flow {
                     // Answered when input comes (the `kvm_run` page keeps this exit until the
                     // next KVM_RUN, which only happens after the answer).
-                    self.waiting_in = Some(size);
+                    self.waiting = Some(InputWait::Port(size));
                     return Step::Waiting;
                 }
                 exit::answer_in(&mut self.vcpu, &data[..size]);
@@ -265,10 +295,15 @@ impl<'c> Vm<'c> {
         if let Flow::Continue = flow {
             self.coalescer.after_exit(&self.vm, &mut self.vcpu, &self.dev, &self.ring, write);
         }
+        if self.debug.is_some()
+            && let Some(stop) = self.debug_stop(&flow)
+        {
+            return Step::Debug(stop);
+        }
         match flow {
             Flow::Continue => Step::Continue,
             Flow::Stop(outcome) => Step::Ended(outcome),
-            // Only console reads wait, and those are handled above.
+            // Only console reads wait (`waiting` says which).
             Flow::Wait => Step::Waiting,
         }
     }
@@ -291,11 +326,11 @@ impl<'c> Vm<'c> {
             _ => outcome,
         };
         self.dev.line.finish(self.dev.console);
-        if self.waiting_in.is_some() {
-            self.dev.console.input.cancel(self.dev.id);
-        }
+        // Out of the waiting line, and a line it had part of goes on to the next guest.
+        self.dev.console.input.leave(self.dev.id);
         if !outcome.is_success() {
             self.log_registers();
+            self.log_stop_location(&outcome, image);
         }
         let Services { id, mut stats, files, mut disk, ram, .. } = self.dev;
         disk.finish();

@@ -118,7 +118,9 @@ impl KickFlag {
         unsafe { AtomicU8::from_ptr(self.0.as_ptr()) }
     }
 
-    fn set(&self) {
+    /// Sets the flag: the next `KVM_RUN` returns `EINTR` (the debugger uses it to complete a
+    /// pending access without running the guest: see `Vm::settle`).
+    pub(crate) fn set(&self) {
         self.atomic().store(1, Ordering::Relaxed);
     }
 

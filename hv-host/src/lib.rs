@@ -1,4 +1,7 @@
-//! # hv-host: run tiny 64-bit guests, each in its own KVM VM
+//! # hv-host: run tiny guests, each in its own KVM VM
+//!
+//! Guests are 64-bit (the SDKs') by default, or 16- and 32-bit seed guests in the mode
+//! [`Builder::mode`] names (see `hv_core::mode`).
 //!
 //! By default each guest runs on its own host thread; with [`Sched::Single`] all run on one
 //! thread, preempted by a timer and sharing it by weight (see `docs/scheduling.md`).
@@ -29,11 +32,14 @@ mod devices;
 mod diag;
 mod escape;
 mod files;
+mod gdb;
 mod guest;
 mod image;
 mod input;
+mod input_ring;
 mod kick;
 mod memory;
+mod modes;
 mod outcome;
 mod privileged;
 mod quota;
@@ -61,9 +67,12 @@ use sandbox::{GuestName, Sandbox};
 
 pub use console::Console;
 pub use files::MAX_CREATED_NAMES;
+pub use gdb::GdbEndpoint;
 pub use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
+pub use hv_core::mode::{CpuMode, RealEntry};
 pub use image::{ImageError, MAX_ELF_FILE, MAX_SYMBOL_BYTES, MAX_SYMBOLS};
 pub use memory::MemoryError;
+pub use modes::ModeImageError;
 pub use outcome::{Fault, GuestError, GuestReport, GuestStats, Outcome};
 pub use quota::{DEFAULT_QUOTA, parse_size};
 pub use sched::{DEFAULT_QUANTUM, Sched};
@@ -208,6 +217,40 @@ pub enum ConfigError {
         /// Guests given.
         guests: usize,
     },
+    /// A copy-on-write disk was asked for without a disk.
+    #[error("--disk-cow needs a disk: give --disk FILE too")]
+    DiskCowWithoutDisk,
+    /// The guest given all input is not one of the guests.
+    #[error("--stdin {id}: there is no guest {id} ({guests} guest(s), IDs from 0)")]
+    NoSuchStdinGuest {
+        /// The ID given.
+        id: u32,
+        /// Guests given.
+        guests: usize,
+    },
+    /// An image cannot start in the mode asked for (`--mode`).
+    #[error("guest image {path}: {reason}")]
+    ModeImage {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        reason: ModeImageError,
+    },
+    /// A real-mode entry was given for another mode.
+    #[error(
+        "--entry {entry} is for --mode real; --mode {mode} loads a flat image at 0 and starts it there"
+    )]
+    EntryOutsideRealMode {
+        /// The entry given.
+        entry: RealEntry,
+        /// The mode asked for.
+        mode: CpuMode,
+    },
+    /// Turns at every exit were asked for with weights, which they have no use for.
+    #[error(
+        "--alternate gives the guests one turn each in -g order, at every exit, and takes no --weights; give one or the other"
+    )]
+    AlternateWithWeights,
     /// The disk image is not a whole number of sectors.
     #[error("disk image {path} is {size} bytes; a disk must be a non-zero multiple of 512 bytes")]
     DiskSize {
@@ -215,6 +258,33 @@ pub enum ConfigError {
         path: PathBuf,
         /// Its size.
         size: u64,
+    },
+    /// `--gdb` names a guest that is not there.
+    #[error("--gdb for guest {guest}, but there are only {guests} guest(s) (IDs from 0)")]
+    GdbNoSuchGuest {
+        /// The guest named.
+        guest: u32,
+        /// Guests given.
+        guests: usize,
+    },
+    /// `--gdb` names one guest twice.
+    #[error("--gdb given twice for guest {guest}: one debugger per guest")]
+    GdbTwice {
+        /// The guest.
+        guest: u32,
+    },
+    /// `--gdb` with every guest on one thread, where a guest stopped in gdb would stop them all.
+    #[error(
+        "--gdb needs a thread per guest (--sched threads): a guest stopped in gdb would hold up every guest on one thread"
+    )]
+    GdbSingleThread,
+    /// The socket for gdb cannot be opened.
+    #[error("cannot listen for gdb on {endpoint}: {source}")]
+    GdbListen {
+        /// The port or path.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
     },
 }
 
@@ -250,6 +320,11 @@ pub struct Builder {
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
     teardown_at_exit: bool,
+    stdin_for: Option<u32>,
+    mode: CpuMode,
+    entry: Option<RealEntry>,
+    alternate: bool,
+    gdb: Vec<(u32, GdbEndpoint)>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -268,6 +343,11 @@ impl std::fmt::Debug for Builder {
             .field("quota", &self.quota)
             .field("devices", &self.devices)
             .field("teardown_at_exit", &self.teardown_at_exit)
+            .field("stdin_for", &self.stdin_for)
+            .field("mode", &self.mode)
+            .field("entry", &self.entry)
+            .field("alternate", &self.alternate)
+            .field("gdb", &self.gdb)
             .finish_non_exhaustive()
     }
 }
@@ -358,6 +438,14 @@ impl Builder {
         self
     }
 
+    /// Gives all console input to guest `id` (`--stdin ID`); the others find end of input at
+    /// once. By default every guest reads the one input, first come, first served, a line
+    /// whole to one guest.
+    pub fn input_for(mut self, id: u32) -> Self {
+        self.stdin_for = Some(id);
+        self
+    }
+
     /// How guests are mapped to host threads (default: [`Sched::Threads`]).
     pub fn sched(mut self, sched: Sched) -> Self {
         self.sched = sched;
@@ -365,15 +453,17 @@ impl Builder {
     }
 
     /// With [`Sched::Single`], the longest a guest runs before the others get a turn (default:
-    /// [`DEFAULT_QUANTUM`]). Ignored, with a warning, with [`Sched::Threads`].
+    /// [`DEFAULT_QUANTUM`]). Ignored with [`Sched::Threads`], with a warning in
+    /// [`Hypervisor::warnings`].
     pub fn quantum(mut self, quantum: Duration) -> Self {
         self.quantum = Some(quantum);
         self
     }
 
     /// With [`Sched::Single`], each guest's share of the CPU: one positive weight per guest, in
-    /// the order guests are added (default: all equal). Checked, then ignored with a warning,
-    /// with [`Sched::Threads`], where the host kernel shares the CPU.
+    /// the order guests are added (default: all equal). Checked, then ignored with
+    /// [`Sched::Threads`], where the host kernel shares the CPU, with a warning in
+    /// [`Hypervisor::warnings`].
     pub fn weights(mut self, weights: impl IntoIterator<Item = u32>) -> Self {
         self.weights = Some(weights.into_iter().collect());
         self
@@ -383,6 +473,37 @@ impl Builder {
     /// its outcome is [`Outcome::TimedOut`] and the others go on.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The CPU mode every guest starts in (default: [`CpuMode::Long`], the SDKs' 64-bit mode).
+    /// Outside long mode an image must be a flat binary; see `hv_core::mode`.
+    pub fn mode(mut self, mode: CpuMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// With [`CpuMode::Real`], where every guest starts (default `0000:0000`): its image is
+    /// loaded at the entry's linear address. Refused in the other modes.
+    pub fn entry(mut self, entry: RealEntry) -> Self {
+        self.entry = Some(entry);
+        self
+    }
+
+    /// With [`Sched::Single`] and `on`, the guests take turns in the order they were added,
+    /// one exit each (seed 002's matrix-a), instead of sharing the CPU by weight; a guest that
+    /// makes no exit for a whole quantum still loses its turn then. Ignored, with a warning,
+    /// with [`Sched::Threads`].
+    pub fn alternate(mut self, on: bool) -> Self {
+        self.alternate = on;
+        self
+    }
+
+    /// Debugs guest `guest` with gdb, which connects to `endpoint`: the guest waits for it
+    /// before its first instruction, while the others run (see the README's "Debugging a
+    /// guest"). Needs [`Sched::Threads`]; the socket is opened by [`Builder::build`].
+    pub fn gdb(mut self, guest: u32, endpoint: GdbEndpoint) -> Self {
+        self.gdb.push((guest, endpoint));
         self
     }
 
@@ -396,7 +517,29 @@ impl Builder {
         if u32::try_from(self.images.len()).is_err() {
             return Err(ConfigError::TooManyGuests(self.images.len()));
         }
-        let plan = plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
+        if let Some(entry) = self.entry.filter(|_| self.mode != CpuMode::Real) {
+            return Err(ConfigError::EntryOutsideRealMode { entry, mode: self.mode });
+        }
+        let start = modes::Start { mode: self.mode, real: self.entry.unwrap_or_default() };
+        if self.alternate && self.weights.is_some() {
+            return Err(ConfigError::AlternateWithWeights);
+        }
+        let (mut plan, mut warnings) =
+            plan(self.sched, self.quantum, self.weights, self.timeout, self.images.len())?;
+        plan.alternate = self.alternate;
+        if self.alternate && self.sched == Sched::Threads {
+            warnings.push(
+                "--alternate only applies to single-thread scheduling; with a thread per guest \
+                 the host kernel shares the CPU, so it is ignored"
+                    .to_string(),
+            );
+        }
+        if self.disk_cow && self.disk.is_none() {
+            return Err(ConfigError::DiskCowWithoutDisk);
+        }
+        if let Some(id) = self.stdin_for.filter(|&id| id as usize >= self.images.len()) {
+            return Err(ConfigError::NoSuchStdinGuest { id, guests: self.images.len() });
+        }
         let layout = Layout::new(memory, page).with_devices(self.devices);
         // An image named several times (`-g a.img a.img ...`) is read once.
         let mut images: Vec<Image> = Vec::with_capacity(self.images.len());
@@ -405,6 +548,9 @@ impl Builder {
                 Some(read) => read.clone(),
                 None => read_image(path, layout)?,
             };
+            if let Err(reason) = start.check(&image) {
+                return Err(ConfigError::ModeImage { path: image.path, reason });
+            }
             images.push(image);
         }
         let mut shared = SharedFiles::default();
@@ -439,20 +585,65 @@ impl Builder {
             self.input.unwrap_or_else(|| Box::new(std::io::stdin())),
             self.prefix_ids,
         );
+        if let Some(id) = self.stdin_for {
+            console.input.only_for(id);
+        }
         let (quota, teardown_at_exit) = (self.quota, self.teardown_at_exit);
         let shared = Arc::new(shared);
-        Ok(Hypervisor { layout, images, shared, disk, console, plan, quota, teardown_at_exit })
+        let gdb = gdb_listeners(&self.gdb, images.len(), plan.mode)?;
+        Ok(Hypervisor {
+            layout,
+            start,
+            images,
+            shared,
+            disk,
+            console,
+            plan,
+            quota,
+            teardown_at_exit,
+            warnings,
+            gdb,
+        })
     }
 }
 
-/// Checks the scheduling options against the number of guests.
+/// Checks the `--gdb` requests and opens their sockets: one slot per guest.
+fn gdb_listeners(
+    requests: &[(u32, GdbEndpoint)],
+    guests: usize,
+    mode: Sched,
+) -> Result<Vec<Option<gdb::Listener>>, ConfigError> {
+    let mut slots: Vec<Option<gdb::Listener>> = Vec::new();
+    if requests.is_empty() {
+        return Ok(slots);
+    }
+    if mode == Sched::Single {
+        return Err(ConfigError::GdbSingleThread);
+    }
+    slots.resize_with(guests, || None);
+    for (guest, endpoint) in requests {
+        let slot = slots
+            .get_mut(*guest as usize)
+            .ok_or(ConfigError::GdbNoSuchGuest { guest: *guest, guests })?;
+        if slot.is_some() {
+            return Err(ConfigError::GdbTwice { guest: *guest });
+        }
+        let listener = gdb::Listener::bind(endpoint)
+            .map_err(|source| ConfigError::GdbListen { endpoint: endpoint.to_string(), source })?;
+        *slot = Some(listener);
+    }
+    Ok(slots)
+}
+
+/// Checks the scheduling options against the number of guests; also returns the warnings
+/// about options that will be ignored.
 fn plan(
     mode: Sched,
     quantum: Option<Duration>,
     weights: Option<Vec<u32>>,
     timeout: Option<Duration>,
     guests: usize,
-) -> Result<sched::Plan, ConfigError> {
+) -> Result<(sched::Plan, Vec<String>), ConfigError> {
     if quantum == Some(Duration::ZERO) {
         return Err(ConfigError::ZeroQuantum);
     }
@@ -467,18 +658,22 @@ fn plan(
             return Err(ConfigError::ZeroWeight { guest });
         }
     }
+    let mut warnings = Vec::new();
     if mode == Sched::Threads && (quantum.is_some() || weights.is_some()) {
-        log::warn!(
-            "the quantum and weights only apply to single-thread scheduling; with a thread per \
-             guest the host kernel shares the CPU, so they are ignored"
+        warnings.push(
+            "the quantum and weights only apply to single-thread scheduling (--sched single); \
+             with a thread per guest the host kernel shares the CPU, so they are ignored"
+                .to_string(),
         );
     }
-    Ok(sched::Plan {
+    let plan = sched::Plan {
         mode,
         quantum: quantum.unwrap_or(DEFAULT_QUANTUM),
         weights: weights.unwrap_or_else(|| vec![1; guests]),
         timeout,
-    })
+        alternate: false,
+    };
+    Ok((plan, warnings))
 }
 
 fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
@@ -492,10 +687,20 @@ fn read_image(path: PathBuf, layout: Layout) -> Result<Image, ConfigError> {
     })
 }
 
+/// The `RUST_LOG=info` line of a guest that ended well (one that failed has its report line
+/// on stderr already: the failure is not printed twice).
+fn log_ended(report: &GuestReport) {
+    if report.outcome.is_success() {
+        let ms = report.run_time.as_secs_f64() * 1e3;
+        log::info!("{report} ({} exits in {ms:.3} ms)", report.stats.exits.total());
+    }
+}
+
 /// A checked configuration, ready to run.
 #[derive(Debug)]
 pub struct Hypervisor {
     layout: Layout,
+    start: modes::Start,
     images: Vec<Image>,
     shared: Arc<SharedFiles>,
     disk: Option<Arc<DiskImage>>,
@@ -503,6 +708,9 @@ pub struct Hypervisor {
     plan: sched::Plan,
     quota: u64,
     teardown_at_exit: bool,
+    warnings: Vec<String>,
+    /// The gdb sockets, by guest ID (empty without `--gdb`).
+    gdb: Vec<Option<gdb::Listener>>,
 }
 
 impl Hypervisor {
@@ -525,7 +733,27 @@ impl Hypervisor {
             weights: None,
             timeout: None,
             teardown_at_exit: false,
+            stdin_for: None,
+            mode: CpuMode::Long,
+            entry: None,
+            alternate: false,
+            gdb: Vec::new(),
         }
+    }
+
+    /// What the configuration has that will be ignored, one sentence each (the options of
+    /// single-thread scheduling given with a thread per guest), for the caller to show.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The guests that wait for gdb, and what gdb's `target remote` takes for each
+    /// (`127.0.0.1:PORT`, the port really opened, or the socket's path).
+    pub fn gdb_addresses(&self) -> Vec<(u32, String)> {
+        (0u32..)
+            .zip(&self.gdb)
+            .filter_map(|(id, l)| l.as_ref().map(|l| (id, l.address().to_string())))
+            .collect()
     }
 
     /// A handle that stops this run's guests from any thread (signals, an embedding program);
@@ -546,11 +774,23 @@ impl Hypervisor {
     pub fn run(self) -> Result<Vec<GuestReport>, HostError> {
         let kvm = kvm_ioctls::Kvm::new().map_err(HostError::Kvm)?;
         let sandbox = Arc::new(Sandbox::cwd().map_err(HostError::Cwd)?);
-        let Hypervisor { layout, images, console, shared, plan, disk, quota, teardown_at_exit } =
-            self;
+        let Hypervisor {
+            layout,
+            start,
+            images,
+            console,
+            shared,
+            plan,
+            disk,
+            quota,
+            teardown_at_exit,
+            gdb,
+            ..
+        } = self;
         let run = Run {
             kvm: &kvm,
             layout,
+            start,
             console: &console,
             shared,
             disk,
@@ -565,29 +805,32 @@ impl Hypervisor {
         // One guest alone: a thread per guest, each making its own VM, so VMs are created in
         // parallel. Guest 0 runs on the calling thread, after the others are started: one
         // thread fewer to create (the whole cost of a single guest's launch is ~1 ms here).
-        let alone = move |id: u32, image: &Image| {
+        let alone = move |id: u32, image: &Image, gdb: Option<gdb::Listener>| {
             let report = match run.vm(id, image) {
-                Ok(vm) => sched::run_alone(vm, &image.path, timeout),
+                Ok(vm) => sched::run_alone(vm, &image.path, timeout, gdb),
                 Err(e) => not_started(id, image, e),
             };
-            log::info!("{report} ({} exits in {:?})", report.stats.exits.total(), report.run_time);
+            log_ended(&report);
             report
         };
         let Some((first, rest)) = images.split_first() else {
             return Ok(Vec::new());
         };
+        let mut gdb = gdb.into_iter();
+        let first_gdb = gdb.next().flatten();
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(rest.len());
             // build() checked that every ID fits a u32.
             for (id, image) in (1u32..).zip(rest) {
+                let listener = gdb.next().flatten();
                 let handle = std::thread::Builder::new()
                     .name(format!("guest-{id}"))
-                    .spawn_scoped(scope, move || alone(id, image))
+                    .spawn_scoped(scope, move || alone(id, image, listener))
                     .map_err(HostError::Thread)?;
                 handles.push(handle);
             }
             let mut reports = Vec::with_capacity(images.len());
-            reports.push(alone(0, first));
+            reports.push(alone(0, first, first_gdb));
             // Only waiting now, this thread has no vCPU to kick: a stop signal is better taken
             // by a guest thread, which has one (see `signals`).
             let join = || {
@@ -609,6 +852,8 @@ impl Hypervisor {
 struct Run<'a> {
     kvm: &'a kvm_ioctls::Kvm,
     layout: Layout,
+    /// The mode every guest starts in.
+    start: modes::Start,
     console: &'a Console,
     shared: Arc<SharedFiles>,
     disk: Option<Arc<DiskImage>>,
@@ -632,7 +877,16 @@ impl Run<'_> {
             diag.clone(),
         );
         let disk = devices::Disk::new(id, self.disk.clone(), self.sandbox.clone(), quota, diag);
-        let mut vm = guest::Vm::new(self.kvm, id, self.layout, image, self.console, files, disk)?;
+        let mut vm = guest::Vm::new(
+            self.kvm,
+            id,
+            self.layout,
+            self.start,
+            image,
+            self.console,
+            files,
+            disk,
+        )?;
         if self.teardown_at_exit {
             vm.leave_teardown_to_exit();
         }

@@ -15,7 +15,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use argh::FromArgs;
-use hv_host::{DeviceIo, Hypervisor, MemSize, PageSize, Sched, StopReason};
+use hv_host::{
+    CpuMode, DeviceIo, GdbEndpoint, Hypervisor, MemSize, PageSize, RealEntry, Sched, StopReason,
+};
 
 /// What hv-host's exit status means (also in `--help` and the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +47,8 @@ impl Status {
     }
 }
 
-/// Run tiny 64-bit guests, each in its own KVM virtual machine, on a thread each or all on one.
+/// Run tiny guests, each in its own KVM virtual machine, on a thread each or all on one: 64-bit
+/// guests, or 16- and 32-bit ones with --mode.
 ///
 /// Example: hv-host -m 4 -p 2 -g guest1.img guest2.img -f shared.txt
 #[derive(FromArgs, Debug)]
@@ -63,7 +66,9 @@ impl Status {
         "the output was closed (broken pipe, as in '| head'); nothing more is printed"
     ),
     error_code(143, "stopped by SIGTERM"),
-    note = "A signal stops every guest at its next exit; their unfinished lines are written, --stats is printed if asked, and each guest gets a report line ('interrupted')."
+    note = "Input: every guest reads hv-host's stdin, first come, first served, each line whole to one guest (or all of it to one guest: --stdin ID).
+A signal stops every guest at its next exit; their unfinished lines are written, --stats is printed if asked, and each guest gets a report line ('interrupted').
+RUST_LOG=info logs a line for every guest that ended with status 0; RUST_LOG=debug also the registers of a guest that failed."
 )]
 struct Cli {
     /// guest RAM in MiB: 2, 4 or 8 (mandatory)
@@ -132,6 +137,34 @@ struct Cli {
     /// ports
     #[argh(switch)]
     mmio: bool,
+
+    /// the CPU mode every guest starts in: "long" (default: 64-bit, the SDKs' guests), "real"
+    /// (16-bit, at --entry), "protected" (32-bit, no paging) or "paged32" (32-bit with paging);
+    /// outside long mode images are flat binaries (loaded at 0, or at --entry in real mode),
+    /// run in ring 0, and hlt ends them
+    #[argh(option, from_str_fn(parse_mode), default = "CpuMode::Long")]
+    mode: CpuMode,
+
+    /// with --mode real: where every guest starts, as SEG:OFF in hexadecimal (default
+    /// 0000:0000); its image is loaded at SEG*16+OFF and must end below 1 MiB
+    #[argh(option, from_str_fn(parse_entry))]
+    entry: Option<RealEntry>,
+
+    /// with --sched single: the guests take turns in -g order, one exit each (a guest that
+    /// makes no exit loses its turn after the quantum), instead of sharing the CPU by weight
+    #[argh(switch)]
+    alternate: bool,
+
+    /// give all of stdin to guest ID; the others find end of input at once (default: every
+    /// guest reads it, first come, first served, each line whole to one guest)
+    #[argh(option, from_str_fn(parse_stdin))]
+    stdin: Option<u32>,
+
+    /// debug a guest with gdb: PORT (TCP on 127.0.0.1; 0 picks a free one) or PATH (a Unix
+    /// socket) for guest 0, ID:PORT or ID:PATH for guest ID; may be given once per guest. The
+    /// guest waits for gdb before its first instruction; the others run
+    #[argh(option, from_str_fn(parse_gdb))]
+    gdb: Vec<(u32, GdbEndpoint)>,
 }
 
 fn parse_memory(v: &str) -> Result<MemSize, String> {
@@ -179,6 +212,21 @@ fn expand_lists(args: &[String]) -> Vec<String> {
     out
 }
 
+fn parse_mode(v: &str) -> Result<CpuMode, String> {
+    CpuMode::from_cli_value(v)
+        .ok_or_else(|| format!("invalid mode '{v}': use long, real, protected or paged32"))
+}
+
+fn parse_entry(v: &str) -> Result<RealEntry, String> {
+    RealEntry::parse(v).ok_or_else(|| {
+        format!("invalid entry '{v}': use SEG:OFF, each 1 to 4 hexadecimal digits (e.g. 1000:0000)")
+    })
+}
+
+fn parse_gdb(v: &str) -> Result<(u32, GdbEndpoint), String> {
+    GdbEndpoint::parse_cli(v)
+}
+
 fn parse_quota(v: &str) -> Result<u64, String> {
     hv_host::parse_size(v).ok_or_else(|| {
         format!("invalid quota '{v}': use a number of bytes, optionally with K, M, G or T")
@@ -209,6 +257,10 @@ fn parse_weights(v: &str) -> Result<Vec<u32>, String> {
         })
 }
 
+fn parse_stdin(v: &str) -> Result<u32, String> {
+    v.parse().map_err(|_| format!("invalid guest ID '{v}' for --stdin: use 0, 1, 2, ..."))
+}
+
 fn parse_timeout(v: &str) -> Result<Duration, String> {
     v.parse::<f64>()
         .ok()
@@ -220,6 +272,67 @@ fn parse_timeout(v: &str) -> Result<Duration, String> {
 
 const USAGE_HINT: &str =
     "Usage: hv-host -m 2|4|8 -p 2|4 -g IMAGE... [-f FILE...]; run 'hv-host --help' for more.";
+
+/// The usage lines of `--help` (argh's own shows `-g` as optional, which it is not), as the
+/// README's command-line section shows them.
+const USAGE: &str = "\
+Usage: hv-host -m|--memory 2|4|8 -p|--page 2|4 -g|--guest IMAGE... [-f|--file FILE...]
+        [--prefix] [--stats] [--sched threads|single] [--quantum-ms N] [--weights W,...]
+        [--alternate] [--timeout SECONDS] [--quota SIZE] [--disk FILE [--disk-cow]] [--mmio]
+        [--mode long|real|protected|paged32] [--entry SEG:OFF] [--stdin ID]
+        [--gdb [ID:]PORT|PATH]";
+
+/// `--help`: argh's text with hv's usage lines and the `--version` option, ending in a newline.
+fn help_text(argh_help: &str) -> String {
+    let body = argh_help.split_once('\n').map_or("", |(_, rest)| rest);
+    let mut text = format!("{USAGE}\n{body}");
+    if let Some(at) = text.find("  --help, help") {
+        let line_end = text[at..].find('\n').map_or(text.len(), |n| at + n + 1);
+        text.insert_str(
+            line_end,
+            &format!("  {:<18}print hv-host's version and exit\n", "--version"),
+        );
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// One command-line error of argh's (possibly over several lines) as one line in hv-host's
+/// words: the reason for the `hv-host: ` line.
+fn usage_error(argh_output: &str) -> String {
+    let lines: Vec<&str> = argh_output.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let text = lines.join(" ");
+    // "Error parsing option 'OPT' with value 'VALUE': MESSAGE"
+    let parse_error = text
+        .strip_prefix("Error parsing option '")
+        .and_then(|rest| rest.split_once("' with value '"))
+        .and_then(|(option, rest)| Some((option, rest.split_once("': ")?)));
+    if let Some((option, (value, message))) = parse_error {
+        return match message {
+            // Our own parsers' messages name the value and say what to use.
+            m if m.starts_with("invalid ") => m.to_string(),
+            "duplicate values provided" => format!("{option} is given more than once"),
+            m => format!("invalid value '{value}' for {option}: {m}"),
+        };
+    }
+    if let Some(option) = text.strip_prefix("No value provided for option '") {
+        return format!("{} needs a value", option.trim_end_matches(['\'', '.']));
+    }
+    if let Some(options) = text.strip_prefix("Required options not provided:") {
+        return format!("missing option(s):{options}");
+    }
+    if let Some(arg) = text.strip_prefix("Unrecognized argument: ") {
+        let arg = arg.trim_matches('"');
+        return if arg.starts_with('-') {
+            format!("unknown option '{arg}'")
+        } else {
+            format!("unexpected argument '{arg}' (only -g and -f take several values)")
+        };
+    }
+    text
+}
 
 /// Writes to stderr; a failure there has nowhere to be reported, so it is ignored (the
 /// standard `eprintln!` would panic).
@@ -301,21 +414,21 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 fn run(stdout_closed: bool) -> Status {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let argv: Vec<String> = std::env::args().collect();
+    if argv[1..].iter().any(|a| a == "--version") {
+        let _ = writeln!(std::io::stdout(), "hv-host {}", env!("CARGO_PKG_VERSION"));
+        return Status::Success;
+    }
     let args = expand_lists(&argv[1..]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cli = match Cli::from_args(&["hv-host"], &args) {
         Ok(cli) => cli,
         Err(early) if early.status.is_ok() => {
-            let _ = std::io::stdout().write_all(early.output.as_bytes());
+            let _ = std::io::stdout().write_all(help_text(&early.output).as_bytes());
             return Status::Success;
         }
         // argh may spread one error over several lines ("Required options not provided:" and
-        // then the options); the user gets it as one line.
-        Err(early) => {
-            let reason: Vec<&str> =
-                early.output.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            return fail_usage(&reason.join(" "));
-        }
+        // then the options); the user gets it as one line, in the words of hv-host's others.
+        Err(early) => return fail_usage(&usage_error(&early.output)),
     };
     if cli.guest.is_empty() {
         return fail_usage("no guest image given (-g IMAGE...)");
@@ -325,7 +438,12 @@ fn run(stdout_closed: bool) -> Status {
         .page_size(cli.page)
         .prefix_ids(cli.prefix)
         .sched(cli.sched)
+        .alternate(cli.alternate)
+        .mode(cli.mode)
         .devices(if cli.mmio { DeviceIo::Mmio } else { DeviceIo::Ports });
+    if let Some(entry) = cli.entry {
+        builder = builder.entry(entry);
+    }
     if let Some(quantum) = cli.quantum_ms {
         builder = builder.quantum(quantum);
     }
@@ -342,10 +460,17 @@ fn run(stdout_closed: bool) -> Status {
         builder = builder.shared_file(f);
     }
     if let Some(disk) = &cli.disk {
-        builder = builder.disk(disk).disk_cow(cli.disk_cow);
+        builder = builder.disk(disk);
     }
+    builder = builder.disk_cow(cli.disk_cow);
     if let Some(quota) = cli.quota {
         builder = builder.quota(quota);
+    }
+    if let Some(id) = cli.stdin {
+        builder = builder.input_for(id);
+    }
+    for (guest, endpoint) in cli.gdb {
+        builder = builder.gdb(guest, endpoint);
     }
     if stdout_closed {
         builder = builder.output(ClosedStdout);
@@ -363,6 +488,12 @@ fn run(stdout_closed: bool) -> Status {
         Ok(hv) => hv,
         Err(e) => return fail_usage(&e.to_string()),
     };
+    for warning in hv.warnings() {
+        say(format_args!("hv-host: warning: {warning}\n"));
+    }
+    for (guest, address) in hv.gdb_addresses() {
+        say(format_args!("hv-host: guest {guest} waits for gdb: target remote {address}\n"));
+    }
     let stopper = hv.stopper();
     // Before the run starts any thread: they all inherit the blocked signals.
     if let Err(e) = hv_host::signals::install() {
@@ -378,6 +509,12 @@ fn run(stdout_closed: bool) -> Status {
             return Status::Failed;
         }
     };
+    let reason = stopper.reason();
+    // A closed output (`hv-host ... | head`) ends the run in silence, as SIGPIPE would end a
+    // process: the reader has all it wanted, and a table or notes on stderr would be noise.
+    if reason == Some(StopReason::BrokenPipe) {
+        return Status::BrokenPipe;
+    }
     if cli.stats {
         say(format_args!("{}", hv_host::stats_table(&reports)));
     }
@@ -392,7 +529,7 @@ fn run(stdout_closed: bool) -> Status {
             "hv-host: {dropped} bytes of guest output not written: the output was stuck when the guests' time ran out\n"
         ));
     }
-    match stopper.reason() {
+    match reason {
         Some(StopReason::BrokenPipe) => Status::BrokenPipe,
         Some(StopReason::OutputFailed(e)) => {
             say(format_args!("hv-host: writing the output failed: {e}\n"));
@@ -443,6 +580,19 @@ mod tests {
         assert_eq!(Status::Signal(libc::SIGHUP).code(), 129);
         assert_eq!(Status::Signal(libc::SIGINT).code(), 130);
         assert_eq!(Status::Signal(libc::SIGTERM).code(), 143);
+    }
+
+    #[test]
+    fn modes_and_entries_are_checked() {
+        assert_eq!(parse_mode("paged32"), Ok(CpuMode::Paged32));
+        assert_eq!(parse_mode("real"), Ok(CpuMode::Real));
+        for bad in ["", "Real", "32", "protected "] {
+            assert!(parse_mode(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_entry("1000:0000").map(|e| e.linear()), Ok(0x10000));
+        for bad in ["1000", "10000:0", "x:0", "1000:0:0"] {
+            assert!(parse_entry(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -226,6 +226,9 @@ pub enum GuestError {
     /// The timer that preempts the guest or enforces its timeout could not be set up.
     #[error("the host's kick timer failed: {0}")]
     Timer(String),
+    /// The debugger attached to the guest killed it (gdb's `kill`).
+    #[error("killed from gdb")]
+    KilledByDebugger,
 }
 
 /// Counts kept per guest.

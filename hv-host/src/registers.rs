@@ -5,7 +5,8 @@
 //! fault are in the exception frame the CPU pushed, and RDX (which the stub needs for its `out`)
 //! in the word the stub pushed first; every other general register is the guest's, untouched.
 //! Without an exception (a timeout, a stop, a bad port access) the vCPU state is the
-//! guest's as it is.
+//! guest's as it is. Every value is in `0x` hex, and the frame is not logged apart from this
+//! dump: one line says it all.
 
 use std::fmt::Write;
 
@@ -38,7 +39,11 @@ pub(crate) fn dump(id: u32, r: &kvm_regs, s: &kvm_sregs, frame: Option<&Exceptio
     }
     let _ = write!(line, " cr2={:#x} cr3={:#x} cs={cs:#x} ss={ss:#x}", s.cr2, s.cr3);
     if let Some(f) = frame {
-        let _ = write!(line, " (at exception {}, from its frame)", f.vector);
+        let _ = write!(
+            line,
+            " (at exception {}, error code {:#x}, from its frame)",
+            f.vector, f.error_code
+        );
     }
     line
 }
@@ -78,7 +83,7 @@ mod tests {
         assert!(line.contains(" rdx=0x1234 ") && line.contains(" r15=0x9 "), "{line}");
         assert!(
             line.ends_with(
-                "cr2=0x40000000 cr3=0x0 cs=0x2b ss=0x23 (at exception 14, from its frame)"
+                "cr2=0x40000000 cr3=0x0 cs=0x2b ss=0x23 (at exception 14, error code 0x6, from its frame)"
             ),
             "{line}"
         );

@@ -26,6 +26,10 @@
 //! Every guest starts with zero CPU time, so a guest that does little (hello) is picked at every
 //! one of its exits until it has caught up, and finishes quickly even beside a spinning one.
 //!
+//! With `--alternate` ([`Alternate`]) the guests take turns in `-g` order instead, one exit each
+//! (seed 002's matrix-a switches VM on every I/O exit); the quantum still ends the turn of a
+//! guest that makes no exit, which the seed's schedule could not do.
+//!
 //! # Input waits and stops
 //!
 //! A guest waiting for console input (`getchar`) is parked: its vCPU is not re-entered until a
@@ -43,6 +47,7 @@ use std::cmp::Ordering;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::gdb::{POLL, Session};
 use crate::guest::{Step, Vm};
 use crate::kick::Kicker;
 use crate::outcome::{GuestError, GuestReport, Outcome};
@@ -94,17 +99,25 @@ pub(crate) struct Plan {
     pub(crate) weights: Vec<u32>,
     /// The longest a guest may run, wall time from when the host started running it.
     pub(crate) timeout: Option<Duration>,
+    /// Turns in order, one exit each ([`Alternate`]), instead of by weight (single mode).
+    pub(crate) alternate: bool,
 }
 
 /// A guest ready for [`run_single`]: its ID, image, and VM (or why it could not be set up).
 pub(crate) type Seat<'c, 'i> = (u32, &'i Path, Result<Vm<'c>, GuestError>);
 
 /// Runs one guest on the calling thread until it ends, its `timeout` passes or the run is
-/// stopped.
-pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>) -> GuestReport {
+/// stopped. With `gdb`, the guest first waits for gdb to connect there, before its first
+/// instruction, and runs under it (see `gdb`); the time it spends stopped for gdb does not
+/// count against its timeout.
+pub(crate) fn run_alone(
+    mut vm: Vm<'_>,
+    image: &Path,
+    timeout: Option<Duration>,
+    gdb: Option<crate::gdb::Listener>,
+) -> GuestReport {
     let start = Instant::now();
-    let deadline = timeout.map(|t| later(start, t));
-    crate::stdout::set_output_deadline(deadline);
+    crate::stdout::set_output_deadline(timeout.map(|t| later(start, t)));
     // Aimed at the vCPU from the start, so that a stop (see `stop`) reaches it wherever it is.
     let kicker = match kicker_for(&vm) {
         Ok(k) => k,
@@ -119,17 +132,36 @@ pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>)
     let stopper = vm.stopper().clone();
     let registered = stopper.register_this_thread();
     let mut armed: Option<Instant> = None;
+    // gdb: the guest waits for its debugger before its first instruction.
+    let mut session = match gdb.map(|listener| Session::attach(listener, &mut vm, &stopper)) {
+        None => None,
+        Some(Ok(session)) => Some(session),
+        Some(Err(outcome)) => {
+            drop(registered);
+            drop(kicker);
+            return vm.finish(outcome, image, start.elapsed());
+        }
+    };
+    let paused =
+        |session: &Option<Session<'_>>| session.as_ref().map_or(Duration::ZERO, Session::paused);
     let outcome = loop {
         if let Some(reason) = stopper.requested().then(|| stopper.reason()).flatten() {
             break Outcome::Interrupted(reason);
         }
+        let deadline = timeout.map(|t| later(start, t.saturating_add(paused(&session))));
+        if session.is_some() {
+            // Time stopped in gdb moves the guest's deadline (and its output's) later.
+            crate::stdout::set_output_deadline(deadline);
+        }
+        // While gdb is attached, a wake-up to look for its Ctrl-C.
+        let gdb_poll = session.as_ref().filter(|s| s.attached()).map(|_| Instant::now() + POLL);
         // Wake-ups: the timeout, and, while console output is queued in the coalesced-PIO ring,
         // a drain every CONSOLE_DRAIN so a guest that prints and then computes is not silent.
         // The timer is re-armed only when it has fired or an earlier wake-up is needed: no
         // timer syscall per exit.
         let now = Instant::now();
         let drain = vm.console_coalesced().then(|| now + CONSOLE_DRAIN);
-        if let Some(when) = [deadline, drain].into_iter().flatten().min()
+        if let Some(when) = [deadline, drain, gdb_poll].into_iter().flatten().min()
             && armed.is_none_or(|a| a <= now || when < a)
         {
             if let Err(e) = kicker.kick_at(when) {
@@ -137,18 +169,27 @@ pub(crate) fn run_alone(mut vm: Vm<'_>, image: &Path, timeout: Option<Duration>)
             }
             armed = Some(when);
         }
-        match vm.step() {
+        let mut step = vm.step();
+        if let Some(session) = session.as_mut() {
+            step = session.after_step(&mut vm, step, &stopper);
+        }
+        match step {
             Step::Ended(outcome) => break outcome,
-            Step::Waiting => park(&vm, &stopper, deadline),
-            Step::Continue | Step::Preempted => {}
+            Step::Waiting => park(&vm, &stopper, [deadline, gdb_poll].into_iter().flatten().min()),
+            // (A stop for gdb has been served by the session by now.)
+            Step::Continue | Step::Preempted | Step::Debug(_) => {}
         }
         // The timer only guarantees that a step returns by then; the clock decides.
+        let ran = start.elapsed().saturating_sub(paused(&session));
         if let Some(after) = timeout
-            && start.elapsed() >= after
+            && ran >= after
         {
-            break Outcome::TimedOut { after: start.elapsed() };
+            break Outcome::TimedOut { after: ran };
         }
     };
+    if let Some(session) = session {
+        session.finish(&mut vm, &outcome);
+    }
     // The kicker (and its aim at this vCPU) goes before the vCPU does.
     drop(registered);
     drop(kicker);
@@ -215,6 +256,7 @@ pub(crate) fn run_single(
     let mut sched = Scheduler {
         kicker,
         fair: Fair::new(&plan.weights),
+        alternate: plan.alternate.then(Alternate::default),
         quantum: plan.quantum,
         deadline: plan.timeout.map(|t| later(start, t)),
         turn: None,
@@ -229,7 +271,11 @@ pub(crate) fn run_single(
             Some((_, vm)) => over || !waiting[i] || vm.input_ready(),
             None => false,
         };
-        let Some(i) = sched.fair.pick(runnable) else {
+        let picked = match &mut sched.alternate {
+            Some(turns) => turns.pick(guests.len(), runnable),
+            None => sched.fair.pick(runnable),
+        };
+        let Some(i) = picked else {
             if guests.iter().all(Option::is_none) {
                 break;
             }
@@ -253,6 +299,10 @@ pub(crate) fn run_single(
                     Step::Ended(outcome) => Some(outcome),
                     step => {
                         waiting[i] = matches!(step, Step::Waiting);
+                        if let Some(turns) = &mut sched.alternate {
+                            // A kick that came before the turn was over (see `kick`) is no exit.
+                            turns.again = matches!(step, Step::Preempted) && sched.turn.is_some();
+                        }
                         None
                     }
                 },
@@ -262,7 +312,7 @@ pub(crate) fn run_single(
             sched.release();
             if let Some((image, vm)) = guests[i].take() {
                 let report = vm.finish(outcome, image, start.elapsed());
-                log::info!("{report}");
+                crate::log_ended(&report);
                 reports[i] = Some(report);
             }
         }
@@ -278,6 +328,8 @@ pub(crate) fn run_single(
 struct Scheduler {
     kicker: Kicker,
     fair: Fair,
+    /// With `--alternate`: the turn order, which then decides instead of `fair`.
+    alternate: Option<Alternate>,
     quantum: Duration,
     /// When every guest's time is up.
     deadline: Option<Instant>,
@@ -328,16 +380,16 @@ impl Scheduler {
     }
 }
 
+/// The report of a guest whose VM could not be set up (not logged: its report line on stderr
+/// says it).
 fn setup_failed(id: u32, image: &Path, e: GuestError) -> GuestReport {
-    let report = GuestReport {
+    GuestReport {
         id,
         image: image.to_path_buf(),
         outcome: Outcome::Error(e),
         run_time: Duration::ZERO,
         stats: Default::default(),
-    };
-    log::info!("{report}");
-    report
+    }
 }
 
 /// The single-thread policy: the runnable guest with the least CPU time per unit of weight
@@ -373,9 +425,49 @@ impl Fair {
     }
 }
 
+/// The `--alternate` policy: the runnable guest after the one that ran last, in index order,
+/// so that guests take turns one exit each.
+#[derive(Debug, Default)]
+struct Alternate {
+    last: Option<usize>,
+    /// The last guest's step was interrupted before its turn was over, without an exit: it
+    /// goes on with its turn.
+    again: bool,
+}
+
+impl Alternate {
+    /// The next of `guests` guests that `runnable` says yes to, after the last one picked (or
+    /// the last one again, if its turn goes on).
+    fn pick(&mut self, guests: usize, runnable: impl Fn(usize) -> bool) -> Option<usize> {
+        if let Some(last) = self.last.filter(|&l| std::mem::take(&mut self.again) && runnable(l)) {
+            return Some(last);
+        }
+        let first = self.last.map_or(0, |last| last + 1);
+        let next = (0..guests).map(|k| (first + k) % guests).find(|&i| runnable(i))?;
+        self.last = Some(next);
+        Some(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alternate_takes_turns_in_order() {
+        let mut turns = Alternate::default();
+        let order: Vec<_> = (0..7).filter_map(|_| turns.pick(3, |_| true)).collect();
+        assert_eq!(order, [0, 1, 2, 0, 1, 2, 0]);
+        // A guest that cannot run (ended, or waiting for input) is skipped.
+        let order: Vec<_> = (0..4).filter_map(|_| turns.pick(3, |i| i != 2)).collect();
+        assert_eq!(order, [1, 0, 1, 0]);
+        assert_eq!(turns.pick(3, |_| false), None);
+        assert_eq!(turns.pick(3, |i| i == 2), Some(2));
+        // A turn cut short by an early kick goes on.
+        turns.again = true;
+        assert_eq!(turns.pick(3, |_| true), Some(2));
+        assert_eq!(turns.pick(3, |_| true), Some(0));
+    }
 
     /// Simulates compute-bound guests for `turns` quanta; returns each one's share in percent.
     fn shares(weights: &[u32], turns: usize) -> Vec<f64> {

@@ -25,7 +25,8 @@ fn port_label(port: u16) -> String {
     port_name(port).map_or_else(|| format!("{port:#06x}"), str::to_string)
 }
 
-/// The `--stats` table: per guest, its exits by kind, run time and bytes moved.
+/// The `--stats` table: per guest, its exits by kind, run time and bytes moved, then its CPU
+/// time (in `KVM_RUN`), its share of all the guests' CPU time, and its preemptions.
 ///
 /// The exit columns and the "exits by kind" line count the exits the host really handled; the
 /// writes KVM queued without an exit (coalesced, see `guest::coalesce`) are the `queued` column
@@ -108,7 +109,9 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
             );
         }
     }
-    // Time in KVM_RUN: with --sched single exactly what the scheduler shares out by weight.
+    // Time in KVM_RUN: with --sched single exactly what the scheduler shares out by weight. In
+    // milliseconds with three decimals, like the run time: a guest that runs for less than a
+    // millisecond must not read "0 ms" next to a share that is not zero.
     let total: Duration = reports.iter().map(|r| r.stats.cpu_time).sum();
     for r in reports {
         let share = if total.is_zero() {
@@ -118,11 +121,41 @@ pub fn stats_table(reports: &[GuestReport]) -> String {
         };
         let _ = writeln!(
             out,
-            "guest {}: cpu {} ms ({share:.1} %), preemptions {}",
+            "guest {}: cpu {:.3} ms ({share:.1} %), preemptions {}",
             r.id,
-            r.stats.cpu_time.as_millis(),
+            r.stats.cpu_time.as_secs_f64() * 1000.0,
             r.stats.preemptions
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{GuestStats, Outcome};
+
+    #[test]
+    fn cpu_time_under_a_millisecond_is_not_zero() {
+        let report = |id, cpu_us| {
+            let stats =
+                GuestStats { cpu_time: Duration::from_micros(cpu_us), ..Default::default() };
+            GuestReport {
+                id,
+                image: format!("g{id}").into(),
+                outcome: Outcome::Exited(0),
+                run_time: Duration::from_micros(400),
+                stats,
+            }
+        };
+        let table = stats_table(&[report(0, 139), report(1, 297)]);
+        let cpu: Vec<&str> = table.lines().filter(|l| l.contains(": cpu ")).collect();
+        assert_eq!(
+            cpu,
+            [
+                "guest 0: cpu 0.139 ms (31.9 %), preemptions 0",
+                "guest 1: cpu 0.297 ms (68.1 %), preemptions 0"
+            ]
+        );
+    }
 }

@@ -3,14 +3,13 @@
 //!
 //! Every value comes from hv-core: the segment registers are decoded from the very GDT the
 //! guest has in memory, and the control registers and entry registers from
-//! [`hv_core::boot`], so host and guest cannot disagree about them.
+//! [`hv_core::mode::CpuMode::state`] (for long mode, [`hv_core::boot`]), so host and guest cannot
+//! disagree about them. One function loads every mode; the modes differ only in the state
+//! hv-core builds for them.
 
-use hv_core::boot::{self, EntryState};
-use hv_core::gdt::{
-    self, GDT_ENTRIES, KERNEL_CODE_INDEX, TSS_INDEX, USER_CODE_INDEX, USER_DATA_INDEX,
-};
-use hv_core::idt::{GATE_SIZE, IDT_GATES};
+use hv_core::gdt::{self, GDT_ENTRIES, USER_CODE_INDEX, USER_DATA_INDEX};
 use hv_core::layout::Layout;
+use hv_core::mode::{CpuMode, Entry, ModeState, SegmentReg};
 use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment, kvm_sregs};
 use kvm_ioctls::VcpuFd;
 
@@ -19,13 +18,13 @@ const FCW_DEFAULT: u16 = 0x37F;
 /// Default MXCSR (all SIMD exceptions masked, round to nearest), as after reset.
 const MXCSR_DEFAULT: u32 = 0x1F80;
 
-/// The KVM segment register for GDT slot `index`, with its selector.
-fn segment(entries: &[u64; GDT_ENTRIES], index: u16) -> kvm_segment {
-    let f = gdt::decode(entries, index);
+/// The KVM segment register for `reg`.
+fn segment(reg: SegmentReg) -> kvm_segment {
+    let f = reg.fields;
     kvm_segment {
         base: f.base,
         limit: f.limit,
-        selector: gdt::selector(index).0,
+        selector: reg.selector,
         type_: f.typ,
         present: f.present,
         dpl: f.dpl,
@@ -39,13 +38,18 @@ fn segment(entries: &[u64; GDT_ENTRIES], index: u16) -> kvm_segment {
     }
 }
 
+/// The KVM segment register for slot `index` of the long-mode GDT.
+fn long_segment(entries: &[u64; GDT_ENTRIES], index: u16) -> kvm_segment {
+    segment(SegmentReg { selector: gdt::selector(index).0, fields: gdt::decode(entries, index) })
+}
+
 /// Loads the ring-3 code and data segments the guest program runs with into `sregs`: CPL is the
 /// DPL of CS/SS, so this is what puts (or, after an emulated instruction, puts back) the program
 /// in ring 3.
 pub(crate) fn set_ring3_segments(sregs: &mut kvm_sregs, layout: Layout) {
     let entries = gdt::gdt_entries(layout);
-    let data = segment(&entries, USER_DATA_INDEX);
-    sregs.cs = segment(&entries, USER_CODE_INDEX);
+    let data = long_segment(&entries, USER_DATA_INDEX);
+    sregs.cs = long_segment(&entries, USER_CODE_INDEX);
     sregs.ss = data;
     sregs.ds = data;
     sregs.es = data;
@@ -64,31 +68,44 @@ pub fn load_entry_state_at(
     layout: Layout,
     rip: u64,
 ) -> Result<(), kvm_ioctls::Error> {
-    let entry = EntryState::new(layout).at(rip);
-    let entries = gdt::gdt_entries(layout);
+    load_mode(vcpu, CpuMode::Long, layout, Entry::Linear(rip))
+}
 
+/// Puts the vCPU in `mode` at `entry`: control registers, descriptor tables, segments (the
+/// LDT keeps its reset value), FPU defaults, and the entry registers.
+pub fn load_mode(
+    vcpu: &VcpuFd,
+    mode: CpuMode,
+    layout: Layout,
+    entry: Entry,
+) -> Result<(), kvm_ioctls::Error> {
+    let state: ModeState = mode.state(layout, entry);
     let mut sregs = vcpu.get_sregs()?;
-    sregs.cr0 = boot::CR0.bits();
-    sregs.cr3 = entry.cr3;
-    sregs.cr4 = boot::CR4.bits();
-    sregs.efer = boot::EFER.bits();
-    sregs.gdt.base = layout.gdt().as_u64();
-    sregs.gdt.limit = (GDT_ENTRIES * 8 - 1) as u16;
-    sregs.idt.base = layout.idt().as_u64();
-    sregs.idt.limit = (IDT_GATES * GATE_SIZE - 1) as u16;
-    set_ring3_segments(&mut sregs, layout);
-    debug_assert_eq!((sregs.cs.selector, sregs.ss.selector), (entry.cs, entry.ss));
-    sregs.tr = segment(&entries, TSS_INDEX);
-    let _ = KERNEL_CODE_INDEX; // the IDT gates name it; the CPU loads it on an exception
+    sregs.cr0 = state.cr0;
+    sregs.cr3 = state.cr3;
+    sregs.cr4 = state.cr4;
+    sregs.efer = state.efer;
+    sregs.gdt.base = state.gdt.base;
+    sregs.gdt.limit = state.gdt.limit;
+    sregs.idt.base = state.idt.base;
+    sregs.idt.limit = state.idt.limit;
+    let data = segment(state.data);
+    sregs.cs = segment(state.cs);
+    sregs.ss = data;
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = data;
+    sregs.gs = data;
+    sregs.tr = segment(state.tr);
     vcpu.set_sregs(&sregs)?;
 
     vcpu.set_fpu(&kvm_fpu { fcw: FCW_DEFAULT, mxcsr: MXCSR_DEFAULT, ..Default::default() })?;
 
     vcpu.set_regs(&kvm_regs {
-        rip: entry.rip,
-        rsp: entry.rsp,
-        rdi: entry.rdi,
-        rflags: entry.rflags,
+        rip: state.rip,
+        rsp: state.rsp,
+        rdi: state.rdi,
+        rflags: state.rflags,
         ..Default::default()
     })
 }

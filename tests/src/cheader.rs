@@ -22,7 +22,8 @@ use hv_core::proto::file::{FileOp, MAX_NAME, MAX_NAME_COMPONENT, MAX_OPEN_FILES,
 use hv_core::proto::hv_page::{
     ABI_ANNOUNCE_OFFSET, BOOT_INFO_OFFSET, BOOT_MAGIC, BootInfo, CONSOLE_RING_CONTROL_OFFSET,
     CONSOLE_RING_DATA_OFFSET, CONSOLE_RING_SIZE, ConsoleRingControl, EXIT_COUNTS_OFFSET,
-    ExitCounts, MAILBOX_OFFSET, Mailbox, SCRATCH_OFFSET, SCRATCH_SIZE,
+    ExitCounts, INPUT_RING_CONTROL_OFFSET, INPUT_RING_DATA_OFFSET, INPUT_RING_SIZE,
+    InputRingControl, MAILBOX_OFFSET, Mailbox, SCRATCH_OFFSET, SCRATCH_SIZE,
 };
 use hv_core::proto::hypercall::{HcOp, MAX_PANIC_MESSAGE, MAX_STRING};
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT, console};
@@ -232,7 +233,7 @@ pub fn generate() -> String {
             Define::new(
                 "HV_CONSOLE_PORT",
                 format!("0x{CONSOLE_PORT:04X}"),
-                "1-byte out: putchar; 4-byte in: getchar",
+                "1-byte out: a byte of output; 1- or 4-byte in: a byte of input",
             ),
             Define::new(
                 "HV_FILE_PORT",
@@ -254,7 +255,7 @@ pub fn generate() -> String {
 
     defines(
         &mut out,
-        "Console: what a 4-byte in (getchar) and a 1-byte in return at end of input.",
+        "Console: what a 4-byte in and a 1-byte in return at end of input (getchar's result there).",
         &[
             Define::new("HV_EOF", format!("({})", console::EOF), ""),
             Define::new("HV_EOF_BYTE", format!("0x{:02X}", console::EOF_BYTE), ""),
@@ -359,6 +360,11 @@ pub fn generate() -> String {
                 "uint64_t: the ABI version the guest was built for, set by _start",
             ),
             Define::new(
+                "HV_INPUT_RING_CONTROL_OFFSET",
+                format!("0x{INPUT_RING_CONTROL_OFFSET:03X}"),
+                "struct hv_input_ring_control",
+            ),
+            Define::new(
                 "HV_EXIT_COUNTS_OFFSET",
                 format!("0x{EXIT_COUNTS_OFFSET:03X}"),
                 "struct hv_exit_counts",
@@ -372,6 +378,16 @@ pub fn generate() -> String {
                 "HV_CONSOLE_RING_SIZE",
                 format!("0x{CONSOLE_RING_SIZE:03X}"),
                 "bytes the console ring holds",
+            ),
+            Define::new(
+                "HV_INPUT_RING_DATA_OFFSET",
+                format!("0x{INPUT_RING_DATA_OFFSET:03X}"),
+                "the input ring's bytes, from the hv page",
+            ),
+            Define::new(
+                "HV_INPUT_RING_SIZE",
+                format!("0x{INPUT_RING_SIZE:03X}"),
+                "bytes the input ring holds",
             ),
             Define::new(
                 "HV_BOOT_MAGIC",
@@ -388,7 +404,7 @@ pub fn generate() -> String {
             Define::new(
                 "HV_RESERVED_SIZE",
                 format!("0x{RESERVED_SIZE:X}"),
-                "host-reserved top of RAM (hv page, tables)",
+                "host-reserved top of RAM (hv pages, tables)",
             ),
             Define::new(
                 "HV_MIN_STACK",
@@ -398,7 +414,7 @@ pub fn generate() -> String {
             Define::new(
                 "HV_ALIAS_BASE",
                 format!("0x{HV_ALIAS_BASE:X}"),
-                "the hv page (and the console ring after it), also mapped here",
+                "the hv page (and the console and input rings after it), also mapped here",
             ),
         ],
     );
@@ -441,6 +457,17 @@ pub fn generate() -> String {
         &fields!(ConsoleRingControl {
             head: "IN: bytes produced (byte i is at data[i % HV_CONSOLE_RING_SIZE])",
             tail: "OUT: bytes consumed by the host",
+        }),
+    );
+    struct_decl(
+        &mut out,
+        "At HV_INPUT_RING_CONTROL_OFFSET: the input ring's indices, bytes since the start. The \
+         host writes the bytes, then head (during an exit); the guest reads them and writes tail.",
+        "hv_input_ring_control",
+        core::mem::size_of::<InputRingControl>(),
+        &fields!(InputRingControl {
+            head: "OUT: bytes the host put in (byte i is at data[i % HV_INPUT_RING_SIZE])",
+            tail: "IN: bytes taken by the guest",
         }),
     );
     struct_decl(

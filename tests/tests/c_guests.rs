@@ -92,6 +92,25 @@ fn c_echo_upper_cases_until_end_of_input() {
 }
 
 #[test]
+fn c_cat_copies_its_input_through_the_input_ring() {
+    let scratch = Scratch::new("c_cat");
+    let images = build_example("cat", scratch.path());
+    if !kvm_or_skip("c_cat_copies_its_input_through_the_input_ring") {
+        return;
+    }
+    // 1 MiB: 32 input rings, 64 writes of 16 KiB; getchar's C twin is tested by echo.
+    let text: String = (0..16_384).map(|i| format!("{i:063}\n")).collect();
+    for (opt, image) in &images {
+        let r = run_one(scratch.path(), image, &["--stats"], text.as_bytes());
+        assert_eq!(r.code, Some(0), "{opt}: {}", r.stderr);
+        assert!(r.stdout == text, "{opt}: cat's output is not its input");
+        let row = r.stderr.lines().nth(1).unwrap();
+        let exits: u64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(exits <= 32 + 64 + 10, "{opt}: {exits} exits: {}", r.stderr);
+    }
+}
+
+#[test]
 fn c_seed_style_guest_runs_unchanged() {
     let scratch = Scratch::new("c_seed_style");
     let images = build_example("seed_style", scratch.path());

@@ -139,7 +139,7 @@ fn elf_segments_must_fit_below_the_stack() {
     assert_refused(
         scratch.path(),
         &["-m", "2", "-p", "4", "-g", s(&elf)],
-        "does not fit below 0x1e0000",
+        "does not fit below 0x1d8000",
     );
     if !kvm_or_skip("elf_segments_must_fit_below_the_stack") {
         return;
@@ -197,7 +197,7 @@ fn oversized_flat_images_report_their_real_size() {
     assert_refused(
         scratch.path(),
         &["-m", "2", "-p", "4", "-g", "big.img"],
-        "big.img is 1073741824 bytes; at most 1966080 fit in 2 MiB",
+        "big.img is 1073741824 bytes; at most 1933312 fit in 2 MiB",
     );
 }
 
@@ -211,5 +211,5 @@ fn the_elf_linker_script_has_the_flat_scripts_size_limit() {
         script[at..].split([' ', ',']).nth(2).unwrap().to_string()
     };
     assert_eq!(limit("guest-elf.ld"), limit("guest.ld"));
-    assert_eq!(limit("guest.ld"), "0x7E0000");
+    assert_eq!(limit("guest.ld"), "0x7D8000");
 }

@@ -3,7 +3,37 @@
 //! files and the console.
 #![allow(clippy::unwrap_used)]
 
-use hv_tests::{Scratch, elf_guest, guest, kvm_or_skip, run_in, s};
+use hv_tests::{Scratch, elf_guest, guest, kvm_or_skip, root, run_in, s};
+
+#[test]
+fn the_examples_index_names_every_example_guest_once() {
+    let dir = root().join("guest-examples");
+    let index = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    // The index's rows: "| [`name`](path) | what it does |".
+    let mut listed: Vec<String> = index
+        .lines()
+        .filter_map(|l| l.strip_prefix("| [`"))
+        .map(|l| {
+            let (name, rest) = l.split_once("`](").unwrap();
+            let (path, rest) = rest.split_once(") | ").unwrap();
+            assert!(rest.len() > " |".len(), "{name}: no description");
+            assert!(dir.join(path).is_file(), "{name}: no file {path}");
+            name.to_string()
+        })
+        .collect();
+    let mut present: Vec<String> = Vec::new();
+    for (sub, ext) in [("src/bin", ".rs"), ("c", ".c")] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if let Some(stem) = name.strip_suffix(ext) {
+                present.push(if ext == ".c" { name.clone() } else { stem.to_string() });
+            }
+        }
+    }
+    listed.sort_unstable();
+    present.sort_unstable();
+    assert_eq!(listed, present, "guest-examples/README.md and the example guests differ");
+}
 
 #[test]
 fn the_heap_gives_vec_string_and_format() {
@@ -23,7 +53,7 @@ fn the_heap_gives_vec_string_and_format() {
             // The heap is the RAM from the end of .bss to the stack's 64 KiB reserve.
             let total: u64 = lines[3]["heap: ".len()..].split(' ').next().unwrap().parse().unwrap();
             let ram: u64 = mem.parse::<u64>().unwrap() << 20;
-            let below_stack = ram - (64 << 10) - (64 << 10);
+            let below_stack = ram - hv_core::layout::RESERVED_SIZE - (64 << 10);
             assert!(total <= below_stack && total > below_stack - (128 << 10), "{total}: {r:?}");
             // 100 000 u32s are in use until the vec is dropped, and given back after.
             let numbers: Vec<u64> =

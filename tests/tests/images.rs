@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use hv_core::layout::{MemSize, PageSize};
 use hv_tests::elfgen::{BASE, Elf, FAULT_CODE, Load, Sym};
 use hv_tests::{Scratch, kvm_or_skip, run_measured};
 
@@ -37,9 +38,11 @@ fn segments_that_load_the_same_bytes_again_are_refused_in_bounded_memory() {
     let (r, peak) = run_measured(dir.path(), &args, b"", Duration::from_secs(60));
     assert_eq!(r.code, Some(2), "{}", short(&r));
     let reason = r.stderr.lines().next().unwrap();
+    let max = hv_core::layout::Layout::new(MemSize::Mib8, PageSize::Kib4).max_image_size();
+    let limit = format!("(overlapping or repeated segments); at most {max} fit in 8 MiB");
     assert!(
         reason.starts_with("hv-host: guest image rep.elf: its segments load ")
-            && reason.contains("(overlapping or repeated segments); at most 8257536 fit in 8 MiB"),
+            && reason.contains(&limit),
         "{}",
         short(&r)
     );

@@ -137,6 +137,13 @@ fn the_c_example_builds_with_the_readme_commands_and_runs() {
     }
     let out = sh(scratch.path(), &commands);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Not a warning from gcc or ld, with either linker script (ld used to warn about an RWX
+    // segment in the ELF one).
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "warnings from the README's commands");
+    let elf = commands.replace("linker/guest.ld", "linker/guest-elf.ld").replace(".img", ".elf");
+    let out = sh(scratch.path(), &elf);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "warnings with linker/guest-elf.ld");
     if !kvm_or_skip("the_c_example_builds_with_the_readme_commands_and_runs") {
         return;
     }

@@ -460,12 +460,16 @@ void __attribute__((noreturn)) __attribute__((section(".start"))) _start(void)
 fn rust_guest_with_its_own_start_uses_the_sdk() {
     let target = hv_tests::release_dir().parent().unwrap().join("seed-own-start");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let out = Command::new(cargo)
         .current_dir(root().join("tests/seeds/rust"))
         .args(["build", "--release", "--locked", "--target-dir", s(&target)])
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "building tests/seeds/rust failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "building tests/seeds/rust failed: {stderr}");
+    // The SDK without its `start` feature builds without a warning (cargo replays a cached
+    // crate's warnings, so this holds on a rebuild too).
+    assert!(!stderr.contains("warning"), "{stderr}");
     let image = target.join("release/own_start");
     if !kvm_or_skip("rust_guest_with_its_own_start_uses_the_sdk") {
         return;

@@ -56,7 +56,12 @@ fn the_template_builds_offline_in_its_own_folder_and_runs() {
     let r = run_in(scratch.path(), &args, b"Ada Lovelace\n");
     assert_eq!(r.code, Some(0), "{r:?}");
     let greeting = "Nice to meet you, Ada Lovelace (2 word(s))\n";
-    assert_eq!(r.stdout, format!("Hello from my guest, guest 0!\n{greeting}wrote greeting.txt\n"));
+    assert_eq!(
+        r.stdout,
+        format!(
+            "Hello from my guest, guest 0!\n{greeting}wrote greeting.txt (on the host: greeting.txt.local0)\n"
+        )
+    );
     assert_eq!(String::from_utf8(scratch.read("greeting.txt.local0")).unwrap(), greeting);
 }
 

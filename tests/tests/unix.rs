@@ -80,7 +80,8 @@ fn a_closed_pipe_stops_every_guest_quietly_with_141() {
     }
     let yes = guest("yes");
     for sched in ["threads", "single"] {
-        let args = ["-m", "2", "-p", "4", "--sched", sched, "-g", s(&yes), s(&yes)];
+        // Quiet even with --stats asked for: the reader has all it wanted.
+        let args = ["-m", "2", "-p", "4", "--stats", "--sched", sched, "-g", s(&yes), s(&yes)];
         let mut child = spawn(&args, Stdio::piped());
         // `| head -1`: one line, then the reader is gone.
         let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -212,6 +213,25 @@ fn sigterm_stops_every_guest_with_143_reports_and_flushed_lines() {
         return;
     }
     stopped_by("-TERM", 15, "threads");
+}
+
+#[test]
+fn a_line_cut_by_a_signal_still_ends_with_a_newline() {
+    if !kvm_or_skip("a_line_cut_by_a_signal_still_ends_with_a_newline") {
+        return;
+    }
+    // No --prefix: the guest's bytes go out as they are, and only the cut adds the newline
+    // (so the shell's prompt after it starts a line of its own).
+    let partial = guest("partial");
+    let mut child = spawn(&["-m", "2", "-p", "4", "-g", s(&partial)], Stdio::piped());
+    let rx = lines_of(&mut child);
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    signal(&child, "-TERM");
+    let (code, stderr, _) = finish(child, sent, "partial");
+    assert_eq!(code, Some(143), "{stderr}");
+    let out: String = rx.iter().collect();
+    assert_eq!(out, "guest 0 working...\n", "{stderr}");
 }
 
 #[test]
@@ -351,7 +371,18 @@ fn the_debug_register_dump_shows_the_guest_at_the_fault() {
     let dump = r.stderr.lines().find(|l| l.contains("guest 0 registers")).unwrap();
     assert!(dump.contains(&format!("guest 0 registers: rip={rip} ")), "{dump}");
     // The guest's ring-3 code segment, not the stub's ring-0 one.
-    assert!(dump.ends_with(" cs=0x23 ss=0x1b (at exception 14, from its frame)"), "{dump}");
+    assert!(
+        dump.ends_with(" cs=0x23 ss=0x1b (at exception 14, error code 0x6, from its frame)"),
+        "{dump}"
+    );
+    // One dump, every value in 0x hex (no second, bare-hex dump of the frame), and the failure
+    // said once (the info log line is only for guests that ended well).
+    assert!(!r.stderr.contains("ExceptionFrame"), "{}", r.stderr);
+    let words = dump.split_once(": ").unwrap().1.split(" (").next().unwrap();
+    for word in words.split(' ') {
+        assert!(word.split_once('=').unwrap().1.starts_with("0x"), "{word} in {dump}");
+    }
+    assert_eq!(r.stderr.matches("page fault writing").count(), 1, "{}", r.stderr);
 }
 
 #[test]

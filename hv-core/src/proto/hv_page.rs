@@ -7,11 +7,14 @@
 //! | 0x100   | [`Mailbox`]         | guest (args), host (results)  |
 //! | 0x140   | [`ConsoleRingControl`] | guest (`head`), host (`tail`) |
 //! | 0x150   | ABI announcement, u64 ([`ABI_ANNOUNCE_OFFSET`]) | guest, at start |
+//! | 0x160   | [`InputRingControl`] | host (`head`), guest (`tail`) |
 //! | 0x180   | [`ExitCounts`]      | host, after every exit        |
 //! | 0x200   | scratch, 3.5 KiB    | host, for replies that are strings |
 //!
 //! The page after the hv page (`Layout::console_ring`, also user-accessible and also mapped
-//! at [`HV_ALIAS_BASE`](crate::layout::HV_ALIAS_BASE) + 4 KiB) holds the console ring's data.
+//! at [`HV_ALIAS_BASE`](crate::layout::HV_ALIAS_BASE) + 4 KiB) holds the console ring's data,
+//! and the [`INPUT_RING_SIZE`] bytes after it (`Layout::input_ring`, at the alias + 8 KiB) the
+//! input ring's.
 //!
 //! # The console ring
 //!
@@ -35,6 +38,43 @@
 //! is stopped, and keeps its own copy of `tail`: it never trusts the page's. A `head` behind the
 //! host's `tail` or more than [`CONSOLE_RING_SIZE`] ahead of it is a guest error that ends the
 //! guest; every copy is bounded by the ring's size.
+//!
+//! # The input ring
+//!
+//! Console input reaches the SDKs' `getchar` and `read` through the input ring, the console
+//! ring's mirror: the host produces, the guest consumes. The guest takes bytes out of it without
+//! exiting; only when it finds it empty does it make the
+//! [`ConsoleRead`](super::hypercall::HcOp::ConsoleRead) call, one exit, in which the host writes
+//! out what the guest has printed (so a prompt shows), parks the guest until input or its end is
+//! there for it (its host thread stays free) and puts the next input in the ring. A stream read
+//! this way costs one exit per [`INPUT_RING_SIZE`] bytes at most.
+//!
+//! Which guest gets which input, when several read the one stdin:
+//! - Input moves from stdin into a guest's ring only when that guest asks (`ConsoleRead` with an
+//!   empty ring, or a raw `in`), and guests are served in the order they asked: first come,
+//!   first served.
+//! - A line goes whole to one guest. The guest that asked first gets the next line; if no other
+//!   guest is waiting, it gets as many whole lines as fit in its ring. A line that does not fit
+//!   (longer than the ring), or that has not ended yet when it is handed out, goes in pieces to
+//!   the same guest: until that guest has had the line's newline, no other guest gets input.
+//!   At the end of input a last line without a newline goes as it is.
+//! - Bytes left in a guest's ring when it ends are gone, like the buffered input of a process
+//!   that exits.
+//!
+//! The seed's raw `in` from [`CONSOLE_PORT`](super::CONSOLE_PORT) keeps working, one byte per
+//! exit, and keeps its order with the ring: while the guest's ring holds bytes, an `in` is
+//! answered with the next of them (the host moves `tail` on); only an empty ring sends it to
+//! stdin. A guest that mixes the two reads every byte once, in order.
+//!
+//! Note (ordering and trust): `head` counts the bytes the host has put in since the start,
+//! `tail` those the guest has taken; byte `i` is at `data[i % INPUT_RING_SIZE]`. Only the host
+//! writes `head`; the guest writes `tail`, and so does the host when it answers a raw `in` from
+//! the ring, both only while the vCPU is stopped. The host writes the bytes, then (release)
+//! `head`; the guest reads `head` (acquire), then the bytes, then (release) the new `tail`. The
+//! host keeps its own copy of `head` and never reads the page's; it reads `tail`, and a `tail`
+//! ahead of `head` or more than [`INPUT_RING_SIZE`] behind it is impossible: `ConsoleRead` then
+//! returns `-EINVAL` and puts nothing in, and a raw `in` reads stdin as if the ring were empty.
+//! Every copy is bounded by the ring's size.
 //!
 //! # Answers kept in memory
 //!
@@ -62,6 +102,8 @@ pub const CONSOLE_RING_CONTROL_OFFSET: u64 = 0x140;
 /// it is). A guest MAY instead announce with [`HcOp::AbiVersion`](super::hypercall::HcOp::AbiVersion)
 /// (one exit), as ABI versions 1 and 2 did. Added in ABI version 3.
 pub const ABI_ANNOUNCE_OFFSET: u64 = 0x150;
+/// Offset of the [`InputRingControl`] in the hv page. Added in ABI version 4.
+pub const INPUT_RING_CONTROL_OFFSET: u64 = 0x160;
 /// Offset of the [`ExitCounts`] in the hv page.
 pub const EXIT_COUNTS_OFFSET: u64 = 0x180;
 /// Offset of the console ring's data from the hv page: the page right after it.
@@ -69,6 +111,11 @@ pub const CONSOLE_RING_DATA_OFFSET: u64 =
     crate::layout::CONSOLE_RING_OFFSET - crate::layout::HV_PAGE_OFFSET;
 /// Size of the console ring's data, in bytes: the whole ring page.
 pub const CONSOLE_RING_SIZE: u64 = crate::layout::FRAME;
+/// Offset of the input ring's data from the hv page: the pages after the console ring.
+pub const INPUT_RING_DATA_OFFSET: u64 =
+    crate::layout::INPUT_RING_OFFSET - crate::layout::HV_PAGE_OFFSET;
+/// Size of the input ring's data, in bytes: its pages, whole.
+pub const INPUT_RING_SIZE: u64 = crate::layout::INPUT_RING_PAGES * crate::layout::FRAME;
 
 /// `BootInfo::magic`: "hv-boot\0" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"hv-boot\0");
@@ -116,6 +163,16 @@ pub struct ConsoleRingControl {
     /// IN (guest): bytes produced since the start; written after the bytes themselves.
     pub head: u64,
     /// OUT (host): bytes consumed since the start.
+    pub tail: u64,
+}
+
+/// The input ring's indices (see [the module docs](self#the-input-ring)).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(C)]
+pub struct InputRingControl {
+    /// OUT (host): bytes put in the ring since the start; written after the bytes themselves.
+    pub head: u64,
+    /// IN (guest): bytes taken out of the ring since the start.
     pub tail: u64,
 }
 
@@ -176,6 +233,11 @@ const _: () = assert!(core::mem::size_of::<ExitCounts>() == 64);
 const _: () = assert!(core::mem::offset_of!(ExitCounts, other) == 56);
 const _: () = assert!(MAILBOX_OFFSET + 64 <= CONSOLE_RING_CONTROL_OFFSET);
 const _: () = assert!(CONSOLE_RING_CONTROL_OFFSET + 16 <= ABI_ANNOUNCE_OFFSET);
-const _: () = assert!(ABI_ANNOUNCE_OFFSET + 8 <= EXIT_COUNTS_OFFSET);
+const _: () = assert!(ABI_ANNOUNCE_OFFSET + 8 <= INPUT_RING_CONTROL_OFFSET);
+const _: () = assert!(core::mem::size_of::<InputRingControl>() == 16);
+const _: () = assert!(core::mem::offset_of!(InputRingControl, tail) == 8);
+const _: () = assert!(INPUT_RING_CONTROL_OFFSET + 16 <= EXIT_COUNTS_OFFSET);
+const _: () = assert!(INPUT_RING_SIZE.is_power_of_two());
+const _: () = assert!(INPUT_RING_DATA_OFFSET + INPUT_RING_SIZE <= crate::layout::PML4_OFFSET);
 const _: () = assert!(EXIT_COUNTS_OFFSET + 64 <= SCRATCH_OFFSET);
 const _: () = assert!(CONSOLE_RING_SIZE.is_power_of_two());

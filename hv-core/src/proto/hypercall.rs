@@ -17,6 +17,7 @@
 //! | [`GvaToHva`](HcOp::GvaToHva) | one exit | needs the vCPU's CR3 and the host's own mapping |
 //! | [`Exit`](HcOp::Exit), [`AbiVersion`](HcOp::AbiVersion), [`Panic`](HcOp::Panic) | one exit | the host must act |
 //! | [`ConsoleFlush`](HcOp::ConsoleFlush) | one exit, when the ring is full | the host must drain |
+//! | `getchar`, `read` ([`ConsoleRead`](HcOp::ConsoleRead)) | taken from the input ring; one exit only when it is empty | the host fills the ring only when asked, so input goes to the guest that asked first ([`hv_page`](super::hv_page#the-input-ring)) |
 
 use super::wire_enum;
 
@@ -38,6 +39,13 @@ wire_enum! {
         /// guest makes this call when the ring is full, and it has no other effect (the host
         /// drains the ring on every exit). `ret`: 0. Added in ABI version 3.
         ConsoleFlush = 0x05 => "CONSOLE_FLUSH",
+        /// Wait for console input (see [`hv_page`](super::hv_page#the-input-ring)): the guest
+        /// makes this call when its input ring is empty. The host writes out the guest's
+        /// pending output, parks the guest until input (or its end) is there for it, and puts
+        /// the next input in the ring. `ret`: the bytes now in the ring (> 0; at once, with
+        /// nothing added, if the ring was not empty), 0 at end of input, `-EINVAL` if the ring's
+        /// indices are impossible. Added in ABI version 4.
+        ConsoleRead = 0x06 => "CONSOLE_READ",
         /// Seed 002's `HC_print32bit`: the host prints `args[0]` (low 32 bits) in decimal and a
         /// newline on the guest's console. `ret`: 0.
         Print32 = 0x10 => "PRINT32",

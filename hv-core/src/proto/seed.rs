@@ -146,6 +146,26 @@ impl Seed002Port {
 /// The access size of every seed-002 port.
 pub const SEED002_ACCESS: usize = 4;
 
+/// Seed 002's part 2, the "Matrix": its real-mode guests count in `ax` and `out` every value,
+/// Neo (guest 1) up from 0 on port 0x10, Morpheus (guest 2) down from 65535 on port 0x11.
+/// A 2- or 4-byte `out` to one of these ports prints its value in decimal on a line of its own
+/// (the seed's hosts print `out port: 16, data: N` for each). A 1-byte `out` to 0x10 stays seed
+/// 003's serial byte ([`SERIAL_PORT`](super::devices::SERIAL_PORT)), and 0x11 takes no other.
+pub const MATRIX_PORTS: [u16; 2] = [0x10, 0x11];
+
+/// The value of a Matrix `out` (see [`MATRIX_PORTS`]): `data` is the `out`'s bytes,
+/// little-endian. `None` for any other port or size.
+pub fn matrix_value(port: u16, data: &[u8]) -> Option<u32> {
+    if !MATRIX_PORTS.contains(&port) {
+        return None;
+    }
+    match *data {
+        [a, b] => Some(u32::from(u16::from_le_bytes([a, b]))),
+        [a, b, c, d] => Some(u32::from_le_bytes([a, b, c, d])),
+        _ => None,
+    }
+}
+
 /// What 0xEF prints for an unmapped address (then a newline).
 pub const INVALID_GVA: &str = "Invalid GVA";
 
@@ -160,6 +180,18 @@ mod tests {
         }
         assert_eq!(Seed002Port::from_port(0xE9), None);
         assert_eq!(Seed002Port::from_port(0xF0), None);
+    }
+
+    #[test]
+    fn matrix_outs_are_words_and_dwords_on_two_ports() {
+        assert_eq!(matrix_value(0x10, &[0xFF, 0xFF]), Some(65535));
+        assert_eq!(matrix_value(0x11, &[1, 0, 0, 1]), Some(0x0100_0001));
+        // The serial port keeps its bytes; other sizes and ports are not the Matrix's.
+        assert_eq!(matrix_value(0x10, b"A"), None);
+        assert_eq!(matrix_value(0x11, &[1]), None);
+        assert_eq!(matrix_value(0x12, &[1, 0]), None);
+        assert_eq!(matrix_value(0x10, &[0; 8]), None);
+        assert_eq!(super::super::devices::SERIAL_PORT, MATRIX_PORTS[0]);
     }
 
     #[test]

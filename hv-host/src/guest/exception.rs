@@ -1,10 +1,13 @@
 //! CPU exceptions: what a ring-0 stub's report means (see `hv_core::idt`), the harmless
 //! privileged instructions emulated in the guest's place (see `privileged`), and the register
-//! dump of a guest that failed.
+//! dump of a guest that failed. Long mode's guest runs in ring 3 under the stubs; the 16- and
+//! 32-bit modes' guest owns ring 0 (`ring0_exception`).
 
 use hv_core::Gpa;
 use hv_core::idt::{Exception, ExceptionFrame, FRAME_WORDS};
+use hv_core::mode::CpuMode;
 use hv_core::paging::{self, PhysMem};
+use kvm_bindings::{kvm_regs, kvm_sregs};
 
 use super::Vm;
 
@@ -22,6 +25,9 @@ impl Vm<'_> {
                 return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string())));
             }
         };
+        if self.mode != CpuMode::Long {
+            return self.ring0_exception(&regs, &sregs);
+        }
         let cpl = sregs.cs.dpl;
         if cpl != 0 {
             return Flow::Stop(Outcome::Error(GuestError::ForgedException { cpl }));
@@ -41,8 +47,8 @@ impl Vm<'_> {
                 "exception report with its frame outside guest RAM".into(),
             )));
         }
+        // Logged once, in the register dump when the guest has failed (see `registers`).
         let frame = ExceptionFrame::from_words(words);
-        log::debug!("guest {}: exception frame {frame:x?}", self.dev.id);
         self.fault_frame = Some(frame);
         let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
         let from_ring3 = frame.cs & 3 == 3;
@@ -57,14 +63,114 @@ impl Vm<'_> {
                 return flow;
             }
         }
-        Flow::Stop(Outcome::Fault(Fault {
+        // gdb: the debugger's breakpoints and steps (see `gdb::DebugState::on_trap`).
+        if let Some(flow) = self.debug_trap(&frame, regs, &sregs) {
+            return flow;
+        }
+        let fault = Fault {
             vector,
             error_code: frame.error_code,
             rip: frame.rip,
             address: sregs.cr2,
             cpl: (frame.cs & 3) as u8,
             symbol: self.symbols.describe(frame.rip),
+        };
+        // gdb: with a debugger attached, the fault stops the guest for it instead.
+        if let Some(flow) = self.debug_fault(&frame, regs, &sregs, &fault) {
+            return flow;
+        }
+        Flow::Stop(Outcome::Fault(fault))
+    }
+
+    /// A stub's report in a 16- or 32-bit mode (`hv_core::mode`): the guest runs in ring 0
+    /// there, so every exception it takes is a fault to report (it executes `hlt` and control
+    /// register reads itself), with its own frame layout ([`CpuMode::frame`]). The guest could
+    /// write the port itself, so only a report made by a stub counts: the `out` must have
+    /// come from the stubs' code, which the vCPU's CS:RIP, right past it, says.
+    fn ring0_exception(&mut self, regs: &kvm_regs, sregs: &kvm_sregs) -> Flow {
+        let layout = self.dev.ram.layout();
+        if !self.mode.stubs(layout).contains(&sregs.cs.base.wrapping_add(regs.rip)) {
+            return Flow::Stop(Outcome::Error(GuestError::ForgedException { cpl: 0 }));
+        }
+        let (size, count) = self.mode.frame_shape();
+        // The stack pointer as wide as the mode uses it; a 16-bit stack wraps in its segment.
+        let (sp, wrap) = match self.mode {
+            CpuMode::Real => (regs.rsp & 0xFFFF, 0xFFFF),
+            CpuMode::Protected => (regs.rsp & 0xFFFF_FFFF, 0xFFFF_FFFF),
+            CpuMode::Long | CpuMode::Paged32 => (regs.rsp, u64::MAX),
+        };
+        let ram = &self.dev.ram;
+        let byte =
+            |offset: u64| ram.read_u8(sregs.ss.base.wrapping_add(sp.wrapping_add(offset) & wrap));
+        let mut words = [0u64; FRAME_WORDS as usize];
+        for (i, w) in words.iter_mut().take(count as usize).enumerate() {
+            for b in (0..size).rev() {
+                match byte(i as u64 * size + b) {
+                    Some(v) => *w = (*w << 8) | u64::from(v),
+                    None => {
+                        return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
+                            "exception report with its frame outside guest RAM".into(),
+                        )));
+                    }
+                }
+            }
+        }
+        let Some(frame) = self.mode.frame(&words, sp, u64::from(sregs.ss.selector)) else {
+            return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(
+                "exception report too short for its mode".into(),
+            )));
+        };
+        log::debug!("guest {}: {} exception frame {frame:x?}", self.dev.id, self.mode);
+        self.fault_frame = Some(frame);
+        let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
+        if let Some(what) = self.software_interrupt(&frame, vector, sregs.cr3) {
+            return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what)));
+        }
+        let (rip, symbol) = match self.mode {
+            // Where it happened as CS:IP, and as the linear address a person finds in the image.
+            CpuMode::Real => {
+                let linear = (frame.cs << 4).wrapping_add(frame.rip);
+                (linear, Some(format!("{:04x}:{:04x}", frame.cs, frame.rip)))
+            }
+            _ => (frame.rip, self.symbols.describe(frame.rip)),
+        };
+        Flow::Stop(Outcome::Fault(Fault {
+            vector,
+            error_code: frame.error_code,
+            rip,
+            address: if self.mode.paging() { sregs.cr2 } else { 0 },
+            cpl: 0,
+            symbol,
         }))
+    }
+
+    /// Says so if a ring-0 mode's stub was entered by a software `int n` rather than by an
+    /// exception: then the two bytes before the return address are `int n` (0xCD n). In real
+    /// mode every vector can be reached that way, BIOS calls (`int 0x10`) included, which must
+    /// not read as the exception that shares their vector.
+    fn software_interrupt(&self, frame: &ExceptionFrame, vector: u8, cr3: u64) -> Option<String> {
+        let ip = frame.rip.checked_sub(2)?;
+        let linear = match self.mode {
+            CpuMode::Real => (frame.cs << 4) + (ip & 0xFFFF),
+            _ => ip,
+        };
+        let ram = &self.dev.ram;
+        let byte = |at: u64| {
+            let gpa = self.mode.translate(ram, cr3, at)?;
+            ram.read_u8(gpa.as_u64())
+        };
+        if (byte(linear)?, byte(linear + 1)?) != (0xCD, vector) {
+            return None;
+        }
+        Some(match self.mode {
+            CpuMode::Real => format!(
+                "int {vector:#x} at {:04x}:{ip:04x} in real mode, with no handler for it (hv has no BIOS; a guest sets its own vectors with lidt)",
+                frame.cs
+            ),
+            mode => format!(
+                "int {vector:#x} at eip {ip:#x} in --mode {mode}, with no handler for it in hv's IDT (a guest sets its own with lidt)"
+            ),
+        })
     }
 
     /// A ring-3 #GP on a harmless privileged instruction (see `privileged`): emulates it and
@@ -127,5 +233,75 @@ impl Vm<'_> {
                 crate::registers::dump(self.dev.id, &r, &s, self.fault_frame.as_ref())
             );
         }
+    }
+}
+
+// ---- gdb (see `gdb`): with a debugger attached, its traps and the guest's faults stop the
+// guest for it, back in ring 3 with its own registers from the frame; nothing here runs
+// without one. ----
+impl Vm<'_> {
+    /// A #DB or #BP of the debugger's (see `gdb::DebugState::on_trap`): the flow that stops or
+    /// resumes the guest; `None` if no debugger is attached or the exception is not its.
+    fn debug_trap(
+        &mut self,
+        frame: &ExceptionFrame,
+        regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+    ) -> Option<Flow> {
+        use crate::gdb::Trap;
+        let debug = self.debug.as_deref()?;
+        if frame.cs & 3 != 3 {
+            return None;
+        }
+        let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
+        let (stop, rip) = match debug.on_trap(vector, frame.error_code, frame.rip)? {
+            Trap::Stop { stop, rip } => (Some(stop), rip),
+            Trap::Resume { rip } => (None, rip),
+        };
+        Some(self.debug_resume_at(frame, regs, sregs, rip, stop))
+    }
+
+    /// A ring-3 fault that would end the guest, with a debugger attached: it stops for gdb
+    /// at the faulting instruction instead (see `gdb::DebugState::fault`).
+    fn debug_fault(
+        &mut self,
+        frame: &ExceptionFrame,
+        regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+        fault: &Fault,
+    ) -> Option<Flow> {
+        self.debug.as_ref()?;
+        if frame.cs & 3 != 3 {
+            return None; // a fault in the ring-0 stubs themselves: not the guest's code
+        }
+        let stop = crate::gdb::DebugState::fault(fault.clone());
+        Some(self.debug_resume_at(frame, regs, sregs, frame.rip, Some(stop)))
+    }
+
+    /// Puts the guest back in ring 3 at `rip` with the registers the stub saved and the CPU
+    /// pushed (as `emulate_privileged` resumes it), and records `stop` for `Vm::step`, which
+    /// returns it; with no stop the guest simply runs on.
+    fn debug_resume_at(
+        &mut self,
+        frame: &ExceptionFrame,
+        mut regs: kvm_bindings::kvm_regs,
+        sregs: &kvm_bindings::kvm_sregs,
+        rip: u64,
+        stop: Option<crate::gdb::Stop>,
+    ) -> Flow {
+        regs.rip = rip;
+        regs.rsp = frame.rsp;
+        regs.rflags = frame.rflags;
+        regs.rdx = frame.rdx;
+        let mut sregs = *sregs;
+        crate::vcpu::set_ring3_segments(&mut sregs, self.dev.ram.layout());
+        if let Err(e) = self.vcpu.set_sregs(&sregs).and_then(|()| self.vcpu.set_regs(&regs)) {
+            return Flow::Stop(Outcome::Error(GuestError::Run(e.to_string())));
+        }
+        self.fault_frame = None;
+        if let Some(debug) = self.debug.as_deref_mut() {
+            debug.event = stop;
+        }
+        Flow::Continue
     }
 }

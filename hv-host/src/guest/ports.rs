@@ -3,10 +3,9 @@
 //! hv's own ports (console, hypercall, file) take 1-byte accesses; the exception port is the
 //! ring-0 stubs' report (see `exception`); seed 002's ports and the seed 003 devices check their
 //! own sizes. The services themselves live in `services`; what is here needs the vCPU as well
-//! (the guest's CR3 for address translation). Writes KVM queued without an exit reach the same
-//! services through `coalesce`'s drain instead.
+//! (the guest's CR3 for address translation) or the guest's mode. Writes KVM queued without an
+//! exit reach the same services through `coalesce`'s drain instead.
 
-use hv_core::paging;
 use hv_core::proto::hypercall::HcOp;
 use hv_core::proto::seed::Seed002Port;
 use hv_core::proto::{CONSOLE_PORT, EXCEPTION_PORT, FILE_PORT, HYPERCALL_PORT};
@@ -50,15 +49,18 @@ impl Vm<'_> {
     }
 
     /// The guest's CR3, for walking its own page tables.
-    fn cr3(&self) -> Result<u64, Flow> {
+    pub(super) fn cr3(&self) -> Result<u64, Flow> {
         self.vcpu
             .get_sregs()
             .map(|s| s.cr3)
             .map_err(|e| Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))))
     }
 
-    /// An `in` from a seed-002 port; 0xEF needs the guest's CR3.
+    /// An `in` from a seed-002 port; 0xEF needs the guest's CR3, or its mode has no paging.
     fn seed002_in(&mut self, p: Seed002Port, port: u16, data: &mut [u8]) -> Flow {
+        if p == Seed002Port::HvaOut && !self.mode.paging() {
+            return self.seed_hva_without_paging(port, data);
+        }
         let cr3 = match p {
             Seed002Port::HvaOut => match self.cr3() {
                 Ok(cr3) => cr3,
@@ -70,16 +72,17 @@ impl Vm<'_> {
     }
 
     /// `HC_gvaToHva`: walks the guest's own page tables, from its CR3, with the same walker
-    /// the page-table builder is tested against; no identity shortcut.
+    /// the page-table builder is tested against; no identity shortcut (without paging, in the
+    /// 16- and 32-bit modes, the address is its own physical one; see `CpuMode::translate`).
     fn gva_to_hva(&mut self) -> Flow {
-        let cr3 = match self.cr3() {
-            Ok(cr3) => cr3,
+        let gva = self.dev.ram.read_mailbox()[0];
+        let gpa = match self.linear_to_gpa(gva) {
+            Ok(gpa) => gpa,
             Err(stop) => return stop,
         };
-        let gva = self.dev.ram.read_mailbox()[0];
         let ram = &self.dev.ram;
-        let (hva, gpa) = paging::translate(ram, cr3, gva)
-            .and_then(|t| Some((ram.host_address(t.gpa.as_u64())?, t.gpa.as_u64())))
+        let (hva, gpa) = gpa
+            .and_then(|gpa| Some((ram.host_address(gpa.as_u64())?, gpa.as_u64())))
             .unwrap_or((0, 0));
         ram.write_result(hva as i64, gpa);
         Flow::Continue

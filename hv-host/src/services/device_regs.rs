@@ -7,6 +7,7 @@
 
 use hv_core::layout::{DeviceIo, MMIO_SIZE};
 use hv_core::proto::devices::DeviceReg;
+use hv_core::proto::seed::matrix_value;
 
 use super::{Flow, Services};
 use crate::outcome::{GuestError, Outcome};
@@ -19,8 +20,12 @@ fn stop(e: GuestError) -> Flow {
 }
 
 impl Services<'_> {
-    /// A port write no other device took: a device register in port mode, or an unknown port.
+    /// A port write no other device took: seed 002's Matrix counter (a 2- or 4-byte `out` to
+    /// 0x10 or 0x11, in every device mode), a device register in port mode, or an unknown port.
     pub(crate) fn device_port_out(&mut self, port: u16, data: &[u8]) -> Flow {
+        if let Some(value) = matrix_value(port, data) {
+            return self.matrix_out(value);
+        }
         let size = data.len();
         match self.device_port(port) {
             Some(reg) if size == reg.width() => self.device_write(reg, data),
@@ -112,6 +117,18 @@ impl Services<'_> {
 }
 
 impl Services<'_> {
+    /// A Matrix guest's value: in decimal, on a line of its own.
+    fn matrix_out(&mut self, value: u32) -> Flow {
+        use std::io::Write;
+        let mut line = [0u8; 11];
+        let mut w = &mut line[..];
+        // At most 10 digits and a newline: it fits, so the write cannot fail.
+        let _ = writeln!(w, "{value}");
+        let len = 11 - w.len();
+        self.write_console(&line[..len]);
+        Flow::Continue
+    }
+
     /// A byte written to the serial data register.
     pub(crate) fn serial_write(&mut self, byte: u8) -> Flow {
         self.write_console(&[byte]);
@@ -157,9 +174,11 @@ pub(crate) mod fixture {
         let quota = Arc::new(crate::quota::Quota::new(1 << 20));
         let diag = Arc::new(crate::diag::Diag::new(0));
         let layout = Layout::new(MemSize::Mib2, PageSize::Kib4).with_devices(io);
+        let ram = GuestRam::new(layout).unwrap();
         let mut dev = Services {
             id: 0,
-            ram: GuestRam::new(layout).unwrap(),
+            input_ring: crate::input_ring::InputRing::new(&ram, layout),
+            ram,
             console: &console,
             line: LineBuffer::new(0, &console),
             stats: Default::default(),
@@ -231,6 +250,10 @@ mod tests {
                 error(dev.device_port_out(0x11, &[1])),
                 Some(GuestError::UnknownPort { port: 0x11, dir: "out", size: 1 })
             );
+            // Seed 002's Matrix: words and dwords on 0x10 and 0x11 are decimal lines.
+            assert_eq!(error(dev.device_port_out(SERIAL_PORT, &[0xFF, 0xFF])), None);
+            assert_eq!(error(dev.device_port_out(0x11, &[0, 0, 0, 0])), None);
+            assert_eq!(error(dev.device_port_out(0x11, &[0xFF, 0xFF, 0xFF, 0xFF])), None);
             assert_eq!(
                 error(dev.device_port_out(DISK_CMD_PORT, &[0])),
                 Some(GuestError::DiskNotSetUp { cmd: 0 })
@@ -241,7 +264,7 @@ mod tests {
                 Some(GuestError::UnknownMmio { addr: WINDOW + MMIO_SERIAL, dir: "write", size: 1 })
             );
         });
-        assert_eq!(out, "hi\n");
+        assert_eq!(out, "hi\n65535\n0\n4294967295\n");
     }
 
     #[test]
@@ -254,6 +277,8 @@ mod tests {
                 error(dev.device_port_out(SERIAL_PORT, b"x")),
                 Some(GuestError::UnknownPort { port: SERIAL_PORT, dir: "out", size: 1 })
             );
+            // The Matrix's ports are not the devices': they stay with the devices in the window.
+            assert_eq!(error(dev.device_port_out(SERIAL_PORT, &[7, 0])), None);
             let bad =
                 |addr, dir, size, expected| Some(GuestError::BadMmio { addr, dir, size, expected });
             let sector = WINDOW + MMIO_DISK_SECTOR;
@@ -280,6 +305,6 @@ mod tests {
                 Some(GuestError::DiskNotSetUp { cmd: 1 })
             );
         });
-        assert_eq!(out, "ok\n");
+        assert_eq!(out, "ok\n7\n");
     }
 }

@@ -33,6 +33,8 @@ impl Services<'_> {
             }
             // The ring was drained before this exit was handled, as before every exit.
             HcOp::ConsoleFlush => self.reply(Ok(0)),
+            // May park the guest (see `services::input`).
+            HcOp::ConsoleRead => self.console_read(),
             HcOp::Panic => Flow::Stop(Outcome::Panicked(self.panic_message(args[0], args[1]))),
             HcOp::Print32 => {
                 self.write_console(format!("{}\n", args[0] as u32).as_bytes());

@@ -7,6 +7,7 @@
 //! need the whole context (decode a port access, act, reply) are the submodules here, one per
 //! port or register group. So the import graph goes one way: `guest` -> `services` -> state.
 
+mod console_input;
 mod device_regs;
 #[cfg(test)]
 pub(crate) use device_regs::fixture;
@@ -14,14 +15,15 @@ mod file_port;
 mod hypercalls;
 mod seed_ports;
 
-use hv_core::proto::console::{EOF, EOF_BYTE};
+pub(crate) use console_input::InputWait;
+
 use hv_core::proto::errno::Errno;
 use hv_core::proto::{CONSOLE_PORT, FILE_PORT};
 
 use crate::console::{Console, LineBuffer};
 use crate::devices::Disk;
 use crate::files::FileTable;
-use crate::input::Poll;
+use crate::input_ring::InputRing;
 use crate::memory::GuestRam;
 use crate::outcome::{GuestError, GuestStats, Outcome};
 
@@ -32,7 +34,8 @@ pub(crate) enum Flow {
     Continue,
     /// The guest has ended.
     Stop(Outcome),
-    /// The guest waits for console input: it is parked (not re-entered) until input arrives.
+    /// The guest waits for console input: it is parked (not re-entered) until input arrives
+    /// (see `console_input`).
     Wait,
 }
 
@@ -42,6 +45,8 @@ pub(crate) struct Services<'c> {
     pub(crate) ram: GuestRam,
     pub(crate) console: &'c Console,
     pub(crate) line: LineBuffer,
+    /// The input ring in the guest's hv pages (see `console_input`).
+    pub(crate) input_ring: InputRing,
     pub(crate) stats: GuestStats,
     /// Reused buffer for data copied out of the guest, so no call allocates once warm.
     pub(crate) scratch: Vec<u8>,
@@ -62,23 +67,7 @@ impl Services<'_> {
     /// A port read: the console, a seed-000 reply byte, or a device register.
     pub(crate) fn io_in(&mut self, port: u16, data: &mut [u8]) -> Flow {
         match (port, data.len()) {
-            (CONSOLE_PORT, 1 | 4) => {
-                // What was printed so far must be visible before the guest waits for input.
-                self.line.flush(self.console);
-                let Poll::Ready(byte) = self.console.input.poll(self.id) else {
-                    return Flow::Wait;
-                };
-                if byte.is_some() {
-                    self.stats.console_bytes_in += 1;
-                }
-                if data.len() == 1 {
-                    data[0] = byte.unwrap_or(EOF_BYTE);
-                } else {
-                    let value = byte.map_or(EOF, i32::from);
-                    data.copy_from_slice(&value.to_le_bytes());
-                }
-                Flow::Continue
-            }
+            (CONSOLE_PORT, 1 | 4) => self.console_in(data),
             (CONSOLE_PORT, size) => Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
                 port,
                 dir: "in",
