@@ -781,7 +781,7 @@ fn main() {
         msf(fs),
         Some(hs / fs),
         format!(
-            "byte-exact; {serial_exits} exits (one per byte without queueing); median of 5; floor: 100000 ring-0 exits; simple-kvm-io (ring 0, the same image): {}",
+            "byte-exact; {serial_exits} exits (100000 without queueing); median of 5; floor: 100000 ring-0 exits; simple-kvm-io (ring 0, the same image): {}",
             skio.map_or_else(|| "not given".into(), |p| format!("{}, hv is {:.2} times it", msf(p), hs / p))
         ),
     );
