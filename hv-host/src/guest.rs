@@ -232,7 +232,7 @@ impl<'c> Vm<'c> {
                     if let InputWait::Port(size) = wait {
                         exit::answer_in(&mut self.vcpu, &data[..size]);
                     }
-                    if let Some(stop) = self.debug_step_after_input(wait) {
+                    if let Some(stop) = self.debug_step_after_input() {
                         return Step::Debug(stop);
                     }
                 }
