@@ -232,7 +232,7 @@ impl<'c> Vm<'c> {
                     if let InputWait::Port(size) = wait {
                         exit::answer_in(&mut self.vcpu, &data[..size]);
                     }
-                    if let Some(stop) = self.debug_step_after_input(wait) {
+                    if let Some(stop) = self.debug_step_after_input() {
                         return Step::Debug(stop);
                     }
                 }
@@ -330,8 +330,8 @@ impl<'c> Vm<'c> {
         self.dev.console.input.leave(self.dev.id);
         if !outcome.is_success() {
             self.log_registers();
-            self.log_stop_location(&outcome, image);
         }
+        let location = self.stop_location(&outcome);
         let Services { id, mut stats, files, mut disk, ram, .. } = self.dev;
         disk.finish();
         files.report(&mut stats);
@@ -347,7 +347,7 @@ impl<'c> Vm<'c> {
             // memory slot maps.
             drop((self.vcpu, self.vm, ram));
         }
-        GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats }
+        GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats, location }
     }
 
     /// `KVM_RUN` once, decoded.

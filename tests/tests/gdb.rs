@@ -165,13 +165,14 @@ fn ctrl_c_in_gdb_stops_a_guest_that_computes_without_exits() {
 
 #[test]
 fn ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read() {
+    // The raw `in` (seed style): stopped in it, KVM still has to complete it.
     if !ready("ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read") {
         return;
     }
     let dir = Scratch::new("gdb-input");
     let src = dir.write(
         "reader.c",
-        b"#include \"hv_guest.h\"\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n",
+        b"#include \"hv_guest.h\"\n/* The seeds' getchar: one `in` from the console port. */\nstatic int getchar_port(void)\n{\n    unsigned char c;\n    __asm__ __volatile__(\"inb %1, %0\" : \"=a\"(c) : \"Nd\"((unsigned short)0xE9));\n    return c;\n}\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar_port();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n",
     );
     let image = c_guest(&src, dir.path(), "reader");
     let (host, mut input) =
@@ -179,7 +180,7 @@ fn ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read() {
     let child = gdb_spawn(
         &image,
         &host.address,
-        &["continue", "bt", "set $rax = 5", "stepi", "print/c $al", "continue"],
+        &["continue", "bt", "set $rax = 0x77", "stepi", "print/c $al", "continue"],
     );
     host.wait_for_line("type");
     std::thread::sleep(Duration::from_millis(300));
@@ -194,7 +195,7 @@ fn ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read() {
         &out,
         &[
             "Program received signal SIGINT, Interrupt.",
-            "getchar () at guest-sdk/include/hv_guest.h:",
+            "getchar_port () at ",
             " in main () at ",
             "$1 = 88 'X'",
             "[Inferior 1 (process 1) exited normally]",
@@ -202,6 +203,102 @@ fn ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read() {
     );
     // (gdb's errors come on stderr, after its stdout here.)
     assert!(out.contains("Could not write registers; remote failure reply 'E10'"), "{out}");
+    let (code, stdout, stderr) = host.finish();
+    assert_eq!((code, stdout.as_str()), (Some(0), "got X"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_while_the_guest_waits_on_its_input_ring() {
+    // The SDK's getchar: a `ConsoleRead` call (an `out`, complete) parked until input comes.
+    if !ready("ctrl_c_while_the_guest_waits_on_its_input_ring") {
+        return;
+    }
+    let dir = Scratch::new("gdb-ring");
+    let src = dir.write(
+        "reader.c",
+        b"#include \"hv_guest.h\"\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n",
+    );
+    let image = c_guest(&src, dir.path(), "reader");
+    let (host, mut input) =
+        start_piped(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"]);
+    let child = gdb_spawn(
+        &image,
+        &host.address,
+        &["continue", "bt", "set $rax = 0x77", "finish", "continue"],
+    );
+    host.wait_for_line("type");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill with a live child's PID.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    // Stopped past the call's `out`: registers may change; `finish` waits for the input.
+    std::thread::sleep(Duration::from_millis(500));
+    input.write_all(b"X").unwrap();
+    drop(input);
+    let out = gdb_output(child);
+    assert_in_order(
+        &out,
+        &[
+            "Program received signal SIGINT, Interrupt.",
+            "__hv_call (",
+            "getchar () at guest-sdk/include/hv_guest.h:",
+            " in main () at ",
+            // `finish` returns to the caller once the input came.
+            "__hv_hypercall (op=6",
+            // ConsoleRead's answer: the bytes now in the ring.
+            "Value returned is $1 = 1",
+            "[Inferior 1 (process 1) exited normally]",
+        ],
+    );
+    assert!(!out.contains("Could not write registers"), "{out}");
+    let (code, stdout, stderr) = host.finish();
+    assert_eq!((code, stdout.as_str()), (Some(0), "got X"), "{stderr}");
+}
+
+#[test]
+fn a_step_over_a_console_read_that_waits_stops_right_after_its_out() {
+    // PVM drops a step's trap after an `out`: the step over `ConsoleRead`'s `out` must still
+    // stop there, while the guest waits for its input, not run on once the input comes.
+    if !ready("a_step_over_a_console_read_that_waits_stops_right_after_its_out") {
+        return;
+    }
+    let dir = Scratch::new("gdb-ring-step");
+    let src = dir.write(
+        "reader.c",
+        b"#include \"hv_guest.h\"\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n",
+    );
+    let image = c_guest(&src, dir.path(), "reader");
+    let (host, mut input) =
+        start_piped(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"]);
+    let child = gdb_spawn(
+        &image,
+        &host.address,
+        // Line 110 loads the opcode and the port (two instructions), then `out`s.
+        &[
+            "break hv_guest.h:110 if op == 6",
+            "continue",
+            "stepi 2",
+            "stepi",
+            "x/i $pc - 1",
+            "continue",
+        ],
+    );
+    host.wait_for_line("type");
+    // The step has stopped (or wrongly run on) by now; only then does the input come.
+    std::thread::sleep(Duration::from_millis(800));
+    input.write_all(b"X").unwrap();
+    drop(input);
+    let out = gdb_output(child);
+    assert_in_order(
+        &out,
+        &[
+            "Breakpoint 1, ",
+            "__hv_call (port=1280, op=6 ",
+            "111\t    return (long)mb->ret;",
+            // Right after the 1-byte `out`, not an instruction further.
+            "<__hv_call+83>:\tout    %al,(%dx)",
+            "[Inferior 1 (process 1) exited normally]",
+        ],
+    );
     let (code, stdout, stderr) = host.finish();
     assert_eq!((code, stdout.as_str()), (Some(0), "got X"), "{stderr}");
 }

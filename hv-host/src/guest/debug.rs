@@ -41,7 +41,9 @@ impl Vm<'_> {
 
     /// The debugger's view of the guest, while one is attached.
     pub(crate) fn debuggee(&mut self) -> Option<Debuggee<'_>> {
-        let parked_in = self.waiting.is_some();
+        // Only an unanswered `in` leaves an access for KVM to complete; a parked `ConsoleRead`
+        // has completed its `out`, and its answer goes to memory.
+        let parked_in = matches!(self.waiting, Some(InputWait::Port(_)));
         let debug = self.debug.as_deref_mut()?;
         Some(Debuggee { debug, vcpu: &mut self.vcpu, ram: &self.dev.ram, parked_in })
     }
@@ -101,6 +103,10 @@ impl Vm<'_> {
                 self.fault_frame = None;
                 Some(Stop::Stepped)
             }
+            // A step over the `out` of a `ConsoleRead` that now waits for input: the instruction
+            // has completed (RIP is past it) and PVM drops the step's trap after an `out`, so
+            // the step ends here; the guest stays parked until its input comes.
+            Flow::Wait if debug.stepping => Some(Stop::Stepped),
             // A panic stops where the guest reported it (past its `out`), so gdb's `bt` shows
             // the panicking code; passing SIGABRT on ends the guest as without gdb.
             Flow::Stop(outcome @ Outcome::Panicked(_)) => {
@@ -114,18 +120,14 @@ impl Vm<'_> {
         }
     }
 
-    /// A console read (`wait`) has just been answered: the step gdb asked for ends here if gdb
-    /// stepped from a stop in that unanswered read (the step ends once KVM has completed the
-    /// read), or stepped over the `out` of a `ConsoleRead` that then waited (PVM drops the
-    /// step's trap after an `out`, so nothing else would stop the guest).
-    pub(super) fn debug_step_after_input(&mut self, wait: InputWait) -> Option<crate::gdb::Stop> {
+    /// gdb stepped from a stop in an unanswered console `in`, which has just been answered: the
+    /// step ends once KVM has completed the read.
+    pub(super) fn debug_step_after_input(&mut self) -> Option<crate::gdb::Stop> {
         let debug = self.debug.as_deref_mut()?;
-        let from_parked = std::mem::take(&mut debug.step_after_input);
-        let stepped_call = matches!(wait, InputWait::Ring) && debug.stepping;
-        if !(from_parked || stepped_call) {
+        if !std::mem::take(&mut debug.step_after_input) {
             return None;
         }
-        if from_parked && let Err(e) = self.settle() {
+        if let Err(e) = self.settle() {
             log::warn!("guest {}: completing a stepped console read: {e}", self.dev.id);
         }
         Some(crate::gdb::Stop::Stepped)
