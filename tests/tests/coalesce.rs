@@ -1,16 +1,22 @@
-//! Writes that need no answer, queued by KVM without an exit (issue 22): the seeds' raw-port
-//! guests keep their output order across ports and files, a queued write that is an error ends
-//! its guest as its exit would have, and the serial port costs a fraction of an exit per byte.
+//! Writes that need no answer, queued by KVM without an exit (issue 22): seed 002's counts stay
+//! the seed's, `HC_printStr` prints its text as it was at its call, seed 000's requests cost
+//! their `in`s, the seeds' raw-port guests keep their output order across ports and files, a
+//! queued write that is an error ends its guest as its exit would have, and the serial port
+//! costs a fraction of an exit per byte.
 //!
-//! The guests are in the seeds' shape (their own `_start` in `.start`, raw `in`/`out`, seed
-//! 000's linker script), written here, and all print 300 bytes on port 0xE9 first: hv queues a
-//! guest's writes only once it has made 256 that could be queued.
+//! The guests are in the seeds' shape (their own `_start` in `.start`, raw `in`/`out`, the
+//! seeds' linker scripts and build commands), in `tests/seeds/` or written here, and all print
+//! 300 bytes on port 0xE9 first: hv queues a guest's writes only once it has made 256 that
+//! could be queued.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod seed_build;
+
 use hv_tests::{Run, Scratch, build_step, kvm_or_skip, root, run_in, s};
+use seed_build::{build_seed000, build_seed002, by_kind, copy_seed};
 
 /// The port helpers, seed 000's file wrappers and the 300-byte warm-up every guest here uses.
 const PRELUDE: &str = r#"
@@ -54,26 +60,105 @@ fn seed_guest(dir: &Path, name: &str, source: &str, defines: &[&str]) -> PathBuf
     image
 }
 
-/// Guest `id`'s counts on the `--stats` line `guest <id> <what>: kind: n, ...`.
-fn by_kind(r: &Run, id: u32, what: &str) -> BTreeMap<String, u64> {
-    let prefix = format!("guest {id} {what}: ");
-    let line = r.stderr.lines().find_map(|l| l.strip_prefix(prefix.as_str())).unwrap_or("");
-    line.split(", ")
-        .filter_map(|kv| kv.rsplit_once(": "))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect()
-}
-
 fn exits(r: &Run, id: u32) -> BTreeMap<String, u64> {
-    by_kind(r, id, "exits by kind")
+    by_kind(&r.stderr, id, "exits by kind")
 }
 
 fn queued(r: &Run, id: u32) -> BTreeMap<String, u64> {
-    by_kind(r, id, "writes queued without an exit, by kind")
+    by_kind(&r.stderr, id, "writes queued without an exit, by kind")
 }
 
 fn dots() -> String {
     format!("{}\n", ".".repeat(299))
+}
+
+/// A seed-000 guest's requests once its outs are queued: a write or a read costs the one exit
+/// of its `in`, an open its four.
+#[test]
+fn seed000_requests_cost_their_ins_once_outs_are_queued() {
+    let dir = Scratch::new("seed000-bulk");
+    copy_seed("000", dir.path());
+    let image = build_seed000(dir.path(), "bulk");
+    if !kvm_or_skip("seed000_requests_cost_their_ins_once_outs_are_queued") {
+        return;
+    }
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&image)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stdout, format!("{}\nbulk: ok\n", ".".repeat(299)), "{r:?}");
+    let pattern: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(dir.read("bulk.txt.local0"), pattern);
+    let exits = by_kind(&r.stderr, 0, "exits by kind");
+    let queued = by_kind(&r.stderr, 0, "writes queued without an exit, by kind");
+    // Ins: open 4, 3000 write echoes, close 1, open 4, 3000 bytes and the EOF, close 1.
+    assert_eq!(exits.get("in file"), Some(&(4 + 3000 + 1 + 4 + 3001 + 1)), "{r:?}");
+    // Outs: two opens of "bulk.txt" (10 each), 3000 writes (6), 3001 reads (5), two closes (5):
+    // only the first exits (it is the one that has the port's writes queued from then on).
+    assert_eq!(exits.get("out file"), Some(&1), "{r:?}");
+    let outs = 2 * 10 + 3000 * 6 + 3001 * 5 + 2 * 5;
+    assert_eq!(queued.get("out file"), Some(&(outs - 1)), "{r:?}");
+    // The console's first 256 bytes exited, the rest of its 309 were queued.
+    assert_eq!(exits.get("out console"), Some(&256), "{r:?}");
+    assert_eq!(queued.get("out console"), Some(&(309 - 256)), "{r:?}");
+}
+
+/// The graded guest with 300 bytes printed first, so that its outs are queued: it must print the
+/// numbers the graded guest prints on the seed's own host (its exits counted the seed's way,
+/// every queued `out` as the exit it would have been there), 300 `out`s more.
+#[test]
+fn seed002_counts_stay_exact_when_outs_are_queued() {
+    let dir = Scratch::new("seed002-queued");
+    copy_seed("002", dir.path());
+    let image = build_seed002(dir.path(), "queued");
+    if !kvm_or_skip("seed002_counts_stay_exact_when_outs_are_queued") {
+        return;
+    }
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&image)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let dots = ".".repeat(299);
+    assert_eq!(
+        lines[..7],
+        [dots.as_str(), "Hello 695!", "2048", "4294967295", "CS695 Assignment 2", "314", "316"],
+        "{r:?}"
+    );
+    assert!(lines[7].parse::<u32>().is_ok_and(|hva| hva != 0), "{r:?}");
+    assert_eq!(
+        lines[8..],
+        ["Invalid GVA", "0", "IO in: 3", "IO out: 316", "IO in: 6", "IO out: 320"],
+        "{r:?}"
+    );
+    // They were queued: the console's after its first 256, and the later print32s and
+    // translations' addresses after the first of each; 0xEA (HC_printStr) always exits.
+    let queued = by_kind(&r.stderr, 0, "writes queued without an exit, by kind");
+    assert_eq!(queued.get("out console"), Some(&(300 + 11 - 256)), "{r:?}");
+    assert_eq!(queued.get("out 0x00eb"), Some(&5), "{r:?}");
+    assert_eq!(queued.get("out 0x00ee"), Some(&1), "{r:?}");
+    assert_eq!(queued.get("out 0x00ea"), None, "{r:?}");
+    let exits = by_kind(&r.stderr, 0, "exits by kind");
+    assert_eq!(exits.get("out 0x00ea"), Some(&3), "{r:?}");
+}
+
+/// `HC_printStr` passes an address: a guest that formats into one buffer and prints it again
+/// and again, with queued `out`s around each print, sees each text as it was at its own call.
+#[test]
+fn seed002_print_str_prints_the_text_as_it_was_at_the_call() {
+    let dir = Scratch::new("seed002-printstr");
+    copy_seed("002", dir.path());
+    let image = build_seed002(dir.path(), "printstr");
+    if !kvm_or_skip("seed002_print_str_prints_the_text_as_it_was_at_the_call") {
+        return;
+    }
+    let r = run_in(dir.path(), &["-m", "2", "-p", "4", "--stats", "-g", s(&image)], b"");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let mut want = format!("{}\n", ".".repeat(299));
+    for k in 0..5 {
+        want.push_str(&format!("<text {k}\n{k}\n"));
+    }
+    assert_eq!(r.stdout, want, "{r:?}");
+    // The `<` and the numbers around the prints were queued.
+    let queued = by_kind(&r.stderr, 0, "writes queued without an exit, by kind");
+    assert_eq!(queued.get("out console"), Some(&(300 + 5 - 256)), "{r:?}");
+    assert!(queued.get("out 0x00eb").is_some_and(|&n| n >= 4), "{r:?}");
 }
 
 #[test]
