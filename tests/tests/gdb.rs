@@ -15,6 +15,10 @@ use hv_tests::{Scratch, build_step, root, s};
 mod support;
 use support::*;
 
+// The 16- and 32-bit modes.
+#[path = "gdb/modes.rs"]
+mod modes;
+
 #[test]
 fn rust_breakpoints_steps_variables_and_the_exit_status() {
     if !ready("rust_breakpoints_steps_variables_and_the_exit_status") {
