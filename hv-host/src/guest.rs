@@ -322,8 +322,8 @@ impl<'c> Vm<'c> {
         self.dev.console.input.leave(self.dev.id);
         if !outcome.is_success() {
             self.log_registers();
-            self.log_stop_location(&outcome, image);
         }
+        let location = self.stop_location(&outcome);
         let Services { id, mut stats, files, mut disk, ram, .. } = self.dev;
         disk.finish();
         files.report(&mut stats);
@@ -339,7 +339,7 @@ impl<'c> Vm<'c> {
             // memory slot maps.
             drop((self.vcpu, self.vm, ram));
         }
-        GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats }
+        GuestReport { id, image: image.to_path_buf(), outcome, run_time, stats, location }
     }
 
     /// `KVM_RUN` once, decoded.

@@ -932,6 +932,7 @@ fn not_started(id: u32, image: &Image, error: GuestError) -> GuestReport {
         outcome: Outcome::Error(error),
         run_time: Default::default(),
         stats: Default::default(),
+        location: None,
     }
 }
 

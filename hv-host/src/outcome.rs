@@ -203,6 +203,17 @@ pub enum GuestError {
     /// A KVM exit the host does not handle.
     #[error("unexpected KVM exit: {0}")]
     UnexpectedExit(String),
+    /// A guest outside long mode executed `int n` for a vector nothing handles (hv has no BIOS
+    /// and its tables only report exceptions). Not the exception sharing the vector.
+    #[error("software interrupt int {vector:#x} {at}, with no handler for it ({hint})")]
+    UnhandledInterrupt {
+        /// The vector.
+        vector: u8,
+        /// Where, in the mode's words (`at 1000:0000 in real mode`).
+        at: String,
+        /// How a guest gives itself handlers in its mode.
+        hint: &'static str,
+    },
     /// The guest was built for another ABI version.
     #[error("built for hv ABI version {guest}, but this host speaks version {host}")]
     AbiMismatch {
@@ -307,6 +318,11 @@ pub struct GuestReport {
     pub run_time: Duration,
     /// Its counters.
     pub stats: GuestStats,
+    /// Where a guest outside long mode was when it ended, if it did not end normally and its
+    /// outcome does not say so itself (a fault does): `at 1000:0001 (linear 0x10001) in real
+    /// mode`, `at eip 0x42 (cs 0x8) in --mode protected`. So a runaway 16- or 32-bit guest
+    /// stopped by its timeout can be found.
+    pub location: Option<String>,
 }
 
 impl GuestReport {
@@ -323,7 +339,11 @@ impl GuestReport {
 impl fmt::Display for GuestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let image = self.image.to_string_lossy();
-        write!(f, "guest {} ({}): {}", self.id, Escaped(&image), self.outcome)
+        write!(f, "guest {} ({}): {}", self.id, Escaped(&image), self.outcome)?;
+        match &self.location {
+            Some(at) => write!(f, ", {at}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -370,5 +390,23 @@ mod tests {
         assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 8.3 s");
         let after = Duration::from_millis(17_050);
         assert_eq!(Outcome::TimedOut { after }.to_string(), "timed out after 17.0 s");
+    }
+
+    #[test]
+    fn a_report_says_where_a_guest_outside_long_mode_was() {
+        let mut report = GuestReport {
+            id: 1,
+            image: "spin.bin".into(),
+            outcome: Outcome::TimedOut { after: Duration::from_millis(500) },
+            run_time: Duration::from_millis(500),
+            stats: GuestStats::default(),
+            location: Some("at 1000:0001 (linear 0x10001) in real mode".into()),
+        };
+        assert_eq!(
+            report.to_string(),
+            "guest 1 (spin.bin): timed out after 0.5 s, at 1000:0001 (linear 0x10001) in real mode"
+        );
+        report.location = None;
+        assert_eq!(report.to_string(), "guest 1 (spin.bin): timed out after 0.5 s");
     }
 }

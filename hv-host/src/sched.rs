@@ -389,6 +389,7 @@ fn setup_failed(id: u32, image: &Path, e: GuestError) -> GuestReport {
         outcome: Outcome::Error(e),
         run_time: Duration::ZERO,
         stats: Default::default(),
+        location: None,
     }
 }
 

@@ -115,6 +115,7 @@ mod tests {
                 outcome: Outcome::Exited(0),
                 run_time: Duration::from_micros(400),
                 stats,
+                location: None,
             }
         };
         let table = stats_table(&[report(0, 139), report(1, 297)]);

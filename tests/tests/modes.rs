@@ -289,14 +289,10 @@ fn matrix_a_switches_guest_at_every_exit() {
     assert_eq!(r.code, Some(1), "{r:?}");
     for id in 0..2 {
         let name = ["guest1", "guest2"][id as usize];
-        assert!(
-            r.stderr
-                .contains(&format!("guest {id} ({}): timed out after 1.", s(&images[id as usize]))),
-            "{r:?}"
-        );
-        // Where it was: in its loop, at 1000:0000..1000:0007.
-        let at = format!("guest {id} ({}): at 1000:000", s(&images[id as usize]));
-        assert!(r.stderr.contains(&at), "{name}: {r:?}");
+        // Its report says where it was: in its loop, at 1000:0000..1000:0007.
+        let report = format!("guest {id} ({}): timed out after 1.", s(&images[id as usize]));
+        let line = r.stderr.lines().find(|l| l.starts_with(&report));
+        assert!(line.is_some_and(|l| l.contains(" s, at 1000:000")), "{name}: {r:?}");
     }
     // One value each, in turn: [0] 0, [1] 65535, [0] 1, [1] 65534, ...
     let ids: Vec<&str> = r.stdout.lines().map(|l| &l[..3]).collect();
@@ -364,14 +360,15 @@ fn a_runaway_real_mode_guest_is_stopped_and_located() {
     let args = ["-m", "2", "-p", "4", "--mode", "real", "--entry", "1000:0000"];
     let r = run_in(dir.path(), &[&args[..], &["--timeout", "0.5", "-g", s(&spin)]].concat(), b"");
     assert_eq!((r.code, r.stdout.as_str()), (Some(1), ""), "{r:?}");
-    let report: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(report.len(), 2, "{r:?}");
-    let located = format!(
-        "guest 0 ({}): at 1000:0001 (linear 0x10001) in real mode when it was stopped",
-        s(&spin)
+    // One line: the report, with where the guest was.
+    assert_eq!(
+        r.stderr,
+        format!(
+            "guest 0 ({}): timed out after 0.5 s, at 1000:0001 (linear 0x10001) in real mode\n",
+            s(&spin)
+        ),
+        "{r:?}"
     );
-    assert!(report[0].ends_with(&located), "{r:?}");
-    assert_eq!(report[1], format!("guest 0 ({}): timed out after 0.5 s", s(&spin)));
     let r = run_in(dir.path(), &[&args[..], &["--timeout", "5", "-g", s(&zeros)]].concat(), b"");
     assert_eq!((r.code, r.stdout.as_str()), (Some(1), ""), "{r:?}");
     let fault = format!("guest 0 ({}): general protection fault at rip 0x1", s(&zeros));
@@ -418,40 +415,43 @@ fn the_ring0_modes_report_how_a_guest_ended() {
         args.extend(["-g", s(image)]);
         let r = run_in(dir.path(), &args, b"");
         assert_eq!((r.code, r.stdout.as_str()), (Some(1), ""), "{args:?}: {r:?}");
-        // The report is the last line; where the guest was comes before it, unless the report
-        // says so itself (a fault).
+        // The report is one line, and says where the guest was.
         let prefix = format!("guest 0 ({}): ", s(image));
-        let last = r.stderr.lines().last().unwrap_or_default();
-        let report = last.strip_prefix(&prefix).unwrap_or_else(|| panic!("{r:?}"));
-        let located = r.stderr.lines().count() == 2
-            && r.stderr.contains(&format!("{prefix}at "))
-            && r.stderr.contains(" when it ended");
-        assert!(located || report.contains(" at "), "{r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+        let report = r.stderr.trim_end().strip_prefix(&prefix).unwrap_or_else(|| panic!("{r:?}"));
+        assert!(report.contains(" at "), "{r:?}");
         report.to_string()
     };
     let real = Some("1000:0000");
     // (With a code segment other than 0, PVM fails to emulate `ud2` in real mode: that ends as
-    // a KVM internal error, located by the line before the report.)
+    // a KVM internal error, with the guest's CS:IP in its report.)
     assert_eq!(ended("real", None, &ud2_16), "invalid opcode at rip 0x1 (0000:0001) in ring 0");
     assert_eq!(ended("real", real, &div0), "divide error at rip 0x10002 (1000:0002) in ring 0");
     assert_eq!(
         ended("real", real, &int10),
-        "unexpected KVM exit: int 0x10 at 1000:0000 in real mode, with no handler for it (hv has no BIOS; a guest sets its own vectors with lidt)"
+        "software interrupt int 0x10 at 1000:0000 in real mode, with no handler for it (hv has no BIOS; a guest sets its own vectors with lidt)"
     );
     for mode in ["protected", "paged32"] {
         assert_eq!(ended(mode, None, &ud2_32), "invalid opcode at rip 0x1 in ring 0", "{mode}");
-        assert_eq!(ended(mode, None, &port), "out of 1 byte(s) on unknown port 0x0099", "{mode}");
-        assert_eq!(ended(mode, None, &forged), "wrote to the exception port from ring 0", "{mode}");
+        // Where the guest was: past the instruction that exited (a port or MMIO access).
+        let at = |eip: &str| format!(", at eip {eip} (cs 0x8) in --mode {mode}");
+        assert_eq!(
+            ended(mode, None, &port),
+            format!("out of 1 byte(s) on unknown port 0x0099{}", at("0x2"))
+        );
+        assert_eq!(
+            ended(mode, None, &forged),
+            format!("wrote to the exception port from ring 0{}", at("0x5"))
+        );
         assert_eq!(
             ended(mode, None, &triple),
-            "triple fault (the guest broke its own exception handling)",
-            "{mode}"
+            format!("triple fault (the guest broke its own exception handling){}", at("0x7"))
         );
     }
     // Outside RAM: without paging an MMIO access to nothing; with paging, not mapped.
     assert_eq!(
         ended("protected", None, &far),
-        "MMIO write of 4 byte(s) at unmapped address 0x40000000"
+        "MMIO write of 4 byte(s) at unmapped address 0x40000000, at eip 0xa (cs 0x8) in --mode protected"
     );
     assert_eq!(ended("paged32", None, &far), "page fault writing 0x40000000 at rip 0x0 in ring 0");
 }

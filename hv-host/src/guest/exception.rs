@@ -123,8 +123,8 @@ impl Vm<'_> {
         log::debug!("guest {}: {} exception frame {frame:x?}", self.dev.id, self.mode);
         self.fault_frame = Some(frame);
         let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
-        if let Some(what) = self.software_interrupt(&frame, vector, sregs.cr3) {
-            return Flow::Stop(Outcome::Error(GuestError::UnexpectedExit(what)));
+        if let Some(e) = self.software_interrupt(&frame, vector, sregs.cr3) {
+            return Flow::Stop(Outcome::Error(e));
         }
         let (rip, symbol) = match self.mode {
             // Where it happened as CS:IP, and as the linear address a person finds in the image.
@@ -153,7 +153,12 @@ impl Vm<'_> {
     /// exception: then the two bytes before the return address are `int n` (0xCD n). In real
     /// mode every vector can be reached that way, BIOS calls (`int 0x10`) included, which must
     /// not read as the exception that shares their vector.
-    fn software_interrupt(&self, frame: &ExceptionFrame, vector: u8, cr3: u64) -> Option<String> {
+    fn software_interrupt(
+        &self,
+        frame: &ExceptionFrame,
+        vector: u8,
+        cr3: u64,
+    ) -> Option<GuestError> {
         let ip = frame.rip.checked_sub(2)?;
         let linear = match self.mode {
             CpuMode::Real => (frame.cs << 4) + (ip & 0xFFFF),
@@ -167,15 +172,17 @@ impl Vm<'_> {
         if (byte(linear)?, byte(linear + 1)?) != (0xCD, vector) {
             return None;
         }
-        Some(match self.mode {
-            CpuMode::Real => format!(
-                "int {vector:#x} at {:04x}:{ip:04x} in real mode, with no handler for it (hv has no BIOS; a guest sets its own vectors with lidt)",
-                frame.cs
+        let (at, hint) = match self.mode {
+            CpuMode::Real => (
+                format!("at {:04x}:{ip:04x} in real mode", frame.cs),
+                "hv has no BIOS; a guest sets its own vectors with lidt",
             ),
-            mode => format!(
-                "int {vector:#x} at eip {ip:#x} in --mode {mode}, with no handler for it in hv's IDT (a guest sets its own with lidt)"
+            mode => (
+                format!("at eip {ip:#x} in --mode {mode}"),
+                "hv's IDT only reports exceptions; a guest sets its own with lidt",
             ),
-        })
+        };
+        Some(GuestError::UnhandledInterrupt { vector, at, hint })
     }
 
     /// A ring-3 #GP on a harmless privileged instruction (see `privileged`): emulates it and

@@ -4,8 +4,6 @@
 //!
 //! The exceptions of these modes are in `exception` (`ring0_exception`).
 
-use std::path::Path;
-
 use hv_core::Gpa;
 use hv_core::mode::CpuMode;
 use hv_core::proto::seed::{INVALID_GVA, SEED002_ACCESS};
@@ -70,47 +68,41 @@ impl Vm<'_> {
         Flow::Continue
     }
 
-    /// Logs where a guest outside long mode was when it ended, unless it ended normally or its
-    /// report says where by itself (a fault): CS:IP in real mode, EIP in the 32-bit modes, so a
-    /// runaway guest stopped by its timeout, or one KVM could not emulate, can be found.
-    pub(super) fn log_stop_location(&self, outcome: &Outcome, image: &Path) {
+    /// Where a guest outside long mode was when it ended, for its report, unless it ended
+    /// normally or its report says where by itself (a fault, an unhandled interrupt): CS:IP in
+    /// real mode, EIP in the 32-bit modes, so a runaway guest stopped by its timeout, or one
+    /// KVM could not emulate, can be found.
+    pub(super) fn stop_location(&self, outcome: &Outcome) -> Option<String> {
         // A closed or failed output stops the run with nothing more printed (see `stop`).
         let quiet =
             matches!(outcome, Outcome::Interrupted(r) if !matches!(r, StopReason::Signal(_)));
-        if self.mode == CpuMode::Long
-            || outcome.is_success()
-            || quiet
-            || matches!(outcome, Outcome::Fault(_))
-        {
-            return;
+        let says_where = matches!(
+            outcome,
+            Outcome::Fault(_) | Outcome::Error(GuestError::UnhandledInterrupt { .. })
+        );
+        if self.mode == CpuMode::Long || outcome.is_success() || quiet || says_where {
+            return None;
         }
         let (Ok(regs), Ok(sregs)) = (self.vcpu.get_regs(), self.vcpu.get_sregs()) else {
-            return;
+            return None;
         };
         // In a stub (the guest ended at an exception report it made), the place is hv's.
         let at = sregs.cs.base.wrapping_add(regs.rip);
         if self.mode.stubs(self.dev.ram.layout()).contains(&at) {
-            return;
+            return None;
         }
-        let stopped = matches!(outcome, Outcome::TimedOut { .. } | Outcome::Interrupted(_));
-        log::warn!(
-            "guest {} ({}): {}",
-            self.dev.id,
-            image.display(),
-            location(self.mode, sregs.cs.selector, sregs.cs.base, regs.rip, stopped)
-        );
+        Some(location(self.mode, sregs.cs.selector, sregs.cs.base, regs.rip))
     }
 }
 
-/// Where a guest in `mode` with this CS and RIP was, in words; `stopped` if the host stopped it.
-fn location(mode: CpuMode, cs: u16, cs_base: u64, rip: u64, stopped: bool) -> String {
-    let when = if stopped { "when it was stopped" } else { "when it ended" };
+/// Where a guest in `mode` with this CS and RIP was, in words.
+fn location(mode: CpuMode, cs: u16, cs_base: u64, rip: u64) -> String {
     match mode {
         CpuMode::Real => {
             let linear = cs_base.wrapping_add(rip);
-            format!("at {cs:04x}:{rip:04x} (linear {linear:#x}) in real mode {when}")
+            format!("at {cs:04x}:{rip:04x} (linear {linear:#x}) in real mode")
         }
-        _ => format!("at eip {rip:#x} (cs {cs:#x}) in --mode {mode} {when}"),
+        _ => format!("at eip {rip:#x} (cs {cs:#x}) in --mode {mode}"),
     }
 }
 
@@ -121,12 +113,12 @@ mod tests {
     #[test]
     fn locations_name_cs_ip_in_real_mode() {
         assert_eq!(
-            location(CpuMode::Real, 0x1000, 0x10000, 0x1f3e, true),
-            "at 1000:1f3e (linear 0x11f3e) in real mode when it was stopped"
+            location(CpuMode::Real, 0x1000, 0x10000, 0x1f3e),
+            "at 1000:1f3e (linear 0x11f3e) in real mode"
         );
         assert_eq!(
-            location(CpuMode::Protected, 8, 0, 0x42, false),
-            "at eip 0x42 (cs 0x8) in --mode protected when it ended"
+            location(CpuMode::Protected, 8, 0, 0x42),
+            "at eip 0x42 (cs 0x8) in --mode protected"
         );
     }
 }
