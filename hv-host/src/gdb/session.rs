@@ -180,7 +180,8 @@ impl<'c> Session<'c> {
         if stop != Stop::Stepped || !d.debug.continuing {
             return Some(stop);
         }
-        // (TF is set already, except after a step that ended a console read: see `resume`.)
+        // Armed already, except after a step that ended a long-mode console read (see
+        // `resume`); in the other modes this looks for a `hlt` ahead and makes no call.
         if d.can_arm()
             && let Err(e) = d.arm(true)
         {

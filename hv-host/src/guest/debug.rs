@@ -69,7 +69,7 @@ impl Debuggee<'_> {
     }
 
     /// The linear address of the guest's next instruction (CS:IP's in real mode).
-    pub(crate) fn pc(&self) -> Option<u64> {
+    fn pc(&self) -> Option<u64> {
         let (regs, sregs) = (self.vcpu.get_regs().ok()?, self.vcpu.get_sregs().ok()?);
         Some(linear_pc(self.mode, &regs, &sregs))
     }
