@@ -76,17 +76,30 @@ pub fn guest_id() -> u32 {
 /// Declares the guest's `main`: `fn main() -> i32`, whose value becomes the exit status. (With
 /// the default `start` feature; a guest with its own `_start` calls the SDK from there.)
 ///
+/// The SDK's start code calls it through a C-ABI function named `main`, which this defines, as
+/// a C program's start code calls its `main`: gdb finds a Rust function only by its path
+/// (`my_guest::main`), so that symbol is what its `break main` stops at, and `step` there enters
+/// yours. It is defined in an anonymous `const` block, so its Rust name does not clash with your
+/// `fn main`.
+///
 /// It also installs the SDK's panic handler, except when the guest crate is compiled as a host
 /// test harness (`cfg(test)`, as `cargo clippy --all-targets` does for every binary), where
 /// `std` has its own.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
-        #[unsafe(no_mangle)]
-        extern "C" fn __hv_main() -> i32 {
-            let main: fn() -> i32 = $main;
-            main()
-        }
+        /// The guest's `main`, named here, outside the block below, where `main` is the
+        /// C-ABI function.
+        #[doc(hidden)]
+        const __HV_MAIN: fn() -> i32 = $main;
+
+        const _: () = {
+            /// What the SDK's start code calls (see `entry!`).
+            #[unsafe(no_mangle)]
+            extern "C" fn main() -> i32 {
+                __HV_MAIN()
+            }
+        };
 
         $crate::panic_handler!();
     };

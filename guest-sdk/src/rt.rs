@@ -33,7 +33,7 @@ core::arch::global_asm!(
 #[cfg(feature = "start")]
 unsafe extern "C" {
     /// The guest's `main`, declared with [`entry!`](crate::entry).
-    fn __hv_main() -> i32;
+    fn main() -> i32;
     static __bss_end: u8;
 }
 
@@ -51,8 +51,8 @@ extern "C" fn rust_start() -> ! {
     }
     #[cfg(feature = "heap")]
     crate::heap::init();
-    // SAFETY: `entry!` defines `__hv_main` with this signature.
-    let status = unsafe { __hv_main() };
+    // SAFETY: `entry!` defines `main` with this signature.
+    let status = unsafe { main() };
     crate::exit(status)
 }
 

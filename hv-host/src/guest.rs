@@ -290,6 +290,7 @@ impl<'c> Vm<'c> {
             Exit::MmioRead { addr, size } => self.dev.mmio_read(addr, size),
             Exit::MmioWrite { addr, data, size } => self.dev.mmio_write(addr, &data[..size]),
             Exit::Interrupted => return Step::Preempted,
+            Exit::Debug { dr6, pc } => return self.debug_exit(dr6, pc),
             Exit::End(end) => Flow::Stop(end.outcome(|| exit::internal_suberror(&mut self.vcpu))),
         };
         if let Flow::Continue = flow {

@@ -19,7 +19,7 @@ const FCW_DEFAULT: u16 = 0x37F;
 const MXCSR_DEFAULT: u32 = 0x1F80;
 
 /// The KVM segment register for `reg`.
-fn segment(reg: SegmentReg) -> kvm_segment {
+pub(crate) fn segment(reg: SegmentReg) -> kvm_segment {
     let f = reg.fields;
     kvm_segment {
         base: f.base,
@@ -108,4 +108,30 @@ pub fn load_mode(
         rflags: state.rflags,
         ..Default::default()
     })
+}
+
+/// Sets what KVM itself stops a 16- or 32-bit guest for (`KVM_SET_GUEST_DEBUG`, which reports
+/// with `KVM_EXIT_DEBUG`): a single step if `step`, and the execute breakpoints `dr0_3` that
+/// `dr7` enables. With neither, guest debugging is turned off, so the guest runs as without a
+/// debugger. (For ring-3 code our KVM reports none of these: long mode steps with RFLAGS.TF
+/// through hv's stubs instead; see `gdb`.)
+pub(crate) fn set_guest_debug(
+    vcpu: &VcpuFd,
+    step: bool,
+    dr0_3: [u64; 4],
+    dr7: u64,
+) -> Result<(), kvm_ioctls::Error> {
+    use kvm_bindings::{
+        KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW_BP, kvm_guest_debug,
+    };
+    let mut debug = kvm_guest_debug::default();
+    if step || dr7 != 0 {
+        debug.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+        if step {
+            debug.control |= KVM_GUESTDBG_SINGLESTEP;
+        }
+        debug.arch.debugreg[..4].copy_from_slice(&dr0_3);
+        debug.arch.debugreg[7] = dr7;
+    }
+    vcpu.set_guest_debug(&debug)
 }

@@ -15,6 +15,10 @@ use hv_tests::{Scratch, build_step, root, s};
 mod support;
 use support::*;
 
+// The 16- and 32-bit modes.
+#[path = "gdb/modes.rs"]
+mod modes;
+
 #[test]
 fn rust_breakpoints_steps_variables_and_the_exit_status() {
     if !ready("rust_breakpoints_steps_variables_and_the_exit_status") {
@@ -54,7 +58,7 @@ fn rust_breakpoints_steps_variables_and_the_exit_status() {
             ),
             "#0  gdbdemo::add_square (n=1) at guest-examples/src/bin/gdbdemo.rs",
             "in gdbdemo::main () at guest-examples/src/bin/gdbdemo.rs",
-            "in hv_guest::rt::rust_start ()",
+            "in gdbdemo::_::main () at guest-sdk/src/lib.rs",
             "$1 = 1",
             &format!("{add_line}\t"),
             "$2 = 1",
@@ -72,6 +76,39 @@ fn rust_breakpoints_steps_variables_and_the_exit_status() {
     assert_eq!(stdout, "total 1029, last square 16\ndone after no laps");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("exited with status 5"), "{stderr}");
+}
+
+#[test]
+fn rust_break_main_stops_in_the_sdks_main_and_step_enters_the_guests() {
+    if !ready("rust_break_main_stops_in_the_sdks_main_and_step_enters_the_guests") {
+        return;
+    }
+    let image = rust_guest("gdbdemo");
+    let dir = Scratch::new("gdb-rust-main");
+    let host = start(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"], b"");
+    let first_line = line_of("guest-examples/src/bin/gdbdemo.rs", "let mut last = 0;");
+    let out = gdb(
+        &image,
+        &host.address,
+        &["break main", "continue", "bt", "step", "bt", "delete", "continue"],
+    );
+    assert_in_order(
+        &out,
+        &[
+            "Breakpoint 1 at 0x",
+            "Breakpoint 1, gdbdemo::_::main () at guest-sdk/src/lib.rs:",
+            // `main` is the outermost frame, as in a C program.
+            "#0  gdbdemo::_::main () at guest-sdk/src/lib.rs:",
+            &format!("gdbdemo::main () at guest-examples/src/bin/gdbdemo.rs:{first_line}"),
+            &format!("#0  gdbdemo::main () at guest-examples/src/bin/gdbdemo.rs:{first_line}"),
+            "#1  0x",
+            " in gdbdemo::_::main () at guest-sdk/src/lib.rs:",
+            "[Inferior 1 (process 1) exited with code 036]",
+        ],
+    );
+    assert!(!out.contains("#2"), "nothing past main: {out}");
+    let (code, stdout, _) = host.finish();
+    assert_eq!((code, stdout.as_str()), (Some(1), "total 30, last square 16\ndone after no laps"));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Debugging a guest with gdb (`--gdb`): the GDB remote protocol (`gdbstub`) over a TCP port
 //! of 127.0.0.1 or a Unix socket, one gdb per debugged guest.
 //!
-//! # How a ring-3 guest is debugged here
+//! # How a long-mode (ring-3) guest is debugged here
 //!
 //! On our KVM (PVM) neither hardware breakpoints and watchpoints (DR0-DR7) nor
 //! `KVM_SET_GUEST_DEBUG` ever report anything for ring-3 code (measured: see
@@ -25,14 +25,29 @@
 //!   process gets (SIGSEGV, SIGFPE, SIGILL, SIGTRAP); a panic stops with SIGABRT. Passing the
 //!   signal on (gdb's default for those) ends the guest as it would have ended without gdb.
 //!
+//! # The 16- and 32-bit modes
+//!
+//! With `--mode real|protected|paged32` the guest runs in ring 0, where our KVM emulates every
+//! instruction and its own debugging works (measured): single steps and the CPU's execute
+//! breakpoints, set with `KVM_SET_GUEST_DEBUG`, stop the guest with `KVM_EXIT_DEBUG`. So there
+//! gdb's steps are KVM's, its breakpoints are the four debug registers ([`hw`]: an `int3`
+//! cannot be emulated in ring 0 here), watchpoints are emulated by steps as in long mode, and a
+//! fault reported by hv's stubs is undone back to the faulting instruction. gdb is given
+//! i386's registers and the mode's architecture (`i8086` in real mode), since gdb 13 cannot
+//! debug 16- or 32-bit code with an x86-64 register set ([`arch`]); real mode's program counter
+//! is linear ([`regs`]).
+//!
 //! # Cost
 //!
 //! With no breakpoint and no step the guest runs exactly as without a debugger: no trap flag,
 //! no extra exit. The thread looks for gdb's Ctrl-C at the wake-ups the runner has anyway
 //! (the periodic kick of a computing guest, and input waits), one `poll` each.
 
+mod arch;
 mod breakpoints;
 mod conn;
+mod hw;
+mod regs;
 mod session;
 mod stop;
 mod target;

@@ -24,9 +24,6 @@ use crate::stop::{StopReason, Stopper};
 /// for a stopped run.
 pub(crate) const POLL: Duration = Duration::from_millis(50);
 
-/// RFLAGS.TF: the CPU traps after the next instruction.
-const TF: u64 = 0x100;
-
 type Machine<'c> = GdbStubStateMachine<'static, Vm<'c>, Conn>;
 
 /// What the runner does next with a debugged guest.
@@ -170,7 +167,7 @@ impl<'c> Session<'c> {
     /// watchpoint stop, and a step of a `continue` over watchpoints that changed nothing goes
     /// on without gdb (`None`: the guest takes its next step).
     fn watched(&mut self, vm: &mut Vm<'c>, stop: Stop) -> Option<Stop> {
-        let Some(d) = vm.debuggee() else {
+        let Some(mut d) = vm.debuggee() else {
             return Some(stop);
         };
         if d.debug.watchpoints.is_empty() {
@@ -183,9 +180,10 @@ impl<'c> Session<'c> {
         if stop != Stop::Stepped || !d.debug.continuing {
             return Some(stop);
         }
-        // (TF is set already, except after a step that ended a console read: see `resume`.)
-        if !d.parked_in
-            && let Err(e) = set_trap_flag(d.vcpu, true)
+        // Armed already, except after a step that ended a long-mode console read (see
+        // `resume`); in the other modes this looks for a `hlt` ahead and makes no call.
+        if d.can_arm()
+            && let Err(e) = d.arm(true)
         {
             log::warn!("guest {}: stepping over watchpoints: {e}", vm.id());
         }
@@ -240,7 +238,7 @@ impl<'c> Session<'c> {
     /// gdb resumed the guest: stepping or not, with a signal or not.
     fn resume(&mut self, vm: &mut Vm<'c>) -> Next {
         let id = vm.id();
-        let Some(d) = vm.debuggee() else {
+        let Some(mut d) = vm.debuggee() else {
             return Next::Run;
         };
         let resume = d.debug.resume.take().unwrap_or(Resume { step: false, signal: None });
@@ -259,14 +257,14 @@ impl<'c> Session<'c> {
         if let Some(signal) = resume.signal {
             log::info!("guest {id}: gdb sent {signal}, which a guest cannot take: ignored");
         }
-        let parked = d.parked_in;
+        let now = d.can_arm();
         // A `continue` with watchpoints set runs as steps (see `watch`).
         let continuing = !resume.step && !d.debug.watchpoints.is_empty();
         let step = resume.step || continuing;
         d.debug.continuing = continuing;
-        d.debug.stepping = step && !parked;
-        d.debug.step_after_input = step && parked;
-        if !parked && let Err(e) = set_trap_flag(d.vcpu, step) {
+        d.debug.stepping = step && now;
+        d.debug.step_after_input = step && !now;
+        if now && let Err(e) = d.arm(step) {
             return Next::End(Outcome::Error(GuestError::Run(e.to_string())));
         }
         Next::Run
@@ -299,16 +297,17 @@ impl<'c> Session<'c> {
         self.detach(vm)
     }
 
-    /// Removes every breakpoint and the step's trap flag and detaches the debugger; the guest
-    /// then runs as if none had been attached, unless it is stopped at a fault or a panic,
-    /// which ends it as it would have without gdb.
+    /// Removes every breakpoint and the step's trap flag (or KVM's guest debugging) and
+    /// detaches the debugger; the guest then runs as if none had been attached, unless it is
+    /// stopped at a fault or a panic, which ends it as it would have without gdb.
     fn detach(&mut self, vm: &mut Vm<'c>) -> Next {
-        if let Some(d) = vm.debuggee() {
+        if let Some(mut d) = vm.debuggee() {
             d.debug.breakpoints.clear(&Code(d.ram));
-            if !d.parked_in
-                && let Err(e) = set_trap_flag(d.vcpu, false)
+            d.debug.hw.clear();
+            if d.can_arm()
+                && let Err(e) = d.arm(false)
             {
-                log::warn!("guest {}: clearing the trap flag: {e}", vm.id());
+                log::warn!("guest {}: turning stepping and breakpoints off: {e}", vm.id());
             }
         }
         vm.detach_debugger();
@@ -354,11 +353,10 @@ impl<'c> Session<'c> {
         }
     }
 
-    /// Stops the guest for gdb's Ctrl-C if it is in its own code (ring 3); inside a ring-0
-    /// stub it is not, and the stop waits for the next step.
+    /// Stops the guest for gdb's Ctrl-C if it is in its own code; inside one of hv's exception
+    /// stubs it is not, and the stop waits for the next step.
     fn try_interrupt(&mut self, vm: &mut Vm<'c>, stopper: &Stopper) -> Option<Next> {
-        let in_ring3 = vm.debuggee()?.vcpu.get_sregs().is_ok_and(|s| s.cs.selector & 3 == 3);
-        if !in_ring3 {
+        if !vm.debuggee()?.in_own_code() {
             return None;
         }
         if let Err(e) = vm.settle() {
@@ -366,15 +364,4 @@ impl<'c> Session<'c> {
         }
         Some(self.stopped(vm, Stop::Interrupted, stopper))
     }
-}
-
-/// Sets or clears RFLAGS.TF (a `KVM_SET_REGS` only when it changes).
-fn set_trap_flag(vcpu: &mut kvm_ioctls::VcpuFd, on: bool) -> Result<(), kvm_ioctls::Error> {
-    let mut regs = vcpu.get_regs()?;
-    let flags = if on { regs.rflags | TF } else { regs.rflags & !TF };
-    if flags != regs.rflags {
-        regs.rflags = flags;
-        vcpu.set_regs(&regs)?;
-    }
-    Ok(())
 }

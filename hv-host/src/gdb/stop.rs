@@ -11,6 +11,7 @@ use gdbstub::target::ext::breakpoints::WatchKind;
 use hv_core::idt::Exception;
 
 use super::breakpoints::Breakpoints;
+use super::hw::{self, HwBreakpoints};
 use super::watch::Watchpoints;
 use crate::outcome::{Fault, Outcome};
 use crate::stop::StopReason;
@@ -20,8 +21,10 @@ use crate::stop::StopReason;
 pub(crate) enum Stop {
     /// Before its first instruction, waiting for gdb.
     Entry,
-    /// At one of the debugger's breakpoints; RIP is the breakpoint's address.
+    /// At one of the debugger's breakpoints (gdb's `break`); RIP is the breakpoint's address.
     Breakpoint,
+    /// At one of gdb's `hbreak`s (16- and 32-bit modes: see `hw`).
+    HwBreakpoint,
     /// A single step is done.
     Stepped,
     /// An instruction wrote the watched range at this address (see `watch`).
@@ -49,6 +52,7 @@ impl Stop {
         match self {
             Stop::Entry => SingleThreadStopReason::Signal(Signal::SIGTRAP),
             Stop::Breakpoint => SingleThreadStopReason::SwBreak(()),
+            Stop::HwBreakpoint => SingleThreadStopReason::HwBreak(()),
             Stop::Stepped => SingleThreadStopReason::DoneStep,
             Stop::Watch { addr } => {
                 SingleThreadStopReason::Watch { tid: (), kind: WatchKind::Write, addr: *addr }
@@ -127,8 +131,10 @@ const INT3_THROUGH_DPL0_GATE: u64 = (3 << 3) | 2;
 /// The debugger's state for one guest, kept in its `Vm` while gdb is attached.
 #[derive(Debug)]
 pub(crate) struct DebugState {
-    /// The debugger's breakpoints.
+    /// The debugger's breakpoints (long mode: `int3` bytes).
     pub(crate) breakpoints: Breakpoints,
+    /// The 16- and 32-bit modes' breakpoints: the debug registers.
+    pub(crate) hw: HwBreakpoints,
     /// Its write watchpoints.
     pub(crate) watchpoints: Watchpoints,
     /// The guest runs one instruction at a time (the host set RFLAGS.TF): for a step of
@@ -144,8 +150,16 @@ pub(crate) struct DebugState {
     pub(crate) event: Option<Stop>,
     /// What gdb asked for at its last resume (set by the `Target` methods).
     pub(crate) resume: Option<Resume>,
-    /// The guest's CR3, for walking its page tables: a ring-3 guest cannot change it.
+    /// The guest's CR3, for walking its page tables: a ring-3 guest cannot change it (a
+    /// paged 32-bit guest may not: see `hv_core::mode`).
     pub(crate) cr3: u64,
+    /// 16- and 32-bit modes: the linear address of the next instruction, as the
+    /// `KVM_EXIT_DEBUG` of the stop gave it, so the next resume can look for a `hlt` there
+    /// without reading the registers; taken by that resume, dropped by gdb's register writes.
+    pub(crate) next_pc: Option<u64>,
+    /// 16- and 32-bit modes: what `KVM_SET_GUEST_DEBUG` was last given (a step, DR0-DR3, DR7),
+    /// so a resume that changes none of it makes no call (KVM starts with it all off).
+    pub(crate) armed: (bool, [u64; hw::SLOTS], u64),
 }
 
 impl DebugState {
@@ -153,6 +167,7 @@ impl DebugState {
     pub(crate) fn new(cr3: u64) -> DebugState {
         DebugState {
             breakpoints: Breakpoints::default(),
+            hw: HwBreakpoints::default(),
             watchpoints: Watchpoints::default(),
             stepping: false,
             continuing: false,
@@ -160,6 +175,8 @@ impl DebugState {
             event: None,
             resume: None,
             cr3,
+            next_pc: None,
+            armed: (false, [0; hw::SLOTS], 0),
         }
     }
 
@@ -184,6 +201,19 @@ impl DebugState {
                 Some(Trap::Stop { stop: Stop::Breakpoint, rip })
             }
             _ => None,
+        }
+    }
+
+    /// What a `KVM_EXIT_DEBUG` with this DR6 means (16- and 32-bit modes: see `hw`): a
+    /// breakpoint, or the step gdb asked for; `None` to run on. `in_stubs` says the guest is in
+    /// hv's exception stubs: a step that took an exception ends there, and runs on until the
+    /// stub reports it (the fault then stops the guest for gdb where it happened).
+    pub(crate) fn on_debug_exit(&self, dr6: u64, in_stubs: bool) -> Option<Stop> {
+        match self.hw.hit(dr6) {
+            Some((_, hw::Kind::Software)) => Some(Stop::Breakpoint),
+            Some((_, hw::Kind::Hardware)) => Some(Stop::HwBreakpoint),
+            None if dr6 & hw::DR6_STEP != 0 && self.stepping && !in_stubs => Some(Stop::Stepped),
+            None => None,
         }
     }
 
@@ -239,6 +269,23 @@ mod tests {
             Some(Trap::Stop { stop: Stop::Stepped, rip: 0x2005 })
         );
         assert_eq!(debug.on_trap(14, 2, 0x2005), None);
+    }
+
+    #[test]
+    fn debug_exits_are_breakpoints_or_the_step_asked_for() {
+        let mut debug = DebugState::new(0);
+        assert!(debug.hw.insert(0x1000, hw::Kind::Software));
+        assert!(debug.hw.insert(0x1008, hw::Kind::Hardware));
+        assert_eq!(debug.on_debug_exit(0xFFFF_0FF1, false), Some(Stop::Breakpoint));
+        assert_eq!(debug.on_debug_exit(0xFFFF_0FF2, false), Some(Stop::HwBreakpoint));
+        // A step's trap: a stop only while gdb steps, and not inside hv's stubs.
+        assert_eq!(debug.on_debug_exit(0xFFFF_4FF0, false), None);
+        debug.stepping = true;
+        assert_eq!(debug.on_debug_exit(0xFFFF_4FF0, false), Some(Stop::Stepped));
+        assert_eq!(debug.on_debug_exit(0xFFFF_4FF0, true), None);
+        // A slot that was emptied meanwhile is no breakpoint.
+        assert!(debug.hw.remove(0x1000));
+        assert_eq!(debug.on_debug_exit(0xFFFF_0FF1, false), None);
     }
 
     #[test]

@@ -134,14 +134,19 @@ impl Vm<'_> {
             }
             _ => (frame.rip, self.symbols.describe(frame.rip)),
         };
-        Flow::Stop(Outcome::Fault(Fault {
+        let fault = Fault {
             vector,
             error_code: frame.error_code,
             rip,
             address: if self.mode.paging() { sregs.cr2 } else { 0 },
             cpl: 0,
             symbol,
-        }))
+        };
+        // gdb: with a debugger attached, the fault stops the guest for it instead.
+        if let Some(flow) = self.ring0_debug_fault(&frame, *regs, sregs, &fault) {
+            return flow;
+        }
+        Flow::Stop(Outcome::Fault(fault))
     }
 
     /// Says so if a ring-0 mode's stub was entered by a software `int n` rather than by an
@@ -310,5 +315,66 @@ impl Vm<'_> {
             debug.event = stop;
         }
         Flow::Continue
+    }
+}
+
+// ---- gdb in the 16- and 32-bit modes (see `gdb::hw`): the guest owns ring 0 there, so a fault
+// is put back exactly as the guest was when it happened, out of the stub's frame. ----
+impl Vm<'_> {
+    /// A fault of a 16- or 32-bit guest, with a debugger attached: the guest is put back at the
+    /// faulting instruction with the registers the CPU and the stub saved (the stub's pushes
+    /// popped, the guest's code segment reloaded), and stops for gdb with the fault's signal.
+    /// `None` without a debugger, or if the guest's code segment cannot be found (a selector
+    /// outside its GDT): the fault then ends the guest as usual.
+    fn ring0_debug_fault(
+        &mut self,
+        frame: &ExceptionFrame,
+        mut regs: kvm_regs,
+        sregs: &kvm_sregs,
+        fault: &Fault,
+    ) -> Option<Flow> {
+        self.debug.as_ref()?;
+        let selector = u16::try_from(frame.cs).ok()?;
+        let mut sregs = *sregs;
+        // The stack and `dx` as wide as the mode uses them: the stub changed only those bits.
+        let (low, cs) = match self.mode {
+            CpuMode::Long => return None,
+            CpuMode::Real => {
+                let cs = crate::vcpu::segment(hv_core::mode::SegmentReg::real(selector, true));
+                (0xFFFF, cs)
+            }
+            CpuMode::Protected => (0xFFFF_FFFF, self.gdt_segment(&sregs, selector)?),
+            CpuMode::Paged32 => (u64::MAX, self.gdt_segment(&sregs, selector)?),
+        };
+        let merge = |old: u64, new: u64| (old & !low) | (new & low);
+        sregs.cs = cs;
+        regs.rip = frame.rip;
+        regs.rflags = frame.rflags;
+        regs.rsp = merge(regs.rsp, frame.rsp);
+        regs.rdx = merge(regs.rdx, frame.rdx);
+        if let Err(e) = self.vcpu.set_sregs(&sregs).and_then(|()| self.vcpu.set_regs(&regs)) {
+            return Some(Flow::Stop(Outcome::Error(GuestError::Run(e.to_string()))));
+        }
+        self.fault_frame = None;
+        if let Some(debug) = self.debug.as_deref_mut() {
+            debug.event = Some(crate::gdb::DebugState::fault(fault.clone()));
+        }
+        Some(Flow::Continue)
+    }
+
+    /// The code segment `selector` names in the guest's current GDT, as KVM loads it.
+    fn gdt_segment(&self, sregs: &kvm_sregs, selector: u16) -> Option<kvm_bindings::kvm_segment> {
+        use hv_core::gdt::{GDT_ENTRIES, decode};
+        let offset = u64::from(selector & !7);
+        if selector & 4 != 0 || offset + 7 > u64::from(sregs.gdt.limit) {
+            return None; // an LDT selector, or past the table
+        }
+        let ram = &self.dev.ram;
+        let gpa = self.mode.translate(ram, sregs.cr3, sregs.gdt.base.wrapping_add(offset))?;
+        let mut entries = [0u64; GDT_ENTRIES];
+        entries[0] = ram.read_u64(gpa)?;
+        let fields = decode(&entries, 0);
+        (fields.s == 1 && fields.present == 1)
+            .then(|| crate::vcpu::segment(hv_core::mode::SegmentReg { selector, fields }))
     }
 }

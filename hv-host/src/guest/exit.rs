@@ -29,6 +29,10 @@ pub(crate) enum Exit {
     MmioWrite { addr: u64, data: [u8; 8], size: usize },
     /// `KVM_RUN` was interrupted by a signal (a kick, see `kick`), or returned `EINTR`/`EAGAIN`.
     Interrupted,
+    /// `KVM_EXIT_DEBUG`: a breakpoint or a single step that gdb set (16- and 32-bit modes, see
+    /// `gdb::hw`), with the debug status register saying which, and the linear address of the
+    /// next instruction.
+    Debug { dr6: u64, pc: u64 },
     /// An exit that ends the guest whatever it was doing.
     End(End),
 }
@@ -100,6 +104,7 @@ impl Exit {
                 Exit::MmioWrite { addr, data, size }
             }
             VcpuExit::Intr => Exit::Interrupted,
+            VcpuExit::Debug(arch) => Exit::Debug { dr6: arch.dr6, pc: arch.pc },
             other => Exit::End(End::Other(format!("{other:?}"))),
         }
     }
@@ -112,7 +117,7 @@ impl Exit {
             Exit::MmioRead { .. } | Exit::MmioWrite { .. } => ExitKind::Mmio,
             Exit::Interrupted => ExitKind::Interrupted,
             Exit::End(End::Hlt) => ExitKind::Hlt,
-            Exit::End(_) => ExitKind::Other,
+            Exit::End(_) | Exit::Debug { .. } => ExitKind::Other,
         }
     }
 }
@@ -189,11 +194,12 @@ mod tests {
             Outcome::Error(GuestError::FailedEntry { reason: 0x80 })
         );
         assert_eq!(
-            end(VcpuExit::Debug(Default::default())).outcome(no_suberror),
-            Outcome::Error(GuestError::UnexpectedExit(
-                "Debug(kvm_debug_exit_arch { exception: 0, pad: 0, pc: 0, dr6: 0, dr7: 0 })".into()
-            ))
+            end(VcpuExit::SystemEvent(1, &[])).outcome(no_suberror),
+            Outcome::Error(GuestError::UnexpectedExit("SystemEvent(1, [])".into()))
         );
+        let debug = kvm_bindings::kvm_debug_exit_arch { dr6: 0x4ff0, pc: 7, ..Default::default() };
+        let exit = Exit::from_vcpu_exit(VcpuExit::Debug(debug));
+        assert_eq!(exit, Exit::Debug { dr6: 0x4ff0, pc: 7 });
         assert_eq!(Exit::End(End::Shutdown).kind(), ExitKind::Other);
     }
 

@@ -174,13 +174,22 @@ pub fn gdb(image: &Path, address: &str, commands: &[&str]) -> String {
 }
 
 pub fn gdb_spawn(image: &Path, address: &str, commands: &[&str]) -> Child {
+    gdb_spawn_on(Some(image), address, commands)
+}
+
+/// As [`gdb`], with no executable file: gdb has only what the stub tells it.
+pub fn gdb_without_file(address: &str, commands: &[&str]) -> String {
+    gdb_output(gdb_spawn_on(None, address, commands))
+}
+
+fn gdb_spawn_on(image: Option<&Path>, address: &str, commands: &[&str]) -> Child {
     let mut cmd = Command::new("gdb");
     cmd.args(["-batch", "-nx", "-ex", "set width 0", "-ex"])
         .arg(format!("target remote {address}"));
     for c in commands {
         cmd.args(["-ex", c]);
     }
-    cmd.arg(image).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(image).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.spawn().expect("spawn gdb")
 }
 
