@@ -8,8 +8,10 @@
  *                    which the benchmark takes off every launch figure;
  *   floor hlt        opens /dev/kvm, makes one VM with 2 MiB of RAM and one vCPU in real mode,
  *                    runs it to a `hlt` at address 0, exits;
- *   floor exits N    the same VM runs a loop of N `out`s (ring 0, real mode) and then `hlt`;
- *                    the host re-enters on each without looking at it;
+ *   floor exits N [T] the same VM runs a loop of N `out`s (ring 0, real mode) and then `hlt`;
+ *                    the host re-enters on each without looking at it; with T, T threads at
+ *                    once, each with its own VM doing that (the floor for T guests that each
+ *                    make N port accesses, one exit each, as the seeds' ring-0 peers make them);
  *   floor hlt N      N threads at once, each doing what `floor hlt` does with its own VM (the
  *                    floor for launching N guests).
  *
@@ -108,11 +110,14 @@ static int one_vm(int kvm, int exits, unsigned long n)
 }
 
 static int kvm_fd;
+/* What each thread's VM does: `floor hlt` (0) or `floor exits` (1) with `thread_n` outs. */
+static int thread_exits;
+static unsigned long thread_n;
 
 static void *vm_thread(void *arg)
 {
     (void)arg;
-    return (void *)(intptr_t)one_vm(kvm_fd, 0, 0);
+    return (void *)(intptr_t)one_vm(kvm_fd, thread_exits, thread_n);
 }
 
 int main(int argc, char **argv)
@@ -122,22 +127,26 @@ int main(int argc, char **argv)
         return 0;
     unsigned long n = argc > 2 ? strtoul(argv[2], NULL, 10) : (strcmp(mode, "hlt") == 0 ? 1 : 10000);
     int exits = strcmp(mode, "exits") == 0;
-    if ((!exits && strcmp(mode, "hlt") != 0) || n == 0 || (!exits && n > 1024)) {
-        fprintf(stderr, "usage: floor start | hlt [THREADS] | exits N\n");
+    /* Threads: `hlt N` runs N; `exits N T` runs T, each with N outs. */
+    unsigned long threads_n = exits ? (argc > 3 ? strtoul(argv[3], NULL, 10) : 1) : n;
+    if ((!exits && strcmp(mode, "hlt") != 0) || n == 0 || threads_n == 0 || threads_n > 1024) {
+        fprintf(stderr, "usage: floor start | hlt [THREADS] | exits N [THREADS]\n");
         return 2;
     }
     kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm_fd < 0)
         return fail("/dev/kvm");
-    if (exits || n == 1)
+    if (threads_n == 1)
         return one_vm(kvm_fd, exits, n);
+    thread_exits = exits;
+    thread_n = exits ? n : 0;
     pthread_t threads[1024];
     int failed = 0;
-    for (unsigned long i = 0; i < n; i++) {
+    for (unsigned long i = 0; i < threads_n; i++) {
         if (pthread_create(&threads[i], NULL, vm_thread, NULL) != 0)
             return fail("pthread_create");
     }
-    for (unsigned long i = 0; i < n; i++) {
+    for (unsigned long i = 0; i < threads_n; i++) {
         void *result;
         pthread_join(threads[i], &result);
         failed |= (int)(intptr_t)result;

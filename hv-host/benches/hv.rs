@@ -2,7 +2,12 @@
 //! each next to a floor measured in the same run, printed as one Markdown table.
 //!
 //! Run: `cargo bench -p hv-host --bench hv` (builds the release host, the example guests and
-//! the `kvm_floor` example, and compiles the C floor `benches/floor.c` with `cc`). Times are
+//! the `kvm_floor` example, and compiles the C floor `benches/floor.c` with `cc` and the seeds'
+//! raw-port guest `benches/guests/seedraw.c` with `gcc`). The seeds' public peers are measured
+//! side by side when their host binaries are named: `HV_BENCH_NIKCIN18` (seed 000's, nikcin18's
+//! Simplified-KVM `mini_hypervisor`) and `HV_BENCH_SIMPLE_KVM_IO` (seed 003's, simple-kvm-io's
+//! `test`); they are not part of hv, build them yourself. After the table, each goal the
+//! benchmark checks is printed as a "bar" line: met, MISSED, or not measured. Times are
 //! wall-clock, process start to exit; hv's runs and the floor's alternate (for launches, in
 //! an order that rotates every round), so whatever else the machine does weighs on both
 //! alike, and every figure is a median.
@@ -13,6 +18,9 @@
 //! floor's, and their ratio: launch to the floor's launch, an exit to the floor's exit, data
 //! (time per KB, per sector, per MiB) to the floor's exit, memory to the floor's peak RSS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "hv/raw_ports.rs"]
+mod raw_ports;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -168,6 +176,12 @@ fn exits_of(stderr: &str) -> u64 {
     row.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
+/// Writes of guest 0 queued without an exit, from the `--stats` table on stderr.
+fn queued_of(stderr: &str) -> u64 {
+    let row = stderr.lines().nth(1).expect("stats row");
+    row.split_whitespace().nth(5).unwrap().parse().unwrap()
+}
+
 /// Exits to one port kind of guest 0 (`out file`, `out console`, ...), from `--stats`.
 fn exits_to(stderr: &str, kind: &str) -> u64 {
     let line = stderr.lines().find_map(|l| l.strip_prefix("guest 0 exits by kind: ")).unwrap();
@@ -229,6 +243,20 @@ fn build_rust_start(rel: &Path) -> PathBuf {
         .expect("run rustc");
     assert!(status.success(), "rustc {} failed", src.display());
     out
+}
+
+/// The goals the benchmark checks: each printed after the table as met or MISSED.
+struct Bars(Vec<String>);
+
+impl Bars {
+    fn check(&mut self, what: &str, met: Option<bool>, figure: String) {
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        self.0.push(format!("bar: {what}: {figure}: {verdict}"));
+    }
 }
 
 /// The table: one row per figure, each with the floor it is compared with.
@@ -377,6 +405,7 @@ fn main() {
     let run = |args: &[&str], stdin: &[u8]| measure(&work, &hv, args, stdin);
     let secs = |s: Sample| s.wall.as_secs_f64();
     let mut t = Table(Vec::new());
+    let mut bars = Bars(Vec::new());
 
     // 1. Launch: process start-up (the C floor exiting before it opens /dev/kvm; also static,
     // and an empty Rust program linked as hv-host is), the C floor, one hv guest and eight,
@@ -443,6 +472,17 @@ fn main() {
             hv8_net / hv1_net,
             floor8_net / floor_net
         ),
+    );
+
+    bars.check(
+        "launch, 1 guest, at most 1.2 times the C floor net of start-up",
+        Some(hv1_net / floor_net <= 1.2),
+        format!("{:.2}", hv1_net / floor_net),
+    );
+    bars.check(
+        "launch, 8 guests, at most 1.2 times the floor's 8 threads",
+        Some(hv8_net / floor8_net <= 1.2),
+        format!("{:.2}", hv8_net / floor8_net),
     );
 
     // 2. One exit round trip: the time per exit is the difference between a run with many and
@@ -670,7 +710,10 @@ fn main() {
         let _ = std::fs::remove_file(work.join("bench.dat.local0"));
     }
 
-    // 6. Scale: `spin` guests compute for a while, so all of them are alive at the peak.
+    // 6. The seeds' raw-port guests (`hv/raw_ports.rs`).
+    raw_ports::rows(&mut t, &mut bars, &work, &hv, &floor);
+
+    // 7. Scale: `spin` guests compute for a while, so all of them are alive at the peak.
     let spin = g("spin");
     let mut base_rss = 0;
     for count in [1usize, 8, 64, 256] {
@@ -705,5 +748,9 @@ fn main() {
     println!("|---|---|---|---|---|");
     for [a, b, c, d, e] in t.0 {
         println!("| {a} | {b} | {c} | {d} | {e} |");
+    }
+    println!();
+    for bar in bars.0 {
+        println!("{bar}");
     }
 }

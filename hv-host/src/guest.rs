@@ -12,8 +12,8 @@
 //!
 //! The parts, one module each: `exit` (decoding, and the exits that end a guest by
 //! themselves), `ports` (which service answers a port), `exception` (the ring-0 stubs'
-//! reports), `coalesce` (writes KVM queues without exits, drained at every exit), `mode` (what
-//! differs in the 16- and 32-bit modes).
+//! reports), `coalesce` (writes KVM queues without exits, drained at every exit and counted as
+//! the exits they would have been), `mode` (what differs in the 16- and 32-bit modes).
 
 mod coalesce;
 mod debug;
@@ -76,7 +76,7 @@ pub(crate) struct Vm<'c> {
     /// The CPU mode the guest runs in.
     mode: CpuMode,
     dev: Services<'c>,
-    /// KVM's coalesced zones (console port, disk registers) and their ring.
+    /// KVM's coalesced zones (the seeds' output ports and registers) and their ring.
     coalescer: Coalescer,
     /// The console read the guest is parked in, not answered yet.
     waiting: Option<InputWait>,
@@ -136,9 +136,9 @@ impl<'c> Vm<'c> {
         let mut vcpu = vm.create_vcpu(0).map_err(|e| setup("KVM_CREATE_VCPU", &e))?;
         crate::vcpu::load_mode(&vcpu, start.mode, layout, start.entry(image))
             .map_err(|e| setup("vCPU state", &e))?;
-        // Console output and disk register writes without an exit each, where KVM offers it
+        // Writes that need no answer without an exit each, where KVM offers it
         // (KVM_CAP_COALESCED_PIO/MMIO): zones are registered once the guest shows it needs them.
-        let coalescer = Coalescer::new(kvm, layout.mmio_window().is_some());
+        let coalescer = Coalescer::new(kvm, layout.devices());
         let ring = ConsoleRing::new(&ram, layout);
         let input_ring = InputRing::new(&ram, layout);
         let dev = Services {
@@ -248,16 +248,23 @@ impl<'c> Vm<'c> {
         {
             return Step::Ended(outcome);
         }
-        self.ring.publish(&self.dev.stats.exits.counts());
-        // Console bytes and register writes the guest made without exiting come before whatever
-        // this exit does.
+        // The writes the guest made without exiting come before whatever this exit does, and
+        // count as the exits they would have been: drained before the counts are published (or
+        // answered, by seed 002's ports), so the guest reads them included.
         if let Flow::Stop(outcome) = self.coalescer.drain(&mut self.vcpu, &mut self.dev) {
             return Step::Ended(outcome);
         }
         if let Err(e) = self.drain_memory_ring() {
             return Step::Ended(Outcome::Error(GuestError::from(e)));
         }
-        self.coalescer.stop_console(&self.vm, self.ring.used(), self.dev.id);
+        self.ring.publish(&self.dev.stats.exits.counts());
+        self.coalescer.give_up_unsound(&self.vm, &self.dev, &self.ring);
+        let window = self.dev.ram.layout().mmio_window().map(|w| w.as_u64());
+        let write = match exit {
+            Exit::Out { port, size, .. } => Some(coalesce::Write::port(port, size)),
+            Exit::MmioWrite { addr, size, .. } => coalesce::Write::mmio(window, addr, size),
+            _ => None,
+        };
         let flow = match exit {
             Exit::Out { port, data, size } => {
                 let flow = self.io_out(port, &data[..size]);
@@ -286,7 +293,9 @@ impl<'c> Vm<'c> {
             Exit::Debug { dr6, pc } => return self.debug_exit(dr6, pc),
             Exit::End(end) => Flow::Stop(end.outcome(|| exit::internal_suberror(&mut self.vcpu))),
         };
-        self.coalescer.disk_set_up(&self.vm, &mut self.vcpu, &self.dev);
+        if let Flow::Continue = flow {
+            self.coalescer.after_exit(&self.vm, &mut self.vcpu, &self.dev, &self.ring, write);
+        }
         if self.debug.is_some()
             && let Some(stop) = self.debug_stop(&flow)
         {

@@ -495,7 +495,7 @@ fn a_sector_costs_three_exits_on_ports_and_one_in_the_window() {
     dir.write("disk.img", &[0; DISK_SIZE]);
     const N: u64 = 2000;
     // In the MMIO window the sector and address registers are coalesced: only the command
-    // exits. On ports they cannot be (see `Vm::register_disk_zones`).
+    // exits. On ports they cannot be (see the zone table, `hv-host/src/guest/coalesce/zones.rs`).
     for (mode, per_sector) in [(&["-p", "4"][..], 3), (&["-p", "4", "--mmio"], 1)] {
         for op in ["r", "w"] {
             // Same input length and same output line length, so only the N extra commands

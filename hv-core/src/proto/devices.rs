@@ -51,7 +51,9 @@
 //! Costs: a sector read or write is three register writes. On ports that is three exits; in the
 //! device window the host queues the sector and address writes without an exit (coalesced
 //! MMIO, from the disk's setup on) and applies them, in order, when the command exits: one exit.
-//! setup is two; a serial byte is one.
+//! setup is two. A serial byte is one exit, until the guest has made 256 writes the host could
+//! queue: then its 1-byte serial writes are queued too (on the port and in the window), and
+//! printed, in order, at its next exit.
 //!
 //! [`SerialData`]: DeviceReg::SerialData
 //! [`DiskSector`]: DeviceReg::DiskSector

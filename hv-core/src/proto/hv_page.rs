@@ -80,7 +80,9 @@
 //!
 //! The host rewrites [`ExitCounts`] after every exit, before the guest resumes, so a guest
 //! reads its exit counts (`HC_numExits`, `HC_numExitsByType`) without exiting; the counts are
-//! exact at the moment they are read: every exit the guest has made so far.
+//! exact at the moment they are read: every exit the guest has made so far. A write the host
+//! had KVM queue without an exit (a seed-style raw `out`) counts as the exit it would have been,
+//! from the guest's next exit on.
 
 /// Offset of [`BootInfo`] in the hv page.
 pub const BOOT_INFO_OFFSET: u64 = 0x000;

@@ -1,10 +1,16 @@
 //! The seeds' own byte-level dialects, served beside hv's one-exit calls so that guests written
 //! for the seeds' hypervisors run unchanged.
 //!
-//! # Seed 000: files, one byte per exit, on [`FILE_PORT`](super::FILE_PORT)
+//! # Seed 000: files, a byte per access, on [`FILE_PORT`](super::FILE_PORT)
 //!
 //! Every access is 1 byte. One request at a time per guest; the host keeps a small state machine
 //! per guest. Multi-byte numbers go **most significant byte first**.
+//!
+//! Costs: on the seed's host every byte is an exit. On hv every `in` is (it needs its answer);
+//! the request bytes need none until the guest's next `in`, so once a guest has made 256 writes
+//! the host could queue (and as long as it has never used hv's own ABI, whose calls share the
+//! port) they are queued without an exit and run, in order, before that `in` is answered: a
+//! read or a write then costs one exit, an open the four `in`s of its fd.
 //!
 //! | request | guest `out`s, in order | then guest `in`s | reply |
 //! |---|---|---|---|
@@ -75,7 +81,10 @@ impl TryFrom<u8> for SeedFileOp {
 pub enum Seed002Port {
     /// `out` 0xEA: the guest address of a NUL-terminated string; the host prints it (at most
     /// [`MAX_STRING`](super::hypercall::MAX_STRING) bytes, no newline added). A bad pointer or a
-    /// missing NUL prints nothing and a diagnostic on the host's stderr.
+    /// missing NUL prints nothing and a diagnostic on the host's stderr. Always an exit, where
+    /// the host reads the string: queued, it would be read later, after the guest may have
+    /// written another text into the same buffer. (`out` 0xEB and 0xEE carry their value and
+    /// are queued like the console's bytes.)
     PrintStr,
     /// `out` 0xEB: a u32 the host prints in decimal and a newline.
     Print32,

@@ -3,7 +3,8 @@
 //! hv's own ports (console, hypercall, file) take 1-byte accesses; the exception port is the
 //! ring-0 stubs' report (see `exception`); seed 002's ports and the seed 003 devices check their
 //! own sizes. The services themselves live in `services`; what is here needs the vCPU as well
-//! (the guest's CR3 for address translation, the coalesced ring's state) or the guest's mode.
+//! (the guest's CR3 for address translation) or the guest's mode. Writes KVM queued without an
+//! exit reach the same services through `coalesce`'s drain instead.
 
 use hv_core::proto::hypercall::HcOp;
 use hv_core::proto::seed::Seed002Port;
@@ -27,7 +28,6 @@ impl Vm<'_> {
         match (port, data) {
             (CONSOLE_PORT, [byte]) => {
                 self.dev.write_console(&[*byte]);
-                self.coalescer.console_out_exited(&self.vm, &mut self.vcpu, self.ring.used());
                 Flow::Continue
             }
             (HYPERCALL_PORT, [op]) if *op == HcOp::GvaToHva as u8 => self.gva_to_hva(),

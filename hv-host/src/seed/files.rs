@@ -6,8 +6,10 @@
 //! sequence (hostile ones included) is unit-tested below. The adapter (`services::file_port`) runs a
 //! request on the file table and hands the reply back to the decoder.
 //!
-//! Cost: one exit per byte, as on the seed's host (it cannot cost less: every byte is an
-//! `out` or an `in`). hv's own file calls are one exit per call.
+//! Cost: one exit per byte on the seed's host. On hv the request bytes may be queued without an
+//! exit (`guest::coalesce`) and reach [`Decoder::out`] at the guest's next exit, always before
+//! its next `in`, in order: the decoder sees the same sequence either way. hv's own file calls
+//! are one exit per call.
 
 use std::fmt;
 

@@ -13,4 +13,7 @@ pub(crate) struct SeedState {
     pub(crate) files: files::Decoder,
     /// The address seed 002's last `out` to 0xEE gave, for the next `in` on 0xEF.
     pub(crate) gva: Option<u32>,
+    /// Whether the guest has made one of hv's own file calls on the file port: it then speaks
+    /// hv's ABI, and its seed-000 bytes are never queued (see `guest::coalesce`).
+    pub(crate) hv_file_calls: bool,
 }

@@ -136,27 +136,22 @@ impl Services<'_> {
     }
 }
 
+/// A guest's services without a VM, for the unit tests of the handlers that take them.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixture {
     #![allow(clippy::unwrap_used)]
 
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    use hv_core::layout::{Layout, MemSize, PageSize};
-    use hv_core::proto::devices::{
-        DISK_CMD_PORT, DISK_SECTOR_PORT, MMIO_DISK_CMD, MMIO_DISK_SECTOR, MMIO_SERIAL, SERIAL_PORT,
-    };
+    use hv_core::layout::{DeviceIo, Layout, MemSize, PageSize};
 
-    /// Where the window is with 2 MiB of RAM: right after it, as seed 003's guest expects.
-    const WINDOW: u64 = 0x20_0000;
-
-    use super::*;
     use crate::console::{Console, LineBuffer};
     use crate::devices::Disk;
     use crate::files::{FileTable, SharedFiles};
     use crate::memory::GuestRam;
     use crate::sandbox::Sandbox;
+    use crate::services::Services;
 
     #[derive(Clone, Default)]
     struct Sink(Arc<Mutex<Vec<u8>>>);
@@ -172,7 +167,7 @@ mod tests {
     }
 
     /// Runs `f` on a guest's devices (no disk attached) and returns what it printed.
-    fn with_devices(io: DeviceIo, f: impl FnOnce(&mut Services<'_>)) -> String {
+    pub(crate) fn with_devices(io: DeviceIo, f: impl FnOnce(&mut Services<'_>)) -> String {
         let sink = Sink::default();
         let console = Console::new(Box::new(sink.clone()), Box::new(std::io::empty()), false);
         let sandbox = Arc::new(Sandbox::at(&std::env::temp_dir()).unwrap());
@@ -202,6 +197,21 @@ mod tests {
         dev.line.flush(&console);
         String::from_utf8(sink.0.lock().unwrap().clone()).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use hv_core::proto::devices::{
+        DISK_CMD_PORT, DISK_SECTOR_PORT, MMIO_DISK_CMD, MMIO_DISK_SECTOR, MMIO_SERIAL, SERIAL_PORT,
+    };
+
+    /// Where the window is with 2 MiB of RAM: right after it, as seed 003's guest expects.
+    const WINDOW: u64 = 0x20_0000;
+
+    use super::fixture::with_devices;
+    use super::*;
 
     fn error(flow: Flow) -> Option<GuestError> {
         match flow {

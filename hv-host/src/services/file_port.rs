@@ -2,11 +2,13 @@
 //! 000's byte requests (see [`crate::seed::files`]), two front ends to the guest's one
 //! [`FileTable`](crate::files::FileTable).
 
+use hv_core::proto::FILE_PORT;
 use hv_core::proto::errno::Errno;
 use hv_core::proto::file::{FileOp, MAX_NAME, MAX_OPEN_FILES, OpenMode};
 use hv_core::proto::seed::{SEED_ERROR_BYTE, SEED_FD_BYTES};
 
 use super::{Flow, Services};
+use crate::outcome::{GuestError, Outcome};
 use crate::seed::files::{Request, fd_reply, table_fd};
 
 impl Services<'_> {
@@ -32,13 +34,47 @@ impl Services<'_> {
     /// A 1-byte `out` to the file port: one of hv's own calls (an opcode with the top bit set,
     /// between seed requests), or a byte of a seed-000 request.
     pub(crate) fn file_port_out(&mut self, byte: u8) -> Flow {
-        if byte & 0x80 != 0 && self.seed.files.between_requests() {
+        if self.is_hv_call(byte) {
             if let Some(m) = self.seed.files.abandon_reply() {
                 self.files.diag().warn(format_args!("file protocol: {m}; {}", m.dropped()));
             }
+            self.seed.hv_file_calls = true;
             return self.file_call(byte);
         }
         self.seed_file_out(byte)
+    }
+
+    /// A write to the file port that KVM queued without an exit (see `guest::coalesce`): a
+    /// byte of a seed-000 request, run exactly as if it had exited. One of hv's own calls
+    /// cannot be run late: the guest read its result from the mailbox right after the `out`,
+    /// before the host saw it. The zone is registered only for a guest that never used hv's
+    /// own ABI, so only one that sent seed 000's bytes first, without announcing its ABI
+    /// version, and then made one of hv's file calls gets here: it is ended, and told why.
+    pub(crate) fn file_port_queued(&mut self, data: &[u8]) -> Flow {
+        let expected = "1 byte";
+        match data {
+            [byte] if self.is_hv_call(*byte) => {
+                Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
+                    port: FILE_PORT,
+                    dir: "out",
+                    size: 1,
+                    expected: "seed 000's request bytes only, once they are queued without an exit: announce the ABI version to mix in hv's file calls",
+                }))
+            }
+            [byte] => self.seed_file_out(*byte),
+            _ => Flow::Stop(Outcome::Error(GuestError::BadAccessSize {
+                port: FILE_PORT,
+                dir: "out",
+                size: data.len(),
+                expected,
+            })),
+        }
+    }
+
+    /// Whether `byte` on the file port is one of hv's own calls: an opcode with the top bit
+    /// set, between seed requests (inside one, it is a byte of the request).
+    fn is_hv_call(&self, byte: u8) -> bool {
+        byte & 0x80 != 0 && self.seed.files.between_requests()
     }
 
     /// A byte of a seed-000 request.

@@ -9,6 +9,8 @@
 
 mod console_input;
 mod device_regs;
+#[cfg(test)]
+pub(crate) use device_regs::fixture;
 mod file_port;
 mod hypercalls;
 mod seed_ports;
