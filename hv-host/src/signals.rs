@@ -1,6 +1,6 @@
 //! SIGINT, SIGTERM and SIGHUP stop the run instead of killing the process.
 //!
-//! [`install`] installs [`on_stop_signal`] for the three signals and blocks them in the calling
+//! [`install`] installs `on_stop_signal` for the three signals and blocks them in the calling
 //! thread, so that every thread started afterwards inherits the mask. From then on:
 //! - a thread that runs vCPUs takes them from the moment a [`Stopper`](crate::Stopper)
 //!   registers it until it ends, its guest's end included (the last output, the completion of

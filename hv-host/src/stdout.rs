@@ -43,7 +43,7 @@ pub(crate) fn set_output_deadline(deadline: Option<Instant>) {
 }
 
 /// Bytes of guest output dropped so far because stdout was stuck when their guest's time ran
-/// out (see [`Stdout`]).
+/// out (hv's stdout writer gives up on a write at the deadline).
 pub fn dropped_output() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
