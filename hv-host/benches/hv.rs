@@ -19,13 +19,20 @@
 //! (time per KB, per sector, per MiB) to the floor's exit, memory to the floor's peak RSS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "hv/process.rs"]
+mod process;
 #[path = "hv/raw_ports.rs"]
 mod raw_ports;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use process::{
+    Sample, build_floor, build_peak_rss, build_rust_start, measure, measure_quiet, peak_rss,
+    stream_check,
+};
 
 /// The workspace root.
 fn root() -> PathBuf {
@@ -36,129 +43,6 @@ fn release() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root().join("target"), PathBuf::from)
         .join("release")
-}
-
-/// One finished process: its wall time, peak RSS and output.
-struct Sample {
-    wall: Duration,
-    max_rss_kib: u64,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `program args` in `cwd` with `stdin`, discarding nothing, and measures it.
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its peak RSS
-fn measure(cwd: &Path, program: &Path, args: &[&str], stdin: &[u8]) -> Sample {
-    let start = Instant::now();
-    let mut child = Command::new(program)
-        .current_dir(cwd)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let ereader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing into the two locals above.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4");
-    let wall = start.elapsed();
-    feeder.join().unwrap();
-    let stdout = reader.join().unwrap();
-    let stderr = ereader.join().unwrap();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{} {args:?} failed: {stderr}",
-        program.display()
-    );
-    Sample { wall, max_rss_kib: usage.ru_maxrss as u64, stdout, stderr }
-}
-
-/// Runs `program args` in `cwd` with stdin from the file `stdin` (or nothing) and stdout to
-/// `/dev/null`, and returns its wall time: for rows whose data is too big to hold twice.
-fn measure_quiet(cwd: &Path, program: &Path, args: &[&str], stdin: Option<&Path>) -> f64 {
-    let input = match stdin {
-        Some(path) => Stdio::from(std::fs::File::open(path).expect("bench input")),
-        None => Stdio::null(),
-    };
-    let start = Instant::now();
-    let status = Command::new(program)
-        .current_dir(cwd)
-        .args(args)
-        .stdin(input)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .status()
-        .expect("spawn");
-    let wall = start.elapsed().as_secs_f64();
-    assert!(status.success(), "{} {args:?} failed", program.display());
-    wall
-}
-
-/// Runs `program args` in `cwd` with stdin from the file `stdin` and checks its stdout as it
-/// comes, piece by piece, against the file `expected`; returns its stderr. No copy of a large
-/// output is held: this process's peak RSS must stay small, because a child's `ru_maxrss` (the
-/// scale rows) includes the peak of the process that spawned it (the child shares its memory
-/// until `exec`).
-fn stream_check(
-    cwd: &Path,
-    program: &Path,
-    args: &[&str],
-    stdin: &Path,
-    expected: &Path,
-) -> String {
-    use std::io::Read;
-    let mut child = Command::new(program)
-        .current_dir(cwd)
-        .args(args)
-        .stdin(Stdio::from(std::fs::File::open(stdin).expect("bench input")))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut err = child.stderr.take().unwrap();
-    let ereader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut want = std::io::BufReader::new(std::fs::File::open(expected).unwrap());
-    let (mut buf, mut wbuf) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
-    let mut seen = 0usize;
-    loop {
-        let n = out.read(&mut buf).expect("read the output");
-        if n == 0 {
-            break;
-        }
-        want.read_exact(&mut wbuf[..n]).unwrap_or_else(|_| panic!("{args:?}: too much output"));
-        assert!(buf[..n] == wbuf[..n], "{args:?}: wrong output after byte {seen}");
-        seen += n;
-    }
-    assert_eq!(want.read(&mut wbuf).unwrap(), 0, "{args:?}: output short, {seen} bytes");
-    let status = child.wait().expect("wait");
-    let stderr = ereader.join().unwrap();
-    assert!(status.success(), "{} {args:?} failed: {stderr}", program.display());
-    stderr
 }
 
 fn ms(d: Duration) -> String {
@@ -206,43 +90,6 @@ fn msf(s: f64) -> String {
 /// Seconds as microseconds, for the table.
 fn usf(s: f64) -> String {
     format!("{:.2} µs", s * 1e6)
-}
-
-/// Builds the C floor with the system's `cc` into the release directory: dynamically linked,
-/// as C peers are, or (`static_link`) static, as hv-host is (see `linker/host-cc`).
-fn build_floor(rel: &Path, static_link: bool) -> PathBuf {
-    let src = root().join("hv-host/benches/floor.c");
-    let out = rel.join(if static_link { "hv-floor-static" } else { "hv-floor" });
-    let status = Command::new("cc")
-        .args(["-O2", "-pthread"])
-        .args(static_link.then_some("-static"))
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run cc (the floor is C, built at bench time)");
-    assert!(status.success(), "cc {} failed", src.display());
-    out
-}
-
-/// Builds the empty Rust program (`benches/start.rs`) with `rustc -O`, panic=abort and
-/// linked like the release host (static-pie, through `linker/host-cc`).
-fn build_rust_start(rel: &Path) -> PathBuf {
-    let src = root().join("hv-host/benches/start.rs");
-    let out = rel.join("hv-start");
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let linker = root().join("linker/host-cc");
-    let status = Command::new(rustc)
-        .current_dir(root())
-        .args(["-O", "-C", "panic=abort", "-C", "link-arg=-hv-static", "-C"])
-        .arg(format!("linker={}", linker.display()))
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run rustc");
-    assert!(status.success(), "rustc {} failed", src.display());
-    out
 }
 
 /// The goals the benchmark checks: each printed after the table as met or MISSED.
@@ -399,6 +246,7 @@ fn main() {
     let floor_static = build_floor(&rel, true);
     let rust_start = build_rust_start(&rel);
     let ring3_floor = rel.join("examples/kvm_floor");
+    let probe = build_peak_rss(&rel);
     let g = |name: &str| rel.join(name).to_str().unwrap().to_string();
     let work = std::env::temp_dir().join(format!("hv-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
@@ -427,15 +275,10 @@ fn main() {
         (&hv, &eight),
     ];
     let mut times: [Vec<f64>; 7] = Default::default();
-    let mut floor_rss = 0;
     for round in 0..60 {
         for k in 0..commands.len() {
             let i = (round + k) % commands.len();
-            let sample = measure(&work, commands[i].0, commands[i].1, b"");
-            if i == 3 {
-                floor_rss = sample.max_rss_kib;
-            }
-            times[i].push(secs(sample));
+            times[i].push(secs(measure(&work, commands[i].0, commands[i].1, b"")));
         }
     }
     let [st, sst, rst, fl, fl8, h1, h8] = times;
@@ -713,13 +556,18 @@ fn main() {
     // 6. The seeds' raw-port guests (`hv/raw_ports.rs`).
     raw_ports::rows(&mut t, &mut bars, &work, &hv, &floor);
 
-    // 7. Scale: `spin` guests compute for a while, so all of them are alive at the peak.
+    // 7. Scale: `spin` guests compute for a while, so all of them are alive at the peak. Peak
+    // RSS through the probe (see `peak_rss.c`), the floor's the same way: one VM run to `hlt`.
+    let floor_rss = {
+        let runs = (0..5).map(|_| peak_rss(&probe, &work, &floor, &["hlt"]).max_rss_kib as f64);
+        median(runs.collect()) as u64
+    };
     let spin = g("spin");
     let mut base_rss = 0;
     for count in [1usize, 8, 64, 256] {
         let mut args = vec!["-m", "8", "-p", "4", "-g"];
         args.extend(std::iter::repeat_n(spin.as_str(), count));
-        let s = run(&args, b"");
+        let s = peak_rss(&probe, &work, &hv, &args);
         assert_eq!(s.stdout.lines().count(), count);
         if count == 1 {
             base_rss = s.max_rss_kib;
@@ -736,7 +584,7 @@ fn main() {
             format!("{floor_rss} KiB"),
             ratio,
             format!(
-                "{}{per_guest}; floor: the C floor's peak RSS (one VM); ratio: {}",
+                "{}{per_guest}; floor: the C floor's peak RSS (one VM, median of 5); peak RSS as the process's own (a probe forks it: see peak_rss.c); ratio: {}",
                 ms(s.wall),
                 if count > 1 { "RSS per extra guest to it" } else { "RSS to it" }
             ),
