@@ -58,10 +58,12 @@ pub(crate) fn rows(t: &mut Table, bars: &mut Bars, work: &Path, hv: &Path, floor
     let serial_out: String = (0..100_000u32)
         .map(|i| if i % 64 == 63 { '\n' } else { char::from(b'a' + (i % 26) as u8) })
         .collect();
-    // simple-kvm-io loads `guest.flat` from its working directory.
+    // simple-kvm-io loads `guest.flat` from its working directory, and its newer versions will
+    // not start without a disk image `disk.raw` there (the serial guest never touches it).
     let skio_dir = raw.join("skio");
     std::fs::create_dir_all(&skio_dir).unwrap();
     std::fs::copy(&serial_img, skio_dir.join("guest.flat")).unwrap();
+    std::fs::write(skio_dir.join("disk.raw"), [0u8; 512]).unwrap();
     let (mut hs, mut fs, mut ps, mut serial_exits) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for _ in 0..5 {
         let s = measure(&raw, hv, &["-m", "2", "-p", "4", "--stats", "-g", &serial_img], b"");
