@@ -149,45 +149,66 @@ impl From<Output> for Run {
     }
 }
 
+/// A running `hv-host`: its stdin fed by one thread, its stdout and stderr each drained by
+/// another while it runs, so a guest that prints more than a pipe holds never stalls the host
+/// on a full pipe the test only reads afterwards.
+struct Piped {
+    child: std::process::Child,
+    feeder: std::thread::JoinHandle<()>,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Piped {
+    fn spawn(cwd: &Path, args: &[&str], stdin: &[u8]) -> Piped {
+        let mut child = Command::new(hv_host())
+            .current_dir(cwd)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hv-host");
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        Piped { child, feeder, stdout, stderr }
+    }
+
+    /// Joins the three threads once the process has ended: (stdout, stderr).
+    fn finish(self) -> (Vec<u8>, Vec<u8>) {
+        self.feeder.join().unwrap();
+        (self.stdout.join().unwrap(), self.stderr.join().unwrap())
+    }
+}
+
 /// Runs `hv-host` with `args` in `cwd`, feeding `stdin`, and waits for it (at most 60 s).
 pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(hv_host())
-        .current_dir(cwd)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hv-host");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    // Both outputs are read while hv-host runs: a guest that prints more than a pipe holds must
-    // not stall the host on a full pipe the test only reads afterwards.
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let mut piped = Piped::spawn(cwd, args, stdin);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = piped.child.try_wait().unwrap() {
             break status;
         }
         if std::time::Instant::now() > deadline {
-            let _ = child.kill();
+            let _ = piped.child.kill();
             panic!("hv-host {args:?} did not finish within 60 s (a hang)");
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    feeder.join().unwrap();
-    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }.into()
+    let (stdout, stderr) = piped.finish();
+    Output { status, stdout, stderr }.into()
 }
 
 /// Runs `hv-host` like [`run_in`] (at most `limit`), and also returns its peak resident memory
@@ -199,29 +220,8 @@ pub fn run_measured(
     limit: std::time::Duration,
 ) -> (Run, u64) {
     // Reaped below by `wait4`, which also gives its resource usage.
-    #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(hv_host())
-        .current_dir(cwd)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hv-host");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let mut piped = Piped::spawn(cwd, args, stdin);
+    let child = &mut piped.child;
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     let deadline = std::time::Instant::now() + limit;
     let mut status = 0;
@@ -240,12 +240,12 @@ pub fn run_measured(
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    feeder.join().unwrap();
+    let (stdout, stderr) = piped.finish();
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
     let run = Run {
         code,
-        stdout: String::from_utf8_lossy(&stdout.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     };
     (run, u64::try_from(usage.ru_maxrss).unwrap_or(0))
 }
