@@ -287,8 +287,13 @@ pub fn s(p: &Path) -> &str {
 /// Runs a build command from the workspace root (the `-I` and `-T` paths are relative to it) and
 /// fails the test with the tool's own output if it does not succeed.
 pub fn build_step(program: &str, args: &[&str]) {
+    build_in(&root(), program, args);
+}
+
+/// Runs `program args` in `dir`, failing the test with the tool's own output if it fails.
+fn build_in(dir: &Path, program: &str, args: &[&str]) {
     let out = Command::new(program)
-        .current_dir(root())
+        .current_dir(dir)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("run {program}: {e}"));
@@ -299,6 +304,23 @@ pub fn build_step(program: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs one build command line in `dir` (words split on whitespace, as the seeds' own
+/// instructions write them), failing the test with the tool's output if it fails.
+pub fn sh(dir: &Path, line: &str) {
+    let mut words = line.split_whitespace();
+    let program = words.next().expect("an empty command line");
+    build_in(dir, program, &words.collect::<Vec<_>>());
+}
+
+/// Copies the seed guests' sources `tests/seeds/<seed>/*` into `dir`, to build them there with
+/// the seed's own commands.
+pub fn copy_seed(seed: &str, dir: &Path) {
+    for entry in std::fs::read_dir(root().join("tests/seeds").join(seed)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
 }
 
 /// Compiles one C source at `opt` into `object` with exactly the `gcc` command the README gives

@@ -10,28 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hv_tests::{Run, Scratch, assert_refused, guest, kvm_or_skip, root, run_in, s};
-
-/// Copies `tests/seeds/<seed>/*` into `dir`.
-fn copy_seed(seed: &str, dir: &Path) {
-    for entry in std::fs::read_dir(root().join("tests/seeds").join(seed)).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-}
-
-/// Runs one build command in `dir`, failing the test with the tool's output if it fails.
-fn sh(dir: &Path, line: &str) {
-    let mut words = line.split_whitespace();
-    let program = words.next().unwrap();
-    let out = Command::new(program).current_dir(dir).args(words).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{line} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use hv_tests::{Run, Scratch, assert_refused, copy_seed, guest, kvm_or_skip, root, run_in, s, sh};
 
 /// Assembles `<name>.s` in `dir` and links it as a flat image at `text` (the seed's part-2
 /// commands); returns the image.

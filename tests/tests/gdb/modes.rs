@@ -8,30 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use hv_tests::{Scratch, root, s};
+use hv_tests::{Scratch, copy_seed, root, s, sh};
 
 use super::support::*;
-
-/// Runs one build command in `dir`, failing the test with the tool's output if it fails.
-fn sh(dir: &Path, line: &str) {
-    let mut words = line.split_whitespace();
-    let program = words.next().unwrap();
-    let out = Command::new(program).current_dir(dir).args(words).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{line} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Copies seed 002's guests into `dir`.
-fn seed002(dir: &Path) {
-    for entry in std::fs::read_dir(root().join("tests/seeds/002")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-}
 
 /// Assembles `<name>.s` in `dir` with line information (`as -32 -g`), and links it at `text`
 /// twice: the flat image hv runs (the seed's command) and an ELF file with the symbols for gdb.
@@ -58,7 +37,7 @@ fn real_mode_guest16_breaks_steps_over_ports_and_halts() {
         return;
     }
     let dir = Scratch::new("gdb-real");
-    seed002(dir.path());
+    copy_seed("002", dir.path());
     let (image, elf) = asm(dir.path(), "guest16", "guest16", "0");
     let args = ["-m", "2", "-p", "4", "--mode", "real", "-g", s(&image), "--gdb", "0"];
     // Without a file gdb takes the architecture the stub names: i8086, so 16-bit code reads
@@ -124,7 +103,7 @@ fn real_mode_matrix_guests_by_symbol_and_ctrl_c() {
         return;
     }
     let dir = Scratch::new("gdb-matrix");
-    seed002(dir.path());
+    copy_seed("002", dir.path());
     let (neo, neo_elf) = asm(dir.path(), "guest1", "_start", "0x10000");
     let args = |image: &Path| -> Vec<String> {
         ["-m", "2", "-p", "4", "--mode", "real", "--entry", "1000:0000", "-g", s(image)]
@@ -202,7 +181,7 @@ fn protected_and_paged32_guest_c_breaks_finishes_watches_and_halts() {
         return;
     }
     let dir = Scratch::new("gdb-guest32");
-    seed002(dir.path());
+    copy_seed("002", dir.path());
     let (image, elf) = guest32(dir.path());
     for mode in ["protected", "paged32"] {
         let args = ["-m", "2", "-p", "4", "--mode", mode, "-g", s(&image), "--gdb", "0"];
@@ -272,7 +251,7 @@ fn the_ring0_modes_have_four_breakpoints_and_say_so() {
         return;
     }
     let dir = Scratch::new("gdb-four");
-    seed002(dir.path());
+    copy_seed("002", dir.path());
     let (image, elf) = guest32(dir.path());
     let args = ["-m", "2", "-p", "4", "--mode", "protected", "-g", s(&image), "--gdb", "0"];
     let host = start(dir.path(), &args, b"");
@@ -386,7 +365,7 @@ fn the_readme_ring0_session_runs_as_shown() {
     assert_eq!(lines[0], "cd tests/seeds/002");
     // The build, as written, in a copy of the seed's directory.
     let dir = Scratch::new("gdb-readme-ring0");
-    seed002(dir.path());
+    copy_seed("002", dir.path());
     for line in &lines[1..4] {
         sh(dir.path(), line);
     }

@@ -3,30 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used)] // each test file uses some of these
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use hv_tests::root;
-
-/// Copies `tests/seeds/<seed>/*` into `dir`.
-pub fn copy_seed(seed: &str, dir: &Path) {
-    for entry in std::fs::read_dir(root().join("tests/seeds").join(seed)).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-}
-
-/// Runs one build command in `dir`, failing the test with the tool's output if it fails.
-pub fn sh(dir: &Path, line: &str) {
-    let mut words = line.split_whitespace();
-    let program = words.next().unwrap();
-    let out = Command::new(program).current_dir(dir).args(words).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{line} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+pub use hv_tests::{copy_seed, sh};
 
 /// Builds seed 000's guest `<name>.c` with the seed's two commands; returns the image.
 pub fn build_seed000(dir: &Path, name: &str) -> PathBuf {
