@@ -244,6 +244,10 @@ fn ctrl_c_while_the_guest_waits_for_input_and_a_step_over_the_read() {
     assert_eq!((code, stdout.as_str()), (Some(0), "got X"), "{stderr}");
 }
 
+/// A C guest that announces itself with `type`, then waits for one byte with the SDK's
+/// `getchar` (a `ConsoleRead` call parked until input comes) and prints it.
+const READER_C: &[u8] = b"#include \"hv_guest.h\"\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n";
+
 #[test]
 fn ctrl_c_while_the_guest_waits_on_its_input_ring() {
     // The SDK's getchar: a `ConsoleRead` call (an `out`, complete) parked until input comes.
@@ -251,10 +255,7 @@ fn ctrl_c_while_the_guest_waits_on_its_input_ring() {
         return;
     }
     let dir = Scratch::new("gdb-ring");
-    let src = dir.write(
-        "reader.c",
-        b"#include \"hv_guest.h\"\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n",
-    );
+    let src = dir.write("reader.c", READER_C);
     let image = c_guest(&src, dir.path(), "reader");
     let (host, mut input) =
         start_piped(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"]);
@@ -299,10 +300,7 @@ fn a_step_over_a_console_read_that_waits_stops_right_after_its_out() {
         return;
     }
     let dir = Scratch::new("gdb-ring-step");
-    let src = dir.write(
-        "reader.c",
-        b"#include \"hv_guest.h\"\nint main(void)\n{\n    puts(\"type\");\n    int c = getchar();\n    printf(\"got %c\\n\", c);\n    return 0;\n}\n",
-    );
+    let src = dir.write("reader.c", READER_C);
     let image = c_guest(&src, dir.path(), "reader");
     let (host, mut input) =
         start_piped(dir.path(), &["-m", "2", "-p", "4", "-g", s(&image), "--gdb", "0"]);
