@@ -161,14 +161,7 @@ struct Piped {
 
 impl Piped {
     fn spawn(cwd: &Path, args: &[&str], stdin: &[u8]) -> Piped {
-        let mut child = Command::new(hv_host())
-            .current_dir(cwd)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn hv-host");
+        let mut child = spawn_piped(cwd, args);
         let mut input = child.stdin.take().unwrap();
         let data = stdin.to_vec();
         let feeder = std::thread::spawn(move || {
@@ -191,6 +184,19 @@ impl Piped {
         self.feeder.join().unwrap();
         (self.stdout.join().unwrap(), self.stderr.join().unwrap())
     }
+}
+
+/// Starts `hv-host args` in `cwd` with its stdin, stdout and stderr all pipes, for a test that
+/// drives them itself.
+pub fn spawn_piped(cwd: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(hv_host())
+        .current_dir(cwd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hv-host")
 }
 
 /// Runs `hv-host` with `args` in `cwd`, feeding `stdin`, and waits for it (at most 60 s).

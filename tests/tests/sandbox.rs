@@ -7,10 +7,9 @@ use std::ffi::CString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hv_tests::{Scratch, assert_refused, guest, hv_host, kvm_or_skip, run_in, s};
+use hv_tests::{Scratch, assert_refused, guest, kvm_or_skip, run_in, s, spawn_piped};
 
 fn mkfifo(path: &Path) {
     let c = CString::new(path.to_str().unwrap()).unwrap();
@@ -169,14 +168,8 @@ fn a_fifo_at_a_local_name_never_blocks_the_guest() {
     // The guest creates "q" (the FIFO is replaced), then the host's files change under it: its
     // own file becomes a FIFO. Every open of it is refused at once, and --timeout still works.
     let g = guest("fscript");
-    let mut child = Command::new(hv_host())
-        .current_dir(dir.path())
-        .args(["-m", "2", "-p", "4", "--timeout", "20", "-g", s(&g)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        spawn_piped(dir.path(), &["-m", "2", "-p", "4", "--timeout", "20", "-g", s(&g)]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdin.write_all(b"o r p\no a q\np 0 mine\nc 0\n").unwrap();

@@ -6,24 +6,13 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use hv_tests::{Scratch, guest, hv_host, kvm_or_skip, s};
+use hv_tests::{Scratch, guest, kvm_or_skip, s, spawn_piped};
 
 /// Longest any of these runs may take: each should end within a few seconds.
 const HANG: Duration = Duration::from_secs(30);
-
-fn spawn(args: &[&str], cwd: &std::path::Path) -> Child {
-    Command::new(hv_host())
-        .current_dir(cwd)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hv-host")
-}
 
 /// Waits for `child` (at most [`HANG`], then kills it and fails); returns its status code and
 /// how long it took from `since`.
@@ -70,7 +59,7 @@ fn a_second_signal_ends_the_run_while_ended_guests_cannot_write_their_lines() {
     for sched in ["threads", "single"] {
         let mut args = vec!["-m", "2", "-p", "4", "--sched", sched, "-g"];
         args.extend([s(&blob); 64]);
-        two_signals(spawn(&args, &dir), sched);
+        two_signals(spawn_piped(&dir, &args), sched);
     }
 }
 
@@ -83,7 +72,7 @@ fn a_second_signal_ends_the_run_while_the_reports_are_stuck() {
     let panic = guest("bigpanic");
     let mut args = vec!["-m", "2", "-p", "4", "-g"];
     args.extend([s(&panic); 20]);
-    two_signals(spawn(&args, &std::env::current_dir().unwrap()), "stuck stderr");
+    two_signals(spawn_piped(&std::env::current_dir().unwrap(), &args), "stuck stderr");
 }
 
 #[test]
@@ -99,7 +88,7 @@ fn a_timeout_fires_while_the_output_is_stuck() {
         let mut args = args.to_vec();
         args.extend([s(&yes); 4]);
         let start = Instant::now();
-        let mut child = spawn(&args, &dir);
+        let mut child = spawn_piped(&dir, &args);
         let mut stderr = child.stderr.take().unwrap();
         let errors = std::thread::spawn(move || {
             let mut text = String::new();
@@ -137,7 +126,7 @@ fn a_signal_ends_the_completion_of_a_disk_copy() {
     drop(image);
     let g = guest("fscript");
     let args = ["-m", "2", "-p", "4", "--disk", "big.img", "--disk-cow", "-g", s(&g)];
-    let mut child = spawn(&args, dir.path());
+    let mut child = spawn_piped(dir.path(), &args);
     let mut stdin = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut stdin, b"s\nW 0 7\n").unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hv_tests::{build_step, hv_host, kvm_or_skip, root, s};
+use hv_tests::{build_step, kvm_or_skip, root, s, spawn_piped};
 
 /// True if KVM and gdb are both there; otherwise a loud SKIPPED line.
 pub fn ready(test: &str) -> bool {
@@ -99,14 +99,7 @@ pub fn start(cwd: &Path, args: &[&str], stdin: &[u8]) -> Host {
 
 /// As [`start`], with hv-host's stdin left open for the test to write (or close).
 pub fn start_piped(cwd: &Path, args: &[&str]) -> (Host, std::process::ChildStdin) {
-    let mut child = Command::new(hv_host())
-        .current_dir(cwd)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hv-host");
+    let mut child = spawn_piped(cwd, args);
     let input = child.stdin.take().unwrap();
     let (tx, stdout) = mpsc::channel();
     let out = child.stdout.take().unwrap();
